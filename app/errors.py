@@ -8,10 +8,11 @@ AppError
 │   ├── VaultWiped         the limit of wrong PINs was reached; the data is gone
 │   ├── VaultLocked        the data key was asked for while locked
 │   └── VaultNotSetUp      unlock before any PIN was chosen
-└── StoreError
-    ├── StoreCorrupted     a data file is damaged or was tampered with (never overwritten)
-    ├── StoreClosed        the store was used after close() or lock
-    └── RecordNotFound     no record with that id
+├── StoreError
+│   ├── StoreCorrupted     a data file is damaged or was tampered with (never overwritten)
+│   ├── StoreClosed        the store was used after close() or lock
+│   └── RecordNotFound     no record with that id
+└── PhotoError             reason: empty, too_large, too_many_pixels, unsupported, damaged
 """
 
 from __future__ import annotations
@@ -73,3 +74,11 @@ class StoreClosed(StoreError):
 
 class RecordNotFound(StoreError):
     """No record with that id."""
+
+
+class PhotoError(AppError):
+    """A photo that cannot be accepted; ``reason`` is a short code for the UI."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
