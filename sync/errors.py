@@ -4,8 +4,10 @@ SyncError
 ├── InvalidRecord        a record failed schema validation (carries field errors)
 ├── InvalidClock         an HLC string that does not parse
 ├── ProtocolError        a wire message of the wrong shape
+├── InsecureServerURL    plain http:// to a host other than loopback
+├── SyncInProgress       a sync was asked for while another one runs
 └── TransportError       the server could not be reached or answered badly
-    ├── ServerUnavailable    network down, timeout, 5xx, 429 after retries
+    ├── ServerUnavailable    network down, timeout, 5xx, 429 after retries (retry_after)
     └── ServerRefused        4xx answer (carries status, code, message)
         ├── AuthExpired          401: sign in again, keep local data
         └── DeviceRevoked        401 device_revoked with wipe: erase local data
@@ -43,12 +45,24 @@ class ProtocolError(SyncError):
     """A wire message of the wrong shape."""
 
 
+class InsecureServerURL(SyncError, ValueError):
+    """A server URL that is not https (plain http is allowed only to loopback)."""
+
+
+class SyncInProgress(SyncError):
+    """Another sync is running on this device; two syncs never run at once."""
+
+
 class TransportError(SyncError):
     """The server could not be reached or answered with an error."""
 
 
 class ServerUnavailable(TransportError):
     """Network down, timeout, or 5xx/429 after retries; try again later."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ServerRefused(TransportError):

@@ -1,0 +1,133 @@
+"""Command line of DESIGN §2: ``python -m server COMMAND [--database-url URL] ...``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from server import audit, auth, migrations, records, seed
+from server.db import Database
+from server.errors import ServerError
+from server.passwords import hash_password, password_problem
+from server.settings import Settings, database_url
+from sync import hlc
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--database-url",
+        default=database_url(),
+        help="SQLAlchemy URL (default: $LIAISON_DATABASE_URL or sqlite:///var/liaison.db)",
+    )
+    parser = argparse.ArgumentParser(prog="python -m server", description="Liaison server")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", parents=[common], help="run the API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    team = commands.add_parser("create-team", parents=[common], help="add a team")
+    team.add_argument("name")
+    user = commands.add_parser("create-user", parents=[common], help="add a user")
+    user.add_argument("username")
+    user.add_argument("--password", required=True)
+    user.add_argument("--role", required=True, choices=["liaison", "supervisor", "admin"])
+    user.add_argument("--team", action="append", default=[], help="team name (repeatable)")
+    assign = commands.add_parser("assign", parents=[common], help="move a patient to a team")
+    assign.add_argument("patient_id")
+    assign.add_argument("--team", required=True)
+    revoke = commands.add_parser("revoke-device", parents=[common], help="revoke a device")
+    revoke.add_argument("device_id")
+    commands.add_parser("verify-audit", parents=[common], help="check the audit hash chain")
+    demo = commands.add_parser("seed-demo", parents=[common], help="create demo data")
+    demo.add_argument("--if-empty", action="store_true", help="only on a fresh database")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    settings = Settings.from_environ()
+    database = Database(args.database_url)
+    try:
+        migrations.migrate(database)
+        return _run(args, settings, database)
+    except ServerError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        database.dispose()
+
+
+def _run(args: argparse.Namespace, settings: Settings, database: Database) -> int:
+    now = time.time()
+    if args.command == "serve":
+        import uvicorn
+
+        from server.app import create_app
+
+        uvicorn.run(create_app(settings, database), host=args.host, port=args.port)
+        return 0
+    if args.command == "create-team":
+        with database.write() as conn:
+            team_id = auth.create_team(conn, args.name, now)
+            audit.append(conn, at=now, actor="cli", action="team.create", targets=[team_id])
+        print(team_id)
+        return 0
+    if args.command == "create-user":
+        return _create_user(args, settings, database, now)
+    if args.command == "assign":
+        with database.write() as conn:
+            team_id = auth.team_id_by_name(conn, args.team)
+            stamp = hlc.Clock("server", wall=lambda: int(now * 1000)).now()
+            try:
+                moved = records.move_patient(conn, args.patient_id, team_id, stamp, now)
+            except LookupError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            audit.append(conn, at=now, actor="cli", action="patient.assign",
+                         targets=[args.patient_id, team_id])
+        print(f"moved {len(moved)} records to {args.team}")
+        return 0
+    if args.command == "revoke-device":
+        with database.write() as conn:
+            auth.revoke_device(conn, args.device_id, None, now)
+        print(f"revoked {args.device_id}")
+        return 0
+    if args.command == "verify-audit":
+        with database.read() as conn:
+            verdict = audit.verify(conn)
+        if verdict.ok:
+            print(f"audit log ok: {verdict.rows} rows")
+            return 0
+        print(f"audit log BROKEN at row {verdict.bad_seq}: {verdict.reason}", file=sys.stderr)
+        return 2
+    if args.command == "seed-demo":
+        if args.if_empty and not seed.is_empty(database):
+            print("database already has users; not seeding")
+            return 0
+        for username, password, role in seed.seed_demo(database, settings, now):
+            print(f"demo {role}: username {username!r} password {password!r}")
+        return 0
+    raise AssertionError(args.command)
+
+
+def _create_user(
+    args: argparse.Namespace, settings: Settings, database: Database, now: float
+) -> int:
+    problem = password_problem(args.password)
+    if problem:
+        print(f"error: password {problem}", file=sys.stderr)
+        return 1
+    encoded = hash_password(args.password, settings)
+    with database.write() as conn:
+        team_ids = [auth.team_id_by_name(conn, name) for name in args.team]
+        user_id = auth.create_user(conn, args.username, encoded, args.role, team_ids, now)
+        audit.append(conn, at=now, actor="cli", action="user.create", targets=[user_id])
+    print(user_id)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""HTTP endpoints of DESIGN §4: parse the request, call the service in a thread, answer JSON."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from server.bodies import json_object, read_bytes, read_json
+from server.errors import BadRequest
+from server.openapi import openapi_document
+from server.service import Service
+from sync import schema
+from sync.protocol import MAX_COUNTER
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+def _token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _sha256(request: Request) -> str:
+    value = str(request.path_params["sha256"])
+    if not schema.SHA256_RE.match(value):
+        raise BadRequest("must be 64 lower-case hex digits", field="sha256")
+    return value
+
+
+def _int_param(request: Request, name: str, default: int, minimum: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.isdigit() or not minimum <= int(raw) < MAX_COUNTER:
+        raise BadRequest(f"must be a whole number of at least {minimum}", field=name)
+    return int(raw)
+
+
+async def healthz(request: Request) -> Response:
+    """Liveness probe."""
+    return JSONResponse({"status": "ok"})
+
+
+async def openapi(request: Request) -> Response:
+    """The OpenAPI description of every endpoint."""
+    return JSONResponse(openapi_document())
+
+
+async def enrol(request: Request) -> Response:
+    """POST /api/v1/devices: sign in and register this device."""
+    service = _service(request)
+    body = json_object(
+        await read_json(request, service.settings.body_limit),
+        "username",
+        "password",
+        "device_name",
+    )
+    address = request.client.host if request.client else "unknown"
+    result = await run_in_threadpool(
+        service.enrol, body["username"], body["password"], body["device_name"], address
+    )
+    return JSONResponse(result, status_code=201)
+
+
+async def revoke_device(request: Request) -> Response:
+    """DELETE /api/v1/devices/{device_id}."""
+    device_id = str(request.path_params["device_id"])
+    if not schema.is_uuid(device_id):
+        raise BadRequest("must be a UUID", field="device_id")
+    await run_in_threadpool(_service(request).revoke, _token(request), device_id)
+    return Response(status_code=204)
+
+
+async def me(request: Request) -> Response:
+    """GET /api/v1/me."""
+    return JSONResponse(await run_in_threadpool(_service(request).me, _token(request)))
+
+
+async def push(request: Request) -> Response:
+    """POST /api/v1/sync/push."""
+    service = _service(request)
+    await run_in_threadpool(service.check_token, _token(request))
+    body = await read_json(request, service.settings.body_limit)
+    return JSONResponse(await run_in_threadpool(service.push, _token(request), body))
+
+
+async def pull(request: Request) -> Response:
+    """GET /api/v1/sync/pull?cursor=&limit=."""
+    service = _service(request)
+    cursor = _int_param(request, "cursor", 0, 0)
+    limit = _int_param(request, "limit", service.settings.pull_limit, 1)
+    return JSONResponse(await run_in_threadpool(service.pull, _token(request), cursor, limit))
+
+
+async def put_attachment(request: Request) -> Response:
+    """PUT /api/v1/attachments/{sha256}: 201 when new, 200 when already stored."""
+    service = _service(request)
+    sha256 = _sha256(request)
+    await run_in_threadpool(service.check_token, _token(request))
+    data = await read_bytes(request, service.settings.attachment_limit)
+    created = await run_in_threadpool(service.put_attachment, _token(request), sha256, data)
+    return JSONResponse({"sha256": sha256, "size": len(data)}, status_code=201 if created else 200)
+
+
+async def get_attachment(request: Request) -> Response:
+    """GET /api/v1/attachments/{sha256}."""
+    service = _service(request)
+    content_type, data = await run_in_threadpool(
+        service.get_attachment, _token(request), _sha256(request)
+    )
+    headers = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
+    return Response(data, media_type=content_type, headers=headers)

@@ -1,0 +1,79 @@
+"""The Starlette application: routes listed in one place, errors as the JSON envelope."""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from server import api
+from server.db import Database
+from server.errors import ServerError
+from server.service import Clock, Service
+from server.settings import Settings
+
+log = logging.getLogger("server")
+
+ROUTES = [
+    Route("/healthz", api.healthz, methods=["GET"]),
+    Route("/openapi.json", api.openapi, methods=["GET"]),
+    Route("/api/v1/devices", api.enrol, methods=["POST"]),
+    Route("/api/v1/devices/{device_id}", api.revoke_device, methods=["DELETE"]),
+    Route("/api/v1/me", api.me, methods=["GET"]),
+    Route("/api/v1/sync/push", api.push, methods=["POST"]),
+    Route("/api/v1/sync/pull", api.pull, methods=["GET"]),
+    Route("/api/v1/attachments/{sha256}", api.put_attachment, methods=["PUT"]),
+    Route("/api/v1/attachments/{sha256}", api.get_attachment, methods=["GET"]),
+]
+
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+def _envelope(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
+    )
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    """A ServerError as its status and envelope."""
+    assert isinstance(exc, ServerError)
+    return JSONResponse(exc.envelope(), status_code=exc.status, headers=exc.headers())
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own errors (unknown route, wrong method) in the same envelope."""
+    assert isinstance(exc, HTTPException)
+    code = HTTP_CODES.get(exc.status_code, "http_error")
+    return _envelope(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    """A bug: log it without request data and answer the envelope with 500."""
+    # The traceback's frames only: messages of driver errors can carry patient values.
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    log.error("unexpected %s on %s %s\n%s", type(exc).__name__, request.method,
+              request.url.path, frames)
+    return _envelope(500, "internal_error", "unexpected server error")
+
+
+def create_app(settings: Settings, database: Database, *, clock: Clock = time.time) -> Starlette:
+    """The API over ``database``; ``clock`` (seconds since the epoch) is injectable for tests."""
+    app = Starlette(
+        routes=ROUTES,
+        exception_handlers={
+            ServerError: server_error,
+            HTTPException: http_error,
+            Exception: unexpected_error,
+        },
+    )
+    app.state.service = Service(settings, database, clock)
+    return app

@@ -1,0 +1,95 @@
+"""Append-only, hash-chained audit log of reads and writes of patient data and of accounts.
+
+Each row holds seq, time, actor, action and target ids (never field values) and
+``hash = sha256(prev_hash + canonical row)``. A single head row (seq, hash) is updated in
+the same transaction, which serializes appends and lets ``verify`` notice a removed tail.
+Rows are written per request (one row per push or pull listing its record ids).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from server import db
+
+GENESIS = "0" * 64
+
+
+def _time(at: float) -> str:
+    return dt.datetime.fromtimestamp(at, dt.UTC).isoformat(timespec="milliseconds")
+
+
+def row_hash(prev_hash: str, row: dict[str, Any]) -> str:
+    """The chained hash of one row (its seq, at, actor, action and targets)."""
+    canonical = db.dumps(
+        {k: row[k] for k in ("seq", "at", "actor", "action", "targets")}
+    )
+    return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
+
+
+def append(
+    conn: Connection, *, at: float, actor: str, action: str, targets: Sequence[str] = ()
+) -> int:
+    """Add one row in the caller's transaction; returns its seq."""
+    head = conn.execute(
+        update(db.audit_head)
+        .where(db.audit_head.c.id == 1)
+        .values(seq=db.audit_head.c.seq + 1)
+        .returning(db.audit_head.c.seq, db.audit_head.c.hash)
+    ).one()
+    seq = int(head.seq)
+    row = {
+        "seq": seq,
+        "at": _time(at),
+        "actor": actor[:200],
+        "action": action,
+        "targets": db.dumps(sorted(set(targets))),
+    }
+    digest = row_hash(head.hash, row)
+    conn.execute(insert(db.audit_log).values(**row, hash=digest))
+    conn.execute(update(db.audit_head).where(db.audit_head.c.id == 1).values(hash=digest))
+    return seq
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of ``verify``: ok, rows checked, and the first bad row with the reason."""
+
+    ok: bool
+    rows: int
+    bad_seq: int | None = None
+    reason: str = ""
+
+
+def verify(conn: Connection) -> Verdict:
+    """Walk the chain from the start; stop at the first row edited, removed or reordered."""
+    prev_hash, expected, count = GENESIS, 1, 0
+    stmt = select(db.audit_log).order_by(db.audit_log.c.seq).execution_options(yield_per=1000)
+    with conn.execute(stmt) as result:
+        for row in result.mappings():
+            seq = int(row["seq"])
+            if seq != expected:
+                return Verdict(False, count, expected, f"row {expected} is missing")
+            if row_hash(prev_hash, dict(row)) != row["hash"]:
+                return Verdict(False, count, seq, f"row {seq} was altered (hash mismatch)")
+            prev_hash, expected, count = row["hash"], expected + 1, count + 1
+    head = conn.execute(select(db.audit_head).where(db.audit_head.c.id == 1)).one()
+    if int(head.seq) != expected - 1:
+        return Verdict(False, count, expected, f"row {expected} is missing (log truncated)")
+    if head.hash != prev_hash:
+        return Verdict(False, count, expected - 1, f"row {expected - 1} does not match the head")
+    return Verdict(True, count)
+
+
+def rows(conn: Connection, limit: int = 1000) -> list[dict[str, Any]]:
+    """The last ``limit`` rows, newest first (for tests and admins)."""
+    result = conn.execute(
+        select(db.audit_log).order_by(db.audit_log.c.seq.desc()).limit(limit)
+    )
+    return [dict(r) for r in result.mappings()]

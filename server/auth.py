@@ -1,0 +1,232 @@
+"""Accounts and devices: teams, users, roles, device tokens, expiry, revocation, sign-in.
+
+A device token is 256 random bits (URL-safe base64); only its sha256 is stored, which is
+enough for a high-entropy secret. A token expires after ``token_idle_seconds`` unused and
+``token_absolute_seconds`` after enrolment; a revoked device is told to wipe itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import uuid
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from server import audit, db, throttle
+from server.errors import (
+    Conflict,
+    DeviceRevoked,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Throttled,
+    TokenExpired,
+    Unauthorized,
+)
+from server.scope import ROLES, Caller
+from server.settings import Settings
+
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+TOUCH_EVERY = 60.0  # seconds between last_used_at writes, to keep reads cheap
+
+
+def token_hash(token: str) -> str:
+    """What is stored for a token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_team(conn: Connection, name: str, now: float) -> str:
+    """Add a team; raises Conflict when the name is taken."""
+    name = name.strip()
+    if not 1 <= len(name) <= 100:
+        raise Invalid("team name must be 1 to 100 characters", field="name")
+    if conn.execute(select(db.teams.c.id).where(db.teams.c.name == name)).first():
+        raise Conflict(f"team {name!r} already exists")
+    team_id = str(uuid.uuid4())
+    conn.execute(insert(db.teams).values(id=team_id, name=name, created_at=now))
+    return team_id
+
+
+def team_id_by_name(conn: Connection, name: str) -> str:
+    """The id of the named team; raises NotFound."""
+    found = conn.execute(select(db.teams.c.id).where(db.teams.c.name == name)).scalar()
+    if found is None:
+        raise NotFound(f"no team named {name!r}")
+    return str(found)
+
+
+def create_user(
+    conn: Connection,
+    username: str,
+    password_hash: str,
+    role: str,
+    team_ids: list[str],
+    now: float,
+) -> str:
+    """Add a user with a role and team memberships; raises Invalid or Conflict."""
+    if not USERNAME_RE.match(username):
+        raise Invalid("username: lower-case letters, digits, . _ -", field="username")
+    if role not in ROLES:
+        raise Invalid(f"role must be one of {', '.join(ROLES)}", field="role")
+    if conn.execute(select(db.users.c.id).where(db.users.c.username == username)).first():
+        raise Conflict(f"user {username!r} already exists")
+    user_id = str(uuid.uuid4())
+    conn.execute(
+        insert(db.users).values(
+            id=user_id, username=username, password_hash=password_hash, role=role, created_at=now
+        )
+    )
+    for team_id in team_ids:
+        conn.execute(insert(db.memberships).values(user_id=user_id, team_id=team_id))
+    return user_id
+
+
+def user_json(conn: Connection, user_id: str) -> dict[str, Any]:
+    """The user as the API shows it: id, username, role and teams."""
+    user = conn.execute(select(db.users).where(db.users.c.id == user_id)).one()
+    teams = conn.execute(
+        select(db.teams.c.id, db.teams.c.name)
+        .join(db.memberships, db.memberships.c.team_id == db.teams.c.id)
+        .where(db.memberships.c.user_id == user_id)
+        .order_by(db.teams.c.name)
+    )
+    return {
+        "id": user.id,
+        "username": user.username,
+        "role": user.role,
+        "teams": [{"id": t.id, "name": t.name} for t in teams],
+    }
+
+
+def throttle_keys(username: str, address: str, settings: Settings) -> dict[str, int]:
+    """The throttle keys of a sign-in attempt and their failure limits."""
+    return {
+        f"user:{username[:64]}": settings.throttle_user_failures,
+        f"addr:{address[:100]}": settings.throttle_address_failures,
+    }
+
+
+def check_throttle(conn: Connection, keys: dict[str, int], settings: Settings, now: float) -> None:
+    """Raise Throttled when the username or address has failed too often."""
+    wait = throttle.retry_after(conn, keys, settings.throttle_window_seconds, now)
+    if wait is not None:
+        raise Throttled("too many failed sign-ins; try again later", wait)
+
+
+def password_hash_of(conn: Connection, username: str) -> tuple[str | None, str | None]:
+    """The user id and stored hash for a username, or (None, None)."""
+    row = conn.execute(
+        select(db.users.c.id, db.users.c.password_hash).where(db.users.c.username == username)
+    ).first()
+    return (row.id, row.password_hash) if row else (None, None)
+
+
+def record_login(
+    conn: Connection,
+    *,
+    user_id: str | None,
+    username: str,
+    keys: dict[str, int],
+    settings: Settings,
+    now: float,
+) -> None:
+    """Count or clear throttling and write the audit row of a sign-in attempt."""
+    user_key = next(iter(keys))
+    if user_id is None:
+        throttle.record_failure(conn, list(keys), settings.throttle_window_seconds, now)
+        audit.append(conn, at=now, actor=f"user:{username[:64]}", action="login.failed")
+    else:
+        throttle.clear(conn, user_key)
+        audit.append(conn, at=now, actor=f"user:{username}", action="login.ok")
+
+
+def enrol_device(conn: Connection, user_id: str, device_name: str, now: float) -> tuple[str, str]:
+    """Register a device for the user; returns (device_id, token)."""
+    device_id = str(uuid.uuid4())
+    token = secrets.token_urlsafe(32)
+    conn.execute(
+        insert(db.devices).values(
+            id=device_id,
+            user_id=user_id,
+            name=device_name,
+            token_hash=token_hash(token),
+            created_at=now,
+            last_used_at=now,
+            revoked_at=None,
+            last_mutation_id=0,
+        )
+    )
+    return device_id, token
+
+
+def authenticate(
+    conn: Connection, token: str | None, settings: Settings, now: float, *, touch: bool = True
+) -> Caller:
+    """The caller behind a bearer token; raises Unauthorized, TokenExpired or DeviceRevoked.
+
+    ``touch`` records the use (for idle expiry); pass False in a read-only transaction.
+    """
+    if not token:
+        raise Unauthorized("sign in first: Authorization: Bearer <token>")
+    device = conn.execute(
+        select(db.devices).where(db.devices.c.token_hash == token_hash(token))
+    ).first()
+    if device is None:
+        raise Unauthorized("unknown token")
+    if device.revoked_at is not None:
+        raise DeviceRevoked("this device was revoked; its local data must be erased")
+    if now - device.created_at > settings.token_absolute_seconds:
+        raise TokenExpired("the sign-in has expired; sign in again")
+    if now - device.last_used_at > settings.token_idle_seconds:
+        raise TokenExpired("the sign-in expired after a long idle time; sign in again")
+    if touch and now - device.last_used_at > TOUCH_EVERY:
+        conn.execute(
+            update(db.devices).where(db.devices.c.id == device.id).values(last_used_at=now)
+        )
+    user = conn.execute(
+        select(db.users.c.username, db.users.c.role).where(db.users.c.id == device.user_id)
+    ).one()
+    team_ids = conn.execute(
+        select(db.memberships.c.team_id)
+        .where(db.memberships.c.user_id == device.user_id)
+        .order_by(db.memberships.c.team_id)
+    ).scalars()
+    return Caller(
+        user_id=device.user_id,
+        username=user.username,
+        role=user.role,
+        team_ids=tuple(team_ids),
+        device_id=device.id,
+        last_mutation_id=int(device.last_mutation_id),
+    )
+
+
+def device_json(conn: Connection, device_id: str) -> dict[str, Any]:
+    """A device as the API shows it."""
+    row = conn.execute(select(db.devices).where(db.devices.c.id == device_id)).one()
+    return {
+        "id": row.id,
+        "name": row.name,
+        "created_at": row.created_at,
+        "last_mutation_id": int(row.last_mutation_id),
+    }
+
+
+def revoke_device(conn: Connection, device_id: str, caller: Caller | None, now: float) -> None:
+    """Revoke a device (the caller's own, or any for an admin or the CLI when caller=None)."""
+    row = conn.execute(
+        select(db.devices.c.user_id, db.devices.c.revoked_at).where(db.devices.c.id == device_id)
+    ).first()
+    if row is None:
+        raise NotFound("no such device")
+    if caller is not None and not caller.is_admin and row.user_id != caller.user_id:
+        raise Forbidden("only an admin can revoke another user's device", code="forbidden")
+    if row.revoked_at is None:
+        conn.execute(
+            update(db.devices).where(db.devices.c.id == device_id).values(revoked_at=now)
+        )
+    actor = caller.actor if caller else "cli"
+    audit.append(conn, at=now, actor=actor, action="device.revoke", targets=[device_id])

@@ -1,0 +1,78 @@
+"""Request bodies read under a size limit (Content-Length checked, streamed bytes counted).
+
+JSON bodies may be gzipped (``Content-Encoding: gzip``); the limit then applies to both
+the compressed and the decompressed size, so a small bomb cannot blow up in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any
+
+from starlette.requests import Request
+
+from server.errors import BadRequest, TooLarge, UnsupportedMediaType
+
+
+async def read_bytes(request: Request, limit: int) -> bytes:
+    """The raw body; raises TooLarge past ``limit`` bytes, before reading when announced."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise BadRequest("bad Content-Length")
+        if int(declared) > limit:
+            raise TooLarge(f"the body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"the body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _gunzip(data: bytes, limit: int) -> bytes:
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise BadRequest("the gzip body is damaged", code="malformed_json") from exc
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise TooLarge(f"the decompressed body is larger than {limit} bytes")
+    if not inflater.eof:
+        raise BadRequest("the gzip body is truncated", code="malformed_json")
+    return out
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The JSON body (plain or gzip); raises BadRequest when not JSON, TooLarge past limit."""
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("identity", "gzip"):
+        raise UnsupportedMediaType(f"Content-Encoding {encoding[:20]!r} is not supported")
+    data = await read_bytes(request, limit)
+    if encoding == "gzip":
+        data = _gunzip(data, limit)
+    try:
+        body = json.loads(data)
+        # A lone surrogate ("\\ud800") parses but cannot be stored or sent back as UTF-8.
+        json.dumps(body, ensure_ascii=False).encode()
+    except (ValueError, RecursionError) as exc:  # Unicode errors are ValueErrors
+        raise BadRequest("the body is not valid JSON", code="malformed_json") from exc
+    return body
+
+
+def json_object(body: Any, *names: str) -> dict[str, str]:
+    """The named string members of a JSON object; raises BadRequest naming a bad one."""
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    values = {}
+    for name in names:
+        value = body.get(name)
+        if not isinstance(value, str):
+            raise BadRequest("must be a string", field=name)
+        if "\x00" in value:
+            raise BadRequest("must not contain NUL characters", field=name)
+        values[name] = value
+    return values

@@ -1,0 +1,269 @@
+"""Database: SQLAlchemy Core tables and transactions on SQLite (default) or PostgreSQL.
+
+``Database.write()`` is a transaction that may write: on SQLite it starts with
+``BEGIN IMMEDIATE`` so writers queue on the busy timeout instead of failing on a lock
+upgrade; on PostgreSQL writers serialize where it matters on single-row locks (the rev
+counter, the audit head). Driver errors are translated to server errors here and only here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+)
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
+
+from server.errors import ServerError, from_database_error
+
+metadata = MetaData()
+
+schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
+
+counters = Table(
+    "counters",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("user_id", String(36), ForeignKey("users.id"), primary_key=True),
+    Column("team_id", String(36), ForeignKey("teams.id"), primary_key=True),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id"), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+    Column("last_used_at", Float, nullable=False),
+    Column("revoked_at", Float),
+    Column("last_mutation_id", BigInteger, nullable=False, default=0),
+)
+
+throttle = Table(
+    "throttle",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("window_start", Float, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", String(32), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("targets", Text, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+records = Table(
+    "records",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("type", String(20), nullable=False),
+    Column("team_id", String(36)),  # NULL for org records; the patient's team otherwise
+    Column("patient_id", String(36), index=True),
+    Column("fields", Text, nullable=False),
+    Column("clock", Text, nullable=False),
+    Column("field_revs", Text, nullable=False),
+    Column("rev", BigInteger, nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("created_by", String(36), nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_records_rev", "rev", unique=True),
+    Index("ix_records_team_rev", "team_id", "rev"),
+)
+
+conflicts = Table(
+    "conflicts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("record_id", String(36), nullable=False, index=True),
+    Column("field", String(64), nullable=False),
+    Column("rev", BigInteger, nullable=False),
+    Column("winner_value", Text, nullable=False),
+    Column("winner_clock", String(100), nullable=False),
+    Column("loser_value", Text, nullable=False),
+    Column("loser_clock", String(100), nullable=False),
+    Column("incoming_won", Boolean, nullable=False),
+    Column("device_id", String(36), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+scope_changes = Table(
+    "scope_changes",
+    metadata,
+    Column("rev", BigInteger, primary_key=True, autoincrement=False),
+    Column("patient_id", String(36), nullable=False),
+    Column("from_team_id", String(36)),
+    Column("to_team_id", String(36)),
+    Column("created_at", Float, nullable=False),
+)
+
+push_results = Table(
+    "push_results",
+    metadata,
+    Column("device_id", String(36), primary_key=True),
+    Column("last_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("first_id", BigInteger, nullable=False),
+    Column("results", Text, nullable=False),
+)
+
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("content_type", String(40), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_by", String(36), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+attachment_refs = Table(
+    "attachment_refs",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("record_id", String(36), primary_key=True, index=True),
+)
+
+
+def dumps(value: Any) -> str:
+    """Canonical JSON text (sorted keys, no spaces) as stored in text columns."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def normalize_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL URLs; make SQLite's directory exist."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    return url
+
+
+class Database:
+    """An engine plus short read and write transactions; the one place DB errors map."""
+
+    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+        self.url = normalize_url(url)
+        self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
+        # SQLite has one writer at a time: queue this process's writers on a lock rather
+        # than have them poll the file lock (the busy timeout still covers other processes).
+        self._write_lock = threading.Lock() if self.is_sqlite else contextlib.nullcontext()
+        self.engine: Engine
+        if self.is_sqlite:
+            self.engine = create_engine(
+                self.url, connect_args={"check_same_thread": False, "timeout": 30}
+            )
+            _sqlite_events(self.engine)
+        else:
+            self.engine = create_engine(
+                self.url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True
+            )
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A transaction that may write; commits on success, rolls back on any error."""
+        with self._write_lock, self._transaction(write=True) as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction."""
+        with self._transaction(write=False) as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(liaison_write=write)
+                with conn.begin():
+                    yield conn
+        except ServerError:
+            raise
+        except (sa_exc.DBAPIError, sa_exc.TimeoutError) as exc:  # TimeoutError: pool exhausted
+            raise from_database_error(exc) from exc
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def _sqlite_events(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("liaison_write", True)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")

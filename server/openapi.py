@@ -1,0 +1,253 @@
+"""The OpenAPI 3.0 description of every endpoint (served at /openapi.json)."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from sync import schema
+
+JSON = "application/json"
+UUID = {"type": "string", "format": "uuid"}
+COUNT = {"type": "integer", "minimum": 0}
+SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+ERROR_TEXT = {
+    400: "Malformed request",
+    401: "No, unknown, expired or revoked token",
+    403: "Out of scope",
+    404: "Not found",
+    409: "Conflict",
+    413: "Too large",
+    415: "Unsupported Content-Encoding (gzip and identity are read)",
+    422: "Invalid content",
+    429: "Throttled (see Retry-After)",
+    503: "Database unavailable (see Retry-After)",
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _obj(required: list[str], **props: Any) -> dict[str, Any]:
+    return {"type": "object", "required": required, "properties": props}
+
+
+def _json(schema_: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema_}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    return {str(s): _json(_ref("Error"), ERROR_TEXT[s]) for s in (400, *statuses, 503)}
+
+
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+AUTH_ERRORS = (401,)
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": _obj(
+                ["code", "message"],
+                code={"type": "string"},
+                message={"type": "string"},
+                field={"type": "string"},
+            ),
+            "wipe": {"type": "boolean"},
+        },
+    },
+    "User": _obj(
+        ["id", "username", "role", "teams"],
+        id=UUID,
+        username={"type": "string"},
+        role={"type": "string", "enum": ["liaison", "supervisor", "admin"]},
+        teams={"type": "array", "items": _obj(["id", "name"], id=UUID, name={"type": "string"})},
+    ),
+    "Enrolment": _obj(
+        ["username", "password", "device_name"],
+        username={"type": "string", "maxLength": 64},
+        password={"type": "string", "maxLength": 200},
+        device_name={"type": "string", "minLength": 1, "maxLength": 100},
+    ),
+    "Enrolled": _obj(
+        ["device_id", "token", "user"], device_id=UUID, token={"type": "string"}, user=_ref("User")
+    ),
+    "Me": {
+        "allOf": [
+            _ref("User"),
+            _obj(
+                ["device"],
+                device=_obj(
+                    ["id", "name", "created_at", "last_mutation_id"],
+                    id=UUID,
+                    name={"type": "string"},
+                    created_at={"type": "number"},
+                    last_mutation_id=COUNT,
+                ),
+            ),
+        ]
+    },
+    "Mutation": _obj(
+        ["id", "record_id", "type", "op"],
+        id={"type": "integer", "minimum": 1},
+        record_id=UUID,
+        type={"type": "string", "enum": sorted(schema.TYPES)},
+        op={"type": "string", "enum": ["upsert", "delete"]},
+        fields={"type": "object"},
+        clock={"type": "object", "additionalProperties": {"type": "string"}},
+        base_rev={**COUNT, "nullable": True},
+    ),
+    "PushRequest": _obj(["mutations"], mutations={"type": "array", "items": _ref("Mutation")}),
+    "Result": _obj(
+        ["id", "status", "rev", "conflicts", "error"],
+        id={"type": "integer"},
+        status={"type": "string", "enum": ["applied", "merged", "rejected"]},
+        rev={**COUNT, "nullable": True},
+        conflicts={"type": "array", "items": {"type": "object"}},
+        error={
+            **_obj(
+                ["code", "message"],
+                code={"type": "string"},
+                message={"type": "string"},
+                field={"type": "string", "nullable": True},
+            ),
+            "nullable": True,
+        },
+    ),
+    "PushResponse": _obj(
+        ["last_mutation_id", "results"],
+        last_mutation_id=COUNT,
+        results={"type": "array", "items": _ref("Result")},
+    ),
+    "Record": _obj(
+        ["id", "type", "fields", "clock", "rev", "deleted"],
+        id=UUID,
+        type={"type": "string"},
+        fields={"type": "object"},
+        clock={"type": "object", "additionalProperties": {"type": "string"}},
+        rev=COUNT,
+        deleted={"type": "boolean"},
+    ),
+    "PullResponse": _obj(
+        ["records", "purge", "cursor", "more", "last_mutation_id"],
+        records={"type": "array", "items": _ref("Record")},
+        purge={"type": "array", "items": UUID},
+        cursor=COUNT,
+        more={"type": "boolean"},
+        last_mutation_id=COUNT,
+    ),
+    "Stored": _obj(["sha256", "size"], sha256=SHA256, size=COUNT),
+}
+
+
+def _paths() -> dict[str, Any]:
+    sha_param = {"name": "sha256", "in": "path", "required": True, "schema": SHA256}
+    return {
+        "/healthz": {
+            "get": {
+                "summary": "Liveness probe",
+                "security": [],
+                "responses": {"200": _json(_obj(["status"], status={"type": "string"}), "OK")},
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This description",
+                "security": [],
+                "responses": {"200": _json({"type": "object"}, "OpenAPI document")},
+            }
+        },
+        "/api/v1/devices": {
+            "post": {
+                "summary": "Sign in and enrol a device",
+                "security": [],
+                "requestBody": {"required": True, "content": {JSON: {"schema": _ref("Enrolment")}}},
+                "responses": {
+                    "201": _json(_ref("Enrolled"), "Enrolled"),
+                    **_errors(401, 409, 413, 415, 422, 429),
+                },
+            }
+        },
+        "/api/v1/devices/{device_id}": {
+            "delete": {
+                "summary": "Revoke a device (own, or any as admin)",
+                "parameters": [
+                    {"name": "device_id", "in": "path", "required": True, "schema": UUID}
+                ],
+                "responses": {"204": {"description": "Revoked"}, **_errors(401, 403, 404)},
+            }
+        },
+        "/api/v1/me": {
+            "get": {
+                "summary": "The caller's user, role, teams and device",
+                "responses": {"200": _json(_ref("Me"), "The caller"), **_errors(401)},
+            }
+        },
+        "/api/v1/sync/push": {
+            "post": {
+                "summary": "Apply a batch of mutations",
+                "requestBody": {
+                    "required": True,
+                    "content": {JSON: {"schema": _ref("PushRequest")}},
+                },
+                "responses": {
+                    "200": _json(_ref("PushResponse"), "Per-mutation results"),
+                    **_errors(401, 409, 413, 415, 422),
+                },
+            }
+        },
+        "/api/v1/sync/pull": {
+            "get": {
+                "summary": "Records in scope changed after the cursor",
+                "parameters": [
+                    {"name": "cursor", "in": "query", "schema": COUNT},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                ],
+                "responses": {"200": _json(_ref("PullResponse"), "One page"), **_errors(401)},
+            }
+        },
+        "/api/v1/attachments/{sha256}": {
+            "put": {
+                "summary": "Upload a photo or PDF by its sha256",
+                "parameters": [sha_param],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/octet-stream": {"schema": {"type": "string",
+                                                                         "format": "binary"}}},
+                },
+                "responses": {
+                    "200": _json(_ref("Stored"), "Already stored"),
+                    "201": _json(_ref("Stored"), "Stored"),
+                    **_errors(401, 409, 413, 422),
+                },
+            },
+            "get": {
+                "summary": "Download an attachment a visible record refers to",
+                "parameters": [sha_param],
+                "responses": {
+                    "200": {
+                        "description": "The bytes",
+                        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+                    },
+                    **_errors(401, 404),
+                },
+            },
+        },
+    }
+
+
+@functools.cache
+def openapi_document() -> dict[str, Any]:
+    """The whole OpenAPI document."""
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Liaison sync API", "version": "1"},
+        "paths": _paths(),
+        "security": BEARER,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

@@ -1,0 +1,185 @@
+"""Stored records, the rev counter, attachment references and moving a patient's team.
+
+Revs come from a single counter row. A writer locks that row first thing in its
+transaction and keeps it until commit, so writers run one after another and their revs
+commit in order: a reader that has seen rev N has also seen every rev below N, and a pull
+never skips a rev that commits late.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
+
+from server import db
+from sync import schema
+from sync.protocol import Record
+
+
+@dataclass
+class Stored:
+    """A record as the server keeps it, with the rev at which each field last changed."""
+
+    id: str
+    type: str
+    team_id: str | None
+    patient_id: str | None
+    fields: dict[str, Any]
+    clock: dict[str, str]
+    field_revs: dict[str, int] = field(default_factory=dict)
+    rev: int = 0
+    deleted: bool = False
+
+    def as_record(self) -> Record:
+        """The wire record of DESIGN §4."""
+        return Record(self.id, self.type, self.fields, self.clock, self.rev, self.deleted)
+
+
+def from_row(row: Any) -> Stored:
+    """A Stored record from a ``records`` row."""
+    return Stored(
+        id=row.id,
+        type=row.type,
+        team_id=row.team_id,
+        patient_id=row.patient_id,
+        fields=json.loads(row.fields),
+        clock=json.loads(row.clock),
+        field_revs=json.loads(row.field_revs),
+        rev=int(row.rev),
+        deleted=bool(row.deleted),
+    )
+
+
+def load(conn: Connection, record_id: str) -> Stored | None:
+    """The stored record with this id, or None."""
+    row = conn.execute(select(db.records).where(db.records.c.id == record_id)).first()
+    return from_row(row) if row else None
+
+
+def load_many(conn: Connection, record_ids: list[str]) -> dict[str, Stored]:
+    """The stored records among these ids, by id."""
+    found: dict[str, Stored] = {}
+    for start in range(0, len(record_ids), 500):
+        chunk = record_ids[start : start + 500]
+        rows = conn.execute(select(db.records).where(db.records.c.id.in_(chunk)))
+        found.update((row.id, from_row(row)) for row in rows)
+    return found
+
+
+_INSERT = insert(db.records)
+_UPDATE = update(db.records).where(db.records.c.id == bindparam("record_id"))
+
+
+def save(conn: Connection, rec: Stored, *, new: bool, author: str, now: float) -> None:
+    """Insert or update a record (its rev must already be assigned)."""
+    values = {
+        "type": rec.type,
+        "team_id": rec.team_id,
+        "patient_id": rec.patient_id,
+        "fields": db.dumps(rec.fields),
+        "clock": db.dumps(rec.clock),
+        "field_revs": db.dumps(rec.field_revs),
+        "rev": rec.rev,
+        "deleted": rec.deleted,
+        "updated_at": now,
+    }
+    # Prebuilt statements with parameters: building .values() per row costs more than SQL.
+    if new:
+        conn.execute(_INSERT, {"id": rec.id, "created_by": author, **values})
+    else:
+        conn.execute(_UPDATE, {"record_id": rec.id, **values})
+
+
+class Revs:
+    """The rev counter, locked for the rest of the transaction; hands out increasing revs."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        row = db.counters.c.name == "rev"
+        # The no-op UPDATE takes the row lock (PostgreSQL) before the value is read.
+        conn.execute(update(db.counters).where(row).values(value=db.counters.c.value))
+        self.start = int(conn.execute(select(db.counters.c.value).where(row)).scalar_one())
+        self.last = self.start
+
+    def next(self) -> int:
+        """A new rev, higher than every rev committed so far."""
+        self.last += 1
+        return self.last
+
+    def finish(self) -> None:
+        """Store the last rev handed out (call before commit)."""
+        if self.last != self.start:
+            self._conn.execute(
+                update(db.counters).where(db.counters.c.name == "rev").values(value=self.last)
+            )
+
+
+def high_water(conn: Connection) -> int:
+    """The highest committed rev: every rev at or below it is visible to this reader."""
+    value = conn.execute(select(db.counters.c.value).where(db.counters.c.name == "rev"))
+    return int(value.scalar_one())
+
+
+def attachment_hashes(fields: dict[str, Any]) -> set[str]:
+    """The sha256 values (photos and thumbnails) a record's fields refer to."""
+    found: set[str] = set()
+    items = fields.get("attachments")
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict):
+            for key in ("sha256", "thumbnail"):
+                value = item.get(key)
+                if isinstance(value, str) and schema.SHA256_RE.match(value):
+                    found.add(value)
+    return found
+
+
+def set_attachment_refs(conn: Connection, record_id: str, hashes: set[str]) -> None:
+    """Replace the attachment references of a record."""
+    refs = db.attachment_refs
+    conn.execute(delete(refs).where(refs.c.record_id == record_id))
+    if hashes:
+        conn.execute(insert(refs), [{"sha256": h, "record_id": record_id} for h in sorted(hashes)])
+
+
+def move_patient(
+    conn: Connection, patient_id: str, team_id: str, team_clock: str, now: float
+) -> list[str]:
+    """Move a patient and its records to another team; returns the ids moved.
+
+    Every moved record gets a new rev so the new team pulls it; a ``scope_changes`` row
+    (with a rev of its own) tells the old team's devices to purge the patient.
+    """
+    patient = load(conn, patient_id)
+    if patient is None or patient.type != "patient":
+        raise LookupError(f"no patient {patient_id}")
+    old_team = patient.team_id
+    if old_team == team_id:
+        return []
+    revs = Revs(conn)
+    conn.execute(
+        insert(db.scope_changes).values(
+            rev=revs.next(),
+            patient_id=patient_id,
+            from_team_id=old_team,
+            to_team_id=team_id,
+            created_at=now,
+        )
+    )
+    rows = conn.execute(
+        select(db.records).where(db.records.c.patient_id == patient_id).order_by(db.records.c.rev)
+    )
+    moved = []
+    for rec in [from_row(r) for r in rows]:
+        rec.team_id = team_id
+        rec.rev = revs.next()
+        if rec.id == patient_id:
+            rec.fields["team_id"] = team_id
+            rec.clock["team_id"] = team_clock
+            rec.field_revs["team_id"] = rec.rev
+        save(conn, rec, new=False, author="", now=now)
+        moved.append(rec.id)
+    revs.finish()
+    return moved

@@ -1,0 +1,52 @@
+"""Server settings: a small frozen value built from the environment (``LIAISON_*``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from starlette.config import Config
+
+DEFAULT_DATABASE_URL = "sqlite:///var/liaison.db"
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Limits, expiries and costs; every one can be set as ``LIAISON_<NAME>``."""
+
+    token_idle_seconds: int = 14 * 24 * 3600
+    token_absolute_seconds: int = 90 * 24 * 3600
+    body_limit: int = 8 * MIB
+    attachment_limit: int = 10 * MIB
+    push_limit: int = 500
+    pull_limit: int = 1000
+    clock_skew_seconds: int = 300
+    throttle_window_seconds: int = 900
+    throttle_user_failures: int = 5
+    throttle_address_failures: int = 30
+    argon2_memory_kib: int = 64 * 1024
+    argon2_iterations: int = 3
+    argon2_lanes: int = 4
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read every setting from ``environ`` (default: the process environment)."""
+        config = Config(environ=os.environ if environ is None else environ)
+        values: dict[str, Any] = {
+            f.name: config(f"LIAISON_{f.name.upper()}", cast=int, default=f.default)
+            for f in fields(cls)
+        }
+        settings = cls(**values)
+        for name, value in values.items():
+            if value < 1:
+                raise ValueError(f"LIAISON_{name.upper()} must be positive")
+        return settings
+
+
+def database_url(environ: Mapping[str, str] | None = None) -> str:
+    """The database URL from ``LIAISON_DATABASE_URL``, else SQLite under ./var/."""
+    env = os.environ if environ is None else environ
+    return env.get("LIAISON_DATABASE_URL") or DEFAULT_DATABASE_URL

@@ -1,0 +1,174 @@
+"""The HTTP surface: error envelope everywhere, limits, bad input, the OpenAPI description."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.app import ROUTES
+from tests.server.conftest import SETTINGS
+from tests.server.helpers import enrol
+
+pytestmark = pytest.mark.anyio
+
+
+def assert_error(response, status, code):
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["error"]["code"] == code, body
+    assert isinstance(body["error"]["message"], str)
+
+
+async def test_healthz(client):
+    response = await client.get("/healthz")
+    assert response.json() == {"status": "ok"}
+
+
+async def test_unknown_route_and_method(client):
+    assert_error(await client.get("/nope"), 404, "not_found")
+    assert_error(await client.get("/api/v1/sync/push"), 405, "method_not_allowed")
+    assert_error(await client.patch("/api/v1/me"), 405, "method_not_allowed")
+
+
+async def test_openapi_covers_every_route(client):
+    document = (await client.get("/openapi.json")).json()
+    assert document["openapi"].startswith("3.")
+    for route in ROUTES:
+        for method in route.methods - {"HEAD"}:
+            assert method.lower() in document["paths"][route.path], (route.path, method)
+
+
+@pytest.mark.parametrize(
+    "body,status,code",
+    [
+        (b"{not json", 400, "malformed_json"),
+        (b"\xff\xfe", 400, "malformed_json"),
+        (b"[]", 400, "malformed"),
+        (b'{"username": 1, "password": "x", "device_name": "p"}', 400, "malformed"),
+        (b'{"username": "a\\u0000", "password": "x", "device_name": "p"}', 400, "malformed"),
+        (b'{"username": "alice", "password": "password-123", "device_name": ""}', 422, "invalid"),
+    ],
+)
+async def test_bad_enrolment_bodies(client, body, status, code):
+    response = await client.post("/api/v1/devices", content=body)
+    assert_error(response, status, code)
+
+
+async def test_body_limit_by_content_length_and_by_stream(client, clock, org):
+    alice = await enrol(client, clock, "alice")
+    big = b'{"mutations": [], "pad": "' + b"x" * SETTINGS.body_limit + b'"}'
+    response = await client.post("/api/v1/sync/push", content=big, headers=alice.headers)
+    assert_error(response, 413, "too_large")
+
+    async def stream():
+        for _ in range(SETTINGS.body_limit // 1000 + 2):
+            yield b" " * 1000
+
+    response = await client.post("/api/v1/sync/push", content=stream(), headers=alice.headers)
+    assert_error(response, 413, "too_large")
+
+
+@pytest.mark.parametrize(
+    "body,status,code",
+    [
+        ({}, 400, "malformed"),
+        ({"mutations": {}}, 400, "malformed"),
+        ({"mutations": [1]}, 400, "malformed"),
+        ({"mutations": [{"id": 0}]}, 400, "malformed"),
+        ({"mutations": [{"id": "1"}]}, 400, "malformed"),
+        ({"mutations": [{"id": True}]}, 400, "malformed"),
+        ({"mutations": [{"id": 2**70}]}, 400, "malformed"),
+        ({"mutations": [{"id": i + 1} for i in range(SETTINGS.push_limit + 1)]}, 413, "too_large"),
+    ],
+)
+async def test_bad_push_requests(client, clock, org, body, status, code):
+    alice = await enrol(client, clock, "alice")
+    response = await client.post("/api/v1/sync/push", json=body, headers=alice.headers)
+    assert_error(response, status, code)
+
+
+BAD_MUTATIONS = [
+    ({"record_id": "nope"}, "record_id"),
+    ({"type": "spaceship"}, "type"),
+    ({"op": "merge"}, "op"),
+    ({"fields": []}, "fields"),
+    ({"clock": {"name": "yesterday"}}, "clock.name"),
+    ({"clock": {}}, "clock"),
+    ({"base_rev": -1}, "base_rev"),
+    ({"base_rev": "3"}, "base_rev"),
+    ({"fields": {"name": 5}}, "name"),
+    ({"fields": {"name": "x", "bogus": 1}, "clock": None}, "bogus"),
+    ({"fields": {}, "clock": {}}, "fields"),
+]
+
+
+@pytest.mark.parametrize("change,field", BAD_MUTATIONS)
+async def test_bad_mutations_are_rejected_one_by_one(client, clock, org, change, field):
+    alice = await enrol(client, clock, "alice")
+    mutation = alice.upsert("site", {"name": "ok"})
+    if change.get("clock", 0) is None:
+        change = {**change, "clock": {k: mutation["clock"]["name"] for k in change["fields"]}}
+    body = await alice.push({**mutation, **change}, alice.upsert("site", {"name": "fine"}))
+    bad, good = body["results"]
+    assert bad["status"] == "rejected"
+    assert bad["error"]["field"] == field, bad
+    assert good["status"] == "applied"
+    assert body["last_mutation_id"] == 2
+
+
+@pytest.mark.parametrize("query", ["cursor=-1", "cursor=abc", "limit=0", "cursor=1e3",
+                                   "limit=99999999999999999999999", "cursor=%C2%B2"])
+async def test_bad_pull_parameters(client, clock, org, query):
+    alice = await enrol(client, clock, "alice")
+    response = await client.get(f"/api/v1/sync/pull?{query}", headers=alice.headers)
+    assert_error(response, 400, "malformed")
+
+
+async def test_revoke_needs_a_uuid(client, clock, org):
+    alice = await enrol(client, clock, "alice")
+    response = await client.delete("/api/v1/devices/not-a-uuid", headers=alice.headers)
+    assert_error(response, 400, "malformed")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"mutations": [{"id": 1, "record_id": "RID", "type": "site", "op": "upsert",'
+        b' "fields": {"name": "\\ud800"}, "clock": {"name": "CLK"}, "base_rev": null}]}',
+        b'{"mutations": [{"id": 1, "record_id": "RID", "type": "site", "op": "upsert",'
+        b' "fields": {"name": "a\\u0000b"}, "clock": {"name": "CLK"}, "base_rev": null}]}',
+    ],
+)
+async def test_odd_strings_never_500(client, clock, org, raw):
+    alice = await enrol(client, clock, "alice")
+    raw = raw.replace(b"RID", b"9b3f1a52-1111-4a2b-8c3d-4e5f6a7b8c9d")
+    raw = raw.replace(b"CLK", alice.hlc.now().encode())
+    response = await client.post("/api/v1/sync/push", content=raw, headers=alice.headers)
+    assert response.status_code < 500, response.text
+    response = await client.post(
+        "/api/v1/devices",
+        content=b'{"username": "\\udc00", "password": "\\ud800", "device_name": "\\ud800"}',
+    )
+    assert response.status_code < 500, response.text
+
+
+async def test_gzip_bodies(client, clock, org):
+    import gzip
+    import json
+
+    alice = await enrol(client, clock, "alice")
+    body = json.dumps({"mutations": [alice.upsert("site", {"name": "zipped"})]}).encode()
+    headers = {**alice.headers, "Content-Encoding": "gzip"}
+    response = await client.post("/api/v1/sync/push", content=gzip.compress(body),
+                                 headers=headers)
+    assert response.json()["results"][0]["status"] == "applied"
+    bomb = gzip.compress(b" " * (SETTINGS.body_limit + 1))
+    response = await client.post("/api/v1/sync/push", content=bomb, headers=headers)
+    assert_error(response, 413, "too_large")
+    response = await client.post("/api/v1/sync/push", content=b"\x1f\x8bjunk", headers=headers)
+    assert_error(response, 400, "malformed_json")
+    response = await client.post("/api/v1/sync/push", content=gzip.compress(body)[:-8],
+                                 headers=headers)
+    assert_error(response, 400, "malformed_json")
+    response = await client.post("/api/v1/sync/push", content=body,
+                                 headers={**alice.headers, "Content-Encoding": "br"})
+    assert_error(response, 415, "unsupported_encoding")
