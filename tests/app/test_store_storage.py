@@ -1,0 +1,408 @@
+"""The encrypted journal and blob files: nothing readable on disk, damage detected, tears healed."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from cryptography.exceptions import InvalidTag
+from tinydb import TinyDB, where
+
+from app import storage as journal
+from app.errors import StoreCorrupted, StoreError
+from app.store import Store
+
+KEY = bytes(range(32))
+NODE = "device-1"
+CANARY = "Qx7canaryZ" + uuid.uuid4().hex
+
+
+def open_store(directory: Path, key: bytes = KEY) -> Store:
+    return Store.open(directory, key, node_id=NODE)
+
+
+def journal_path(directory: Path) -> Path:
+    return directory / "store.journal"
+
+
+def entries(path: Path) -> list[tuple[int, int]]:
+    """(start, end) of each journal entry, read from the documented frame format."""
+    buf = path.read_bytes()
+    pos, found = journal.HEADER_LEN, []
+    while pos < len(buf):
+        length, _ = journal.FRAME.unpack_from(buf, pos)
+        found.append((pos, pos + journal.FRAME.size + length))
+        pos = found[-1][1]
+    return found
+
+
+def filled(directory: Path, batches: int = 6) -> list[str]:
+    """A store with one patient per batch; returns their ids in order."""
+    store = open_store(directory)
+    ids = [store.put("patient", {"name": f"Patient {n}"})["id"] for n in range(batches)]
+    store.close()
+    return ids
+
+
+def forms(secret: str) -> list[bytes]:
+    """Ways a string could leak into a file: raw, UTF-16, hex, base64 at every alignment."""
+    raw = secret.encode()
+    found = [raw, secret.encode("utf-16-le"), secret.encode("utf-16-be")]
+    found += [json.dumps(secret).encode(), binascii.hexlify(raw), binascii.hexlify(raw).upper()]
+    for pad in range(3):
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            text = encode(b"\0" * pad + raw)
+            found.append(text[4:-4] if pad else text[:-4])  # the part not touched by padding
+    return found
+
+
+def assert_nowhere(directory: Path, secret: str) -> None:
+    files = [p for p in directory.rglob("*") if p.is_file()]
+    assert files
+    for path in files:
+        data = path.read_bytes()
+        for form in forms(secret):
+            assert form not in data, (path.name, form)
+
+
+def test_a_canary_never_reaches_the_disk(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(journal, "COMPACT_MIN_BYTES", 16_384)
+    store = open_store(tmp_path / "s")
+    p = store.put("patient", {"name": CANARY, "address": CANARY})
+    store.put("visit", {"patient_id": p["id"], "summary": f"note {CANARY} note"})
+    store.set_meta("token", CANARY)
+    blob = store.put_blob(b"JPEG" + CANARY.encode() * 10)
+    for n in range(300):  # enough churn for automatic compactions
+        store.put("patient", {"phone": f"555-{n:04d}", "address": f"{CANARY} {n}"}, p["id"])
+    assert_nowhere(tmp_path, CANARY)
+    store.compact()
+    assert_nowhere(tmp_path, CANARY)
+    assert not any(blob in p.name for p in tmp_path.rglob("*"))  # names hide the hash too
+    store.close()
+    store = open_store(tmp_path / "s")
+    assert store.get(p["id"])["fields"]["name"] == CANARY  # type: ignore[index]
+    assert store.get_meta("token") == CANARY and CANARY.encode() in store.get_blob(blob)  # type: ignore[operator]
+    store.close()
+
+
+def test_saves_append_instead_of_rewriting(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "s")
+    p = store.put("patient", {"name": "Ada"})
+    for n in range(50):
+        store.put("task", {"patient_id": p["id"], "title": f"t{n}" * 50})
+    path = journal_path(tmp_path / "s")
+    before = path.read_bytes()
+    store.put("patient", {"phone": "555"}, p["id"])
+    after = path.read_bytes()
+    assert after.startswith(before) and len(after) - len(before) < 2_000
+    store.close()
+
+
+@pytest.mark.parametrize(
+    "where_",
+    ["magic", "file_id", "header_tag", "first_frame", "middle_payload", "last_entry", "last_byte"],
+)
+def test_a_flipped_byte_is_reported_and_the_file_left_untouched(
+    tmp_path: Path, where_: str
+) -> None:
+    filled(tmp_path / "s")
+    path = journal_path(tmp_path / "s")
+    spans = entries(path)
+    middle, last = spans[len(spans) // 2], spans[-1]
+    offset = {
+        "magic": 3,
+        "file_id": 12,
+        "header_tag": journal.HEADER_LEN - 8,
+        "first_frame": spans[0][0] + 2,
+        "middle_payload": (middle[0] + middle[1]) // 2,
+        "last_entry": (last[0] + last[1]) // 2,
+        "last_byte": last[1] - 1,
+    }[where_]
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x40
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreCorrupted, match="damaged"):
+        open_store(tmp_path / "s")
+    assert path.read_bytes() == bytes(data)
+
+
+@pytest.mark.parametrize("attack", ["swap", "drop_middle", "duplicate", "foreign", "garbage"])
+def test_reordered_removed_or_foreign_entries_are_detected(tmp_path: Path, attack: str) -> None:
+    filled(tmp_path / "s")
+    filled(tmp_path / "other")
+    path = journal_path(tmp_path / "s")
+    data = path.read_bytes()
+    spans = entries(path)
+    chunks = [data[a:b] for a, b in spans]
+    if attack == "swap":
+        chunks[1], chunks[2] = chunks[2], chunks[1]
+    elif attack == "drop_middle":
+        del chunks[2]
+    elif attack == "duplicate":
+        chunks.insert(3, chunks[2])
+    elif attack == "foreign":  # same key, another file: bound to its file id
+        other = journal_path(tmp_path / "other")
+        a, b = entries(other)[2]
+        chunks[2] = other.read_bytes()[a:b]
+    else:
+        chunks.append(os.urandom(200))
+    tampered = data[: journal.HEADER_LEN] + b"".join(chunks)
+    path.write_bytes(tampered)
+    with pytest.raises(StoreCorrupted):
+        open_store(tmp_path / "s")
+    assert path.read_bytes() == tampered
+
+
+@pytest.mark.parametrize("keep", [3, journal.FRAME.size, journal.FRAME.size + 20, -1])
+def test_a_torn_final_entry_is_dropped_and_the_rest_opens(tmp_path: Path, keep: int) -> None:
+    ids = filled(tmp_path / "s")
+    path = journal_path(tmp_path / "s")
+    start, end = entries(path)[-1]
+    cut = end - 1 if keep == -1 else start + keep
+    os.truncate(path, cut)
+    store = open_store(tmp_path / "s")
+    assert [p["id"] for p in store.list("patient")] == ids[:-1]
+    assert path.stat().st_size == start  # only the torn bytes went
+    store.put("patient", {"name": "After the crash"})
+    store.close()
+    store = open_store(tmp_path / "s")
+    assert len(store.list("patient")) == len(ids)
+    store.close()
+
+
+@pytest.mark.parametrize("how", ["zeros_appended", "last_block_zeroed"])
+def test_a_zero_filled_tail_from_a_power_cut_is_a_tear(tmp_path: Path, how: str) -> None:
+    ids = filled(tmp_path / "s")
+    path = journal_path(tmp_path / "s")
+    data = bytearray(path.read_bytes())
+    start, end = entries(path)[-1]
+    if how == "zeros_appended":
+        data += bytes(4096)
+        expected, size = ids, end
+    else:
+        data[end - 64 : end] = bytes(64)
+        expected, size = ids[:-1], start
+    path.write_bytes(bytes(data))
+    store = open_store(tmp_path / "s")
+    assert [p["id"] for p in store.list("patient")] == expected
+    store.close()
+    assert path.stat().st_size == size
+
+
+def test_a_wrong_key_is_a_clear_error_and_changes_nothing(tmp_path: Path) -> None:
+    filled(tmp_path / "s")
+    before = journal_path(tmp_path / "s").read_bytes()
+    with pytest.raises(StoreCorrupted, match="wrong key"):
+        open_store(tmp_path / "s", key=os.urandom(32))
+    assert journal_path(tmp_path / "s").read_bytes() == before
+    with pytest.raises(ValueError):
+        open_store(tmp_path / "t", key=b"short")
+
+
+@pytest.mark.parametrize("content", [b"", b"{}", os.urandom(500)])
+def test_a_file_that_is_not_a_journal_is_refused(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / "s").mkdir()
+    journal_path(tmp_path / "s").write_bytes(content)
+    with pytest.raises(StoreCorrupted):
+        open_store(tmp_path / "s")
+    assert journal_path(tmp_path / "s").read_bytes() == content
+
+
+def test_record_ids_are_bound_to_their_ciphertext(tmp_path: Path) -> None:
+    storage = journal.JournalStorage(tmp_path / "j", KEY)
+    try:
+        file_id = os.urandom(16)
+        head = json.dumps([["records", "A"]]).encode()
+        sealed = storage._seal(file_id, 1, head, b'[{"secret":1}]')
+        forged_head = json.dumps([["records", "B"]]).encode()
+        other = storage._seal(file_id, 1, forged_head, b"[null]")
+        hlen = 4 + int.from_bytes(other[12:16], "big")
+        spliced = other[: 12 + hlen] + sealed[12 + hlen - len(forged_head) + len(head) :]
+        with pytest.raises(InvalidTag):
+            storage._open(file_id, 1, memoryview(spliced))
+        assert storage._open(file_id, 1, memoryview(sealed))[0] == [["records", "A"]]
+    finally:
+        storage.close()
+
+
+def test_compaction_keeps_everything_and_shrinks_the_file(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(journal, "COMPACT_MIN_BYTES", 8_192)
+    compactions = []
+    real = journal.JournalStorage.compact
+
+    def counting(self: journal.JournalStorage) -> None:
+        compactions.append(self.size)
+        real(self)
+
+    monkeypatch.setattr(journal.JournalStorage, "compact", counting)
+    store = open_store(tmp_path / "s")
+    p = store.put("patient", {"name": "Ada"})
+    tasks = [store.put("task", {"patient_id": p["id"], "title": f"t{n}"})["id"] for n in range(20)]
+    for n in range(200):
+        store.put("task", {"title": f"edit {n} " + "x" * 150}, tasks[n % 20])
+        store.acknowledge(store.last_mutation_id - 5)
+    store.set_meta("cursor", 9)
+    path = journal_path(tmp_path / "s")
+    grown = path.stat().st_size
+    assert len(compactions) >= 3
+    store.compact()
+    assert path.stat().st_size <= grown and grown < 2.5 * path.stat().st_size
+    expected = {t: store.get(t) for t in tasks}
+    outbox = store.outbox()
+    store.close()
+    store = open_store(tmp_path / "s")
+    assert {t: store.get(t) for t in tasks} == expected and store.outbox() == outbox
+    assert store.get_meta("cursor") == 9 and store.last_mutation_id == 221
+    assert [m["id"] for m in outbox] == list(range(217, 222))
+    store.close()
+
+
+def test_a_crash_before_the_rename_leaves_the_old_journal(tmp_path: Path, monkeypatch) -> None:
+    ids = filled(tmp_path / "s")
+    store = open_store(tmp_path / "s")
+
+    def crash(*_args: object) -> None:
+        raise OSError("power cut")
+
+    monkeypatch.setattr(journal.os, "replace", crash)
+    with pytest.raises(OSError):
+        store.compact()
+    store.put("patient", {"name": "Still saved"})
+    store.close()
+    monkeypatch.undo()
+    (tmp_path / "s" / "store.journal.tmp").write_bytes(b"half a compaction")
+    store = open_store(tmp_path / "s")
+    assert len(store.list("patient")) == len(ids) + 1
+    assert not (tmp_path / "s" / "store.journal.tmp").exists()
+    store.close()
+
+
+def test_a_crash_after_the_rename_keeps_appending_to_the_new_file(
+    tmp_path: Path, monkeypatch
+) -> None:
+    ids = filled(tmp_path / "s")
+    store = open_store(tmp_path / "s")
+
+    def crash(_directory: Path) -> None:
+        raise OSError("directory fsync failed")
+
+    monkeypatch.setattr(journal, "fsync_dir", crash)
+    with pytest.raises(OSError):
+        store.compact()
+    monkeypatch.undo()
+    store.put("patient", {"name": "After"})
+    store.close()
+    store = open_store(tmp_path / "s")
+    assert len(store.list("patient")) == len(ids) + 1
+    store.close()
+
+
+def test_a_failed_append_is_rolled_back(tmp_path: Path, monkeypatch) -> None:
+    filled(tmp_path / "s", batches=2)
+    store = open_store(tmp_path / "s")
+    size = journal_path(tmp_path / "s").stat().st_size
+    calls = []
+
+    def failing(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) == 1:
+            raise OSError("disk full")
+        os.fsync(fd)
+
+    monkeypatch.setattr(journal, "fsync", failing)
+    with pytest.raises(OSError):
+        store.put("patient", {"name": "Lost"})
+    assert journal_path(tmp_path / "s").stat().st_size == size
+    assert store.search_patients("lost") == [] and store.pending_count() == 2
+    kept = store.put("patient", {"name": "Kept"})
+    assert kept and store.last_mutation_id == 3
+    store.close()
+    store = open_store(tmp_path / "s")
+    assert [p["fields"]["name"] for p in store.search_patients("")] == [
+        "Kept", "Patient 0", "Patient 1"
+    ]  # fmt: skip
+    store.close()
+
+
+def test_one_store_one_writer(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "s")
+    with pytest.raises(StoreError, match="already open"):
+        open_store(tmp_path / "s")
+    store.close()
+    open_store(tmp_path / "s").close()
+
+
+def test_plain_tinydb_can_use_the_storage(tmp_path: Path) -> None:
+    path = tmp_path / "db.journal"
+    with TinyDB(path, KEY, storage=journal.JournalStorage) as db:
+        db.insert({"name": CANARY, "n": 1})
+        db.insert({"name": "other", "n": 2})
+        db.update({"n": 3}, where("name") == "other")
+        db.remove(where("n") == 1)
+    assert_nowhere(tmp_path, CANARY)
+    with TinyDB(path, KEY, storage=journal.JournalStorage) as db:
+        assert db.all() == [{"name": "other", "n": 3}]
+
+
+# -- blobs -------------------------------------------------------------------------
+
+
+def test_blobs_round_trip_encrypted(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "s")
+    data = os.urandom(3000) + CANARY.encode()
+    digest = store.put_blob(data)
+    assert digest == hashlib.sha256(data).hexdigest()
+    assert store.put_blob(data) == digest  # idempotent
+    assert store.get_blob(digest) == data
+    files = list((tmp_path / "s" / "blobs").iterdir())
+    assert len(files) == 1 and digest not in files[0].name
+    assert data[:200] not in files[0].read_bytes()
+    assert store.get_blob(hashlib.sha256(b"other").hexdigest()) is None
+    store.delete_blob(digest)
+    assert store.get_blob(digest) is None and list((tmp_path / "s" / "blobs").iterdir()) == []
+    with pytest.raises(ValueError):
+        store.get_blob("../store.journal")
+    store.close()
+
+
+def test_a_blob_write_that_crashes_leaves_no_file(tmp_path: Path, monkeypatch) -> None:
+    store = open_store(tmp_path / "s")
+
+    def crash(*_args: object) -> None:
+        raise OSError("power cut")
+
+    monkeypatch.setattr(journal.os, "replace", crash)
+    with pytest.raises(OSError):
+        store.put_blob(b"photo")
+    monkeypatch.undo()
+    assert store.get_blob(hashlib.sha256(b"photo").hexdigest()) is None
+    assert [p.name for p in (tmp_path / "s" / "blobs").iterdir()] == []
+    store.close()
+
+
+@pytest.mark.parametrize("attack", ["flip", "swap"])
+def test_a_damaged_or_swapped_blob_is_reported(tmp_path: Path, attack: str) -> None:
+    store = open_store(tmp_path / "s")
+    first, second = store.put_blob(b"first photo"), store.put_blob(b"second photo")
+    blobs = tmp_path / "s" / "blobs"
+    paths = {p.read_bytes(): p for p in blobs.iterdir()}
+    target = sorted(paths.values())[0]
+    if attack == "flip":
+        data = bytearray(target.read_bytes())
+        data[-3] ^= 1
+        target.write_bytes(bytes(data))
+    else:
+        a, b = sorted(paths.values())
+        a_bytes, b_bytes = a.read_bytes(), b.read_bytes()
+        a.write_bytes(b_bytes)
+        b.write_bytes(a_bytes)
+    with pytest.raises(StoreCorrupted):
+        for digest in (first, second):
+            store.get_blob(digest)
+    store.close()
