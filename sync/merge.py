@@ -7,7 +7,8 @@ and the node id at their end breaks ties, so every replica picks the same winner
 A conflict is a value that lost while it differed from the winner, when the writer could
 not have seen the value it replaced (the stored field changed after the writer's
 ``base_rev``) or when the incoming value itself lost. Conflicts are reported, never
-silently dropped.
+silently dropped. A device never conflicts with itself: when both writes carry the same node
+id (the HLC's last part), the writer had seen the value it replaced.
 """
 
 from __future__ import annotations
@@ -78,7 +79,12 @@ def merge(
             result.fields[name] = value
             result.clock[name] = new_clock
             result.changed[name] = value
-            if old_clock is not None and old_value != value and changed_since_base(name):
+            if (
+                old_clock is not None
+                and old_value != value
+                and changed_since_base(name)
+                and _node(old_clock) != _node(new_clock)
+            ):
                 result.conflicts.append(
                     Conflict(name, value, new_clock, old_value, old_clock, incoming_won=True)
                 )
@@ -87,6 +93,11 @@ def merge(
                 Conflict(name, old_value, old_clock, value, new_clock, incoming_won=False)
             )
     return result
+
+
+def _node(clock: str) -> str:
+    # HLC strings are "<ms>-<counter>-<node>"; the node may itself contain dashes.
+    return clock.split("-", 2)[-1]
 
 
 def newest_clock(clock: Mapping[str, str]) -> str | None:

@@ -27,6 +27,17 @@ CASES = [
         [("x", 1, True)],
     ),
     (
+        "own earlier write is no conflict",
+        {"x": 1},
+        {"x": A},
+        {"x": 2},
+        {"x": "000000000001500-00000-a"},
+        True,
+        {"x": 2},
+        {"x": 2},
+        [],
+    ),
+    (
         "same value unseen: no conflict",
         {"x": 1},
         {"x": A},
