@@ -28,6 +28,8 @@ from app.blobs import BlobStore
 from app.errors import RecordNotFound, StoreClosed
 from app.storage import Changes, Doc, JournalStorage, fsync_dir
 from sync import merge as merging
+from sync.attachments import SENT
+from sync.attachments import hashes as blob_hashes
 from sync.errors import FieldError, InvalidRecord, ProtocolError
 from sync.hlc import Clock, wall_ms
 from sync.schema import finalize_errors, is_uuid, patient_of, validate
@@ -98,10 +100,14 @@ class Store:
         self._by_patient: dict[str, dict[str, None]] = {}  # patient id -> record ids
         self._names: dict[str, str] = {}  # live patient id -> folded name
         self._pending: Counter[str] = Counter()  # record id -> mutations in the outbox
+        self._refs: Counter[str] = Counter()  # blob hash -> records and mutations naming it
         data = storage.read()
         self._index_all(data.get(RECORDS, {}))
         for mutation in data.get(OUTBOX, {}).values():
             self._pending[mutation["record_id"]] += 1
+        for doc in (*data.get(RECORDS, {}).values(), *data.get(OUTBOX, {}).values()):
+            if "attachments" in doc["fields"]:
+                self._refs.update(_blobs(doc))
         device = data.get(META, {}).get(_DEVICE, {}).get("value", {})
         last_outbox = max((m["id"] for m in data.get(OUTBOX, {}).values()), default=0)
         self._next_id = max(int(device.get("next_mutation_id", 1)), last_outbox + 1)
@@ -137,7 +143,7 @@ class Store:
             if self._storage is not None:
                 self._storage.close()
                 self._storage = None
-            self._by_patient, self._names = {}, {}
+            self._by_patient, self._names, self._refs = {}, {}, Counter()
 
     # -- the one write primitive ------------------------------------------------------
 
@@ -145,13 +151,28 @@ class Store:
         """Durably apply one batch ``{(table, doc_id): doc or None}``; indexes follow.
 
         The store keeps the given documents: the caller must not change them afterwards.
+        A photo blob that no record or pending mutation names any more is deleted with
+        the write (``blob_in_use``).
         """
         with self._lock:
             storage = self._live()
             data = storage.read()
             indexed = [k for k in changes if k[0] in (RECORDS, OUTBOX)]
             before = {k: data.get(k[0], {}).get(k[1]) for k in indexed}
+            refs: Counter[str] = Counter()
+            for key, old in before.items():
+                refs.subtract(_blobs(old))
+                refs.update(_blobs(changes[key]))
+            unused = [h for h, n in refs.items() if n < 0 and self._refs[h] + n <= 0]
+            sent = data.get(META, {})
+            if any(SENT + h in sent for h in unused):  # forget the upload with the blob
+                changes = {**changes, **{(META, SENT + h): None for h in unused}}
             storage.commit(changes)
+            if refs:
+                self._refs.update(refs)
+                self._refs = +self._refs  # drop zero counts
+                for sha in unused:
+                    self._blobs.delete(sha)
             for (table, doc_id), old in before.items():
                 new = changes[(table, doc_id)]
                 if table == RECORDS:
@@ -391,6 +412,12 @@ class Store:
             self._live()
             return self._blobs.get(sha256)
 
+    def blob_in_use(self, sha256: str) -> bool:
+        """True while a record or a pending mutation names the blob."""
+        with self._lock:
+            self._live()
+            return self._refs[sha256] > 0
+
     def delete_blob(self, sha256: str) -> None:
         """Remove a stored blob."""
         with self._lock:
@@ -513,6 +540,12 @@ class Store:
             changes[(META, _DEVICE)] = self._device_doc(self._mark, next_id)
             self.commit(changes)
             self._next_id = next_id
+
+
+def _blobs(doc: Doc | None) -> set[str]:
+    """The blob hashes a record or an outbox mutation names (photos, thumbnails)."""
+    fields = doc.get("fields") if doc is not None else None
+    return blob_hashes(fields) if isinstance(fields, dict) and "attachments" in fields else set()
 
 
 def _differs(old: Mapping[str, Any], name: str, value: Any) -> bool:

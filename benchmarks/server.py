@@ -1,9 +1,17 @@
-"""Server benchmark: push and pull throughput through the real app, in-process.
+"""Server benchmark: many devices push and pull at once against a real server on loopback.
 
-``python -m benchmarks.server --mutations 5000`` creates a team and users in a fresh
-database (a temp SQLite file, or ``--database-url postgresql://...`` which must be empty),
-pushes visits for patients from several devices at once in batches, then pulls everything
-from a device of the same team, and prints one JSON object as its last line.
+``python -m benchmarks.server --devices 200`` starts ``python -m server serve`` as a
+subprocess on a free loopback port (a temp SQLite file, or ``--database-url
+postgresql+psycopg://...``, which may hold other data: the run adds its own teams and
+users), enrols the devices (not timed), then times three phases, one after the other:
+
+1. ``/healthz`` at the same client concurrency: the framework's ceiling (``healthz_rps``);
+2. every device pushes its mutations (one request of 20, as the device engine batches);
+3. every device pulls its scope (its team's records) from cursor 0 until ``more`` is false.
+
+Then it checks the pulls: each device must see every record its team pushed exactly once
+(``lost``, ``duplicated``), in rev order. The last line printed is one JSON object; the
+exit code is 1 when there were errors, lost or duplicated mutations.
 """
 
 from __future__ import annotations
@@ -11,131 +19,415 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
+import math
+import os
+import socket
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from server import auth, migrations
-from server.app import create_app
 from server.db import Database
 from server.passwords import hash_password
 from server.settings import Settings
 from sync import hlc
 
+ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "bench-password-1"
+# Cheap password hashing: enrolment is setup here, not what is measured.
+CHEAP_ARGON2 = {
+    "LIAISON_ARGON2_MEMORY_KIB": "1024",
+    "LIAISON_ARGON2_ITERATIONS": "1",
+    "LIAISON_ARGON2_LANES": "1",
+}
 
 
-def _setup(database: Database, settings: Settings, devices: int) -> list[str]:
-    migrations.migrate(database)
-    encoded = hash_password(PASSWORD, settings)
-    names = [f"bench{i}" for i in range(devices + 1)]
-    with database.write() as conn:
-        team = auth.create_team(conn, f"Bench {uuid.uuid4().hex[:6]}", time.time())
-        for name in names:
-            auth.create_user(conn, name, encoded, "liaison", [team], time.time())
-    return names
+@dataclass
+class Device:
+    """One enrolled device of the run and what it pushed and pulled."""
+
+    name: str
+    team: int
+    device_id: str = ""
+    token: str = ""
+    pushed: list[str] = field(default_factory=list)
+    pulled: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
 
 
-async def _enrol(client: httpx.AsyncClient, name: str) -> dict[str, Any]:
-    response = await client.post(
-        "/api/v1/devices", json={"username": name, "password": PASSWORD, "device_name": "b"}
-    )
-    response.raise_for_status()
-    body: dict[str, Any] = response.json()
-    return body
+@dataclass
+class Tally:
+    """Errors and request latencies (seconds) of a phase."""
+
+    errors: list[str] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+
+    def error(self, what: str) -> None:
+        self.errors.append(what)
 
 
-async def _pusher(
-    client: httpx.AsyncClient, device: dict[str, Any], count: int, batch: int, lat: list[float]
-) -> None:
-    clock = hlc.Clock(device["device_id"])
-    headers = {"Authorization": f"Bearer {device['token']}"}
-    next_id, patient = 1, str(uuid.uuid4())
-    while next_id <= count:
-        mutations = []
-        for _ in range(min(batch, count - next_id + 1)):
-            stamp = clock.now()
-            if next_id % 10 == 1:
-                patient = str(uuid.uuid4())
-                fields: dict[str, Any] = {"name": f"Bench Patient {next_id}", "status": "active"}
-                kind, record = "patient", patient
-            else:
-                fields = {"patient_id": patient, "setting": "home", "summary": "x" * 400,
-                          "needs": ["food", "housing"], "triage": "short_term_contact"}
-                kind, record = "visit", str(uuid.uuid4())
-            mutations.append({"id": next_id, "record_id": record, "type": kind, "op": "upsert",
-                              "fields": fields, "clock": dict.fromkeys(fields, stamp),
-                              "base_rev": None})
-            next_id += 1
-        started = time.perf_counter()
-        response = await client.post("/api/v1/sync/push", json={"mutations": mutations},
-                                     headers=headers)
-        lat.append(time.perf_counter() - started)
-        response.raise_for_status()
-        assert all(r["status"] == "applied" for r in response.json()["results"])
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
-async def _run(args: argparse.Namespace, url: str) -> dict[str, Any]:
-    settings = Settings.from_environ({"LIAISON_ARGON2_MEMORY_KIB": "1024"})
+def _setup(url: str, devices: int, team_size: int) -> list[Device]:
+    """Migrate and add this run's teams and users (names unique to the run)."""
+    settings = Settings.from_environ(CHEAP_ARGON2)
     database = Database(url)
-    names = _setup(database, settings, args.devices)
-    app = create_app(settings, database)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-        devices = [await _enrol(client, n) for n in names]
-        per_device = args.mutations // args.devices
-        latencies: list[float] = []
-        started = time.perf_counter()
-        await asyncio.gather(*(
-            _pusher(client, d, per_device, args.batch, latencies) for d in devices[:-1]
-        ))
-        push_seconds = time.perf_counter() - started
-        reader = {"Authorization": f"Bearer {devices[-1]['token']}"}
-        cursor, pulled, more = 0, 0, True
-        started = time.perf_counter()
-        while more:
-            response = await client.get("/api/v1/sync/pull", params={"cursor": cursor},
-                                        headers=reader)
-            page = response.json()
-            pulled += len(page["records"])
-            cursor, more = page["cursor"], page["more"]
-        pull_seconds = time.perf_counter() - started
-    database.dispose()
-    pushed = per_device * args.devices
-    latencies.sort()
+    try:
+        migrations.migrate(database)
+        encoded = hash_password(PASSWORD, settings)
+        run = uuid.uuid4().hex[:8]
+        now = time.time()
+        found = [Device(f"bench-{run}-{i}", i // team_size) for i in range(devices)]
+        with database.write() as conn:
+            teams = [
+                auth.create_team(conn, f"Bench {run} {t}", now)
+                for t in range(math.ceil(devices / team_size))
+            ]
+            for device in found:
+                auth.create_user(conn, device.name, encoded, "liaison", [teams[device.team]], now)
+    finally:
+        database.dispose()
+    return found
+
+
+def _start_server(url: str, port: int, log: Any) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **CHEAP_ARGON2, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1",
+               "--port", str(port), "--database-url", url]
+    return subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=log)
+
+
+class Pool:
+    """Keep-alive HTTP/1.1 connections to the server, at most ``size`` requests in flight.
+
+    A few lines of asyncio streams instead of ``httpx.AsyncClient``: at 32 concurrent
+    requests httpx's pool cost the client more CPU than the server spent (about 170
+    ``/healthz`` a second against 4,500 with this), and client and server share the cores.
+    """
+
+    def __init__(self, port: int, size: int) -> None:
+        self.port = port
+        self.idle: asyncio.Queue[Connection | None] = asyncio.Queue()
+        for _ in range(size):
+            self.idle.put_nowait(None)  # opened on first use
+
+    async def request(
+        self, tally: Tally, method: str, path: str, *, token: str = "",
+        body: Any = None, status: int = 200,
+    ) -> dict[str, Any] | None:
+        """Send one request and time it; the JSON answer, or None after counting an error."""
+        what = f"{method} {path.partition('?')[0]}"
+        data = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+        head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(data)}\r\n"
+        if body is not None:
+            head += "Content-Type: application/json\r\n"
+        if token:
+            head += f"Authorization: Bearer {token}\r\n"
+        connection = await self.idle.get()
+        try:
+            if connection is None:
+                connection = Connection(*await asyncio.open_connection("127.0.0.1", self.port))
+            started = time.perf_counter()
+            got, answer = await connection.exchange(head.encode() + b"\r\n" + data)
+            tally.latencies.append(time.perf_counter() - started)
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            tally.error(f"{what}: {type(exc).__name__} {exc}")
+            if connection is not None:
+                connection.close()
+            connection = None
+            return None
+        finally:
+            self.idle.put_nowait(connection)
+        if got != status:
+            tally.error(f"{what}: HTTP {got} {answer[:200]!r}")
+            return None
+        parsed: dict[str, Any] = json.loads(answer)
+        return parsed
+
+    async def close(self) -> None:
+        """Close every open connection."""
+        while not self.idle.empty():
+            connection = self.idle.get_nowait()
+            if connection is not None:
+                connection.close()
+
+
+class Connection:
+    """One keep-alive connection; answers must carry Content-Length (Starlette's do)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def exchange(self, request: bytes) -> tuple[int, bytes]:
+        """Send a request; the status and body of the answer."""
+        self.writer.write(request)
+        lines = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = dict(line.lower().split(": ", 1) for line in lines[1:] if line)
+        if "content-length" not in headers:
+            raise ValueError("no Content-Length in the answer")
+        body = await self.reader.readexactly(int(headers["content-length"]))
+        if headers.get("connection") == "close":
+            raise ValueError("the server closed the connection")
+        return status, body
+
+    def close(self) -> None:
+        """Close the socket."""
+        self.writer.close()
+
+
+async def _wait_ready(port: int, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            async with httpx.AsyncClient() as client:
+                if (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                    return
+        except httpx.TransportError:
+            pass
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited with {server.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError("the server did not start within 30 s")
+        await asyncio.sleep(0.1)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far; 0 where /proc is missing."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _timed(jobs: Sequence[Awaitable[None]], cpu: dict[str, float] | None = None,
+                 phase: str = "", pid: int = 0) -> float:
+    """Run the jobs at once (the pool bounds the requests in flight); the wall time in s.
+
+    With ``cpu``, also records the server's CPU seconds during the phase under ``phase``.
+    """
+    before = _cpu_seconds(pid) if cpu is not None else 0.0
+    started = time.perf_counter()
+    await asyncio.gather(*jobs)
+    elapsed = time.perf_counter() - started
+    if cpu is not None:
+        cpu[phase] = round(_cpu_seconds(pid) - before, 2)
+    return elapsed
+
+
+def _mutations(device: Device, first_id: int, count: int, clock: hlc.Clock) -> list[Any]:
+    """``count`` upserts numbered from ``first_id``: a patient, then visits of it (1 in 10)."""
+    mutations = []
+    patient = device.pushed[-1] if device.pushed else ""
+    for number in range(first_id, first_id + count):
+        record_id = str(uuid.uuid4())
+        if number % 10 == 1:
+            patient = record_id
+            fields: dict[str, Any] = {"name": f"Bench Patient {number}", "status": "active"}
+            kind = "patient"
+        else:
+            fields = {"patient_id": patient, "setting": "home", "summary": "x" * 400,
+                      "needs": ["food", "housing"], "triage": "short_term_contact"}
+            kind = "visit"
+        stamp = clock.now()
+        mutations.append({"id": number, "record_id": record_id, "type": kind, "op": "upsert",
+                          "fields": fields, "clock": dict.fromkeys(fields, stamp),
+                          "base_rev": None})
+    return mutations
+
+
+async def _enrol(pool: Pool, device: Device, tally: Tally) -> None:
+    body = {"username": device.name, "password": PASSWORD, "device_name": "bench"}
+    enrolled = await pool.request(tally, "POST", "/api/v1/devices", body=body, status=201)
+    if enrolled is not None:
+        device.device_id, device.token = enrolled["device_id"], enrolled["token"]
+
+
+async def _push(pool: Pool, device: Device, count: int, batch: int, tally: Tally) -> None:
+    clock = hlc.Clock(device.device_id)
+    sent = 0
+    while sent < count:
+        mutations = _mutations(device, sent + 1, min(batch, count - sent), clock)
+        body = await pool.request(tally, "POST", "/api/v1/sync/push", token=device.token,
+                                  body={"mutations": mutations})
+        if body is None:
+            return
+        results = body["results"]
+        if [r["id"] for r in results] != [m["id"] for m in mutations]:
+            tally.error(f"push: results for {[r['id'] for r in results]}")
+            return
+        for mutation, result in zip(mutations, results, strict=True):
+            if result["status"] != "applied":
+                tally.error(f"push: {result['status']} {result['error']}")
+            else:
+                device.pushed.append(mutation["record_id"])
+        sent += len(mutations)
+        if body["last_mutation_id"] != sent:
+            tally.error(f"push: last_mutation_id {body['last_mutation_id']}, expected {sent}")
+
+
+async def _pull(pool: Pool, device: Device, tally: Tally) -> None:
+    cursor = 0
+    while True:
+        page = await pool.request(tally, "GET", f"/api/v1/sync/pull?cursor={cursor}",
+                                  token=device.token)
+        if page is None:
+            return
+        device.pulled.extend((r["id"], r["rev"]) for r in page["records"])
+        cursor = page["cursor"]
+        if not page["more"]:
+            return
+
+
+async def _healthz(pool: Pool, count: int, tally: Tally) -> None:
+    for _ in range(count):
+        await pool.request(tally, "GET", "/healthz")
+
+
+def _check(devices: list[Device]) -> tuple[int, int, int, list[str]]:
+    """Lost and duplicated mutations over every device's pull, records of other runs, errors.
+
+    A device must see each record its team pushed exactly once, in increasing rev order.
+    """
+    by_team: dict[int, set[str]] = {}
+    for device in devices:
+        by_team.setdefault(device.team, set()).update(device.pushed)
+    ours = set().union(*by_team.values())
+    lost = duplicated = foreign = 0
+    errors = []
+    for device in devices:
+        seen = Counter(record_id for record_id, _ in device.pulled)
+        expected = by_team[device.team]
+        lost += sum(1 for record_id in expected if seen[record_id] == 0)
+        duplicated += sum(n - 1 for n in seen.values() if n > 1)
+        if any(seen[r] for r in ours - expected):
+            errors.append(f"pull: {device.name} sees another team's records")
+        foreign += sum(n for r, n in seen.items() if r not in ours)
+        revs = [rev for _, rev in device.pulled]
+        if revs != sorted(revs):
+            errors.append(f"pull: {device.name} got revs out of order")
+    return lost, duplicated, foreign, errors
+
+
+def _p95_ms(latencies: list[float]) -> float:
+    if not latencies:
+        return 0.0
+    ordered = sorted(latencies)
+    return round(ordered[math.ceil(len(ordered) * 0.95) - 1] * 1000, 1)
+
+
+async def _measure(args: argparse.Namespace, port: int, devices: list[Device],
+                   server: subprocess.Popen[bytes]) -> dict[str, Any]:
+    await _wait_ready(port, server)
+    pool = Pool(port, args.concurrency)
+    try:
+        setup = Tally()
+        await _timed([_enrol(pool, d, setup) for d in devices])
+        if setup.errors:
+            raise RuntimeError(f"enrolment failed: {setup.errors[0]}")
+        cpu: dict[str, float] = {}
+        health = Tally()
+        each = max(1, args.healthz_requests // args.concurrency)
+        healthz_s = await _timed(
+            [_healthz(pool, each, health) for _ in range(args.concurrency)],
+            cpu, "healthz", server.pid,
+        )
+        push = Tally()
+        push_s = await _timed(
+            [_push(pool, d, args.mutations, args.batch, push) for d in devices],
+            cpu, "push", server.pid,
+        )
+        pull = Tally()
+        pull_s = await _timed([_pull(pool, d, pull) for d in devices], cpu, "pull", server.pid)
+    finally:
+        await pool.close()
+    lost, duplicated, foreign, check_errors = _check(devices)
+    errors = health.errors + push.errors + pull.errors + check_errors
+    pushed = sum(len(d.pushed) for d in devices)
+    pulled = sum(len(d.pulled) for d in devices)
     return {
         "benchmark": "server",
-        "backend": "sqlite" if url.startswith("sqlite") else "postgresql",
-        "devices": args.devices,
+        "backend": "sqlite" if args.url.startswith("sqlite") else "postgresql",
+        "devices": len(devices),
+        "team_size": args.team_size,
+        "mutations_per_device": args.mutations,
         "batch": args.batch,
+        "concurrency": args.concurrency,
         "mutations": pushed,
-        "push_per_s": round(pushed / push_seconds),
-        "push_batch_p50_ms": round(statistics.median(latencies) * 1000, 1),
-        "push_batch_p95_ms": round(latencies[int(len(latencies) * 0.95) - 1] * 1000, 1),
         "pulled": pulled,
-        "pull_per_s": round(pulled / pull_seconds),
+        "foreign_records": foreign,
+        "errors": len(errors),
+        "first_errors": errors[:5],
+        "lost": lost,
+        "duplicated": duplicated,
+        "mutations_per_s": round(pushed / push_s),
+        "pull_records_per_s": round(pulled / pull_s),
+        "p95_ms": _p95_ms(push.latencies + pull.latencies),
+        "push_p95_ms": _p95_ms(push.latencies),
+        "pull_p95_ms": _p95_ms(pull.latencies),
+        "healthz_rps": round(len(health.latencies) / healthz_s),
+        "seconds": {"healthz": round(healthz_s, 2), "push": round(push_s, 2),
+                    "pull": round(pull_s, 2)},
+        "server_cpu_seconds": cpu,
     }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the benchmark and print its JSON line."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.server")
-    parser.add_argument("--database-url", default=None)
-    parser.add_argument("--mutations", type=int, default=5000)
-    parser.add_argument("--devices", type=int, default=4)
-    parser.add_argument("--batch", type=int, default=100)
-    args = parser.parse_args(argv)
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Set up, start the server, measure, stop it; returns the result object."""
     with tempfile.TemporaryDirectory() as tmp:
-        url = args.database_url or f"sqlite:///{tmp}/bench.db"
-        result = asyncio.run(_run(args, url))
+        args.url = args.database_url or f"sqlite:///{tmp}/bench.db"
+        devices = _setup(args.url, args.devices, args.team_size)
+        port = _free_port()
+        with open(Path(tmp) / "server.log", "wb+") as log:
+            server = _start_server(args.url, port, log)
+            try:
+                result = asyncio.run(_measure(args, port, devices, server))
+            finally:
+                server.terminate()
+                try:
+                    server.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+                    server.wait()
+            if result["errors"] or result["lost"] or result["duplicated"]:
+                log.seek(0)
+                sys.stderr.write(log.read()[-4000:].decode(errors="replace"))
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark and print its JSON line; exit 1 on errors, lost or duplicates."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.server")
+    parser.add_argument("--database-url", default=None,
+                        help="default: a temp SQLite file; PostgreSQL may hold other data")
+    parser.add_argument("--devices", type=int, default=200)
+    parser.add_argument("--mutations", type=int, default=20, help="per device")
+    parser.add_argument("--batch", type=int, default=20, help="mutations per push request")
+    parser.add_argument("--team-size", type=int, default=20, help="devices per team")
+    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
+    parser.add_argument("--healthz-requests", type=int, default=2000)
+    args = parser.parse_args(argv)
+    result = run(args)
     print(json.dumps(result), flush=True)
-    return 0
+    bad = result["errors"] or result["lost"] or result["duplicated"]
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":

@@ -67,6 +67,9 @@ def _run(args: argparse.Namespace, settings: Settings, database: Database) -> in
 
         from server.app import create_app
 
+        import os
+        if os.environ.get("XSWITCH"):
+            sys.setswitchinterval(float(os.environ["XSWITCH"]))
         uvicorn.run(create_app(settings, database), host=args.host, port=args.port)
         return 0
     if args.command == "create-team":

@@ -6,12 +6,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server.bodies import json_object, read_bytes, read_json
+from server.bodies import check_encoding, content_encoding, json_object, read_bytes, read_json
 from server.errors import BadRequest
 from server.openapi import openapi_document
 from server.service import Service
 from sync import schema
 from sync.protocol import MAX_COUNTER
+
+SMALL_BODY = 256 * 1024  # a push body this small is read before its token is checked
 
 
 def _service(request: Request) -> Service:
@@ -83,9 +85,20 @@ async def me(request: Request) -> Response:
 async def push(request: Request) -> Response:
     """POST /api/v1/sync/push."""
     service = _service(request)
-    await run_in_threadpool(service.check_token, _token(request))
-    body = await read_json(request, service.settings.body_limit)
-    return JSONResponse(await run_in_threadpool(service.push, _token(request), body))
+    token, limit = _token(request), service.settings.body_limit
+    encoding = content_encoding(request)
+    if not _announced_at_most(request, min(limit, SMALL_BODY)):
+        # A large body is read only for a good token. A small one is read first, and
+        # Service.push_json checks the token before looking at it, in the same order.
+        await run_in_threadpool(service.check_token, token)
+        check_encoding(encoding)
+    data = await read_bytes(request, limit)
+    return JSONResponse(await run_in_threadpool(service.push_json, token, data, encoding))
+
+
+def _announced_at_most(request: Request, size: int) -> bool:
+    declared = request.headers.get("content-length", "")
+    return declared.isascii() and declared.isdigit() and int(declared) <= size
 
 
 async def pull(request: Request) -> Response:
@@ -93,7 +106,8 @@ async def pull(request: Request) -> Response:
     service = _service(request)
     cursor = _int_param(request, "cursor", 0, 0)
     limit = _int_param(request, "limit", service.settings.pull_limit, 1)
-    return JSONResponse(await run_in_threadpool(service.pull, _token(request), cursor, limit))
+    body = await run_in_threadpool(service.pull_body, _token(request), cursor, limit)
+    return Response(body, media_type="application/json")
 
 
 async def put_attachment(request: Request) -> Response:

@@ -61,8 +61,11 @@ def put(conn: Connection, caller: Caller, sha256: str, data: bytes, now: float) 
     return created
 
 
-def get(conn: Connection, caller: Caller, sha256: str, now: float) -> tuple[str, bytes]:
-    """The content type and bytes, when a record visible to the caller refers to them."""
+def get(conn: Connection, caller: Caller, sha256: str) -> tuple[str, bytes]:
+    """The content type and bytes, when a record visible to the caller refers to them.
+
+    Reads only: the caller writes the ``attachment.get`` audit row before answering.
+    """
     refs, recs = db.attachment_refs, db.records
     allowed = conn.execute(
         select(
@@ -80,5 +83,4 @@ def get(conn: Connection, caller: Caller, sha256: str, now: float) -> tuple[str,
         row = conn.execute(select(t.c.content_type, t.c.data).where(t.c.sha256 == sha256)).first()
     if row is None:
         raise NotFound("no such attachment")
-    audit.append(conn, at=now, actor=caller.actor, action="attachment.get", targets=[sha256])
     return row.content_type, bytes(row.data)

@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from server import db
+from server.statement import Statement
 
 GENESIS = "0" * 64
 
@@ -33,17 +34,28 @@ def row_hash(prev_hash: str, row: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
 
 
+# Built once: appends run on every push and pull.
+_HEAD = db.audit_head
+_NEXT = Statement(
+    update(_HEAD)
+    .where(_HEAD.c.id == 1)
+    .values(seq=_HEAD.c.seq + 1)
+    .returning(_HEAD.c.seq, _HEAD.c.hash)
+)
+_INSERT = Statement(
+    insert(db.audit_log).values(
+        {name: bindparam(name) for name in ("seq", "at", "actor", "action", "targets", "hash")}
+    )
+)
+_SET_HASH = Statement(update(_HEAD).where(_HEAD.c.id == 1).values(hash=bindparam("digest")))
+
+
 def append(
     conn: Connection, *, at: float, actor: str, action: str, targets: Sequence[str] = ()
 ) -> int:
     """Add one row in the caller's transaction; returns its seq."""
-    head = conn.execute(
-        update(db.audit_head)
-        .where(db.audit_head.c.id == 1)
-        .values(seq=db.audit_head.c.seq + 1)
-        .returning(db.audit_head.c.seq, db.audit_head.c.hash)
-    ).one()
-    seq = int(head.seq)
+    seq, prev_hash = _NEXT.first(conn)
+    seq = int(seq)
     row = {
         "seq": seq,
         "at": _time(at),
@@ -51,9 +63,9 @@ def append(
         "action": action,
         "targets": db.dumps(sorted(set(targets))),
     }
-    digest = row_hash(head.hash, row)
-    conn.execute(insert(db.audit_log).values(**row, hash=digest))
-    conn.execute(update(db.audit_head).where(db.audit_head.c.id == 1).values(hash=digest))
+    digest = row_hash(prev_hash, row)
+    _INSERT.run(conn, {**row, "hash": digest})
+    _SET_HASH.run(conn, {"digest": digest})
     return seq
 
 

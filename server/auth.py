@@ -13,7 +13,7 @@ import secrets
 import uuid
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from server import audit, db, throttle
 from server.errors import (
@@ -28,9 +28,12 @@ from server.errors import (
 )
 from server.scope import ROLES, Caller
 from server.settings import Settings
+from server.statement import Statement
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-TOUCH_EVERY = 60.0  # seconds between last_used_at writes, to keep reads cheap
+# Seconds between last_used_at writes: a read-only request writes only when its device's
+# last use is older, so idle expiry is exact to this granularity and most reads never write.
+TOUCH_EVERY = 60.0
 
 
 def token_hash(token: str) -> str:
@@ -162,46 +165,67 @@ def enrol_device(conn: Connection, user_id: str, device_name: str, now: float) -
     return device_id, token
 
 
+_D = db.devices
+_CALLER = Statement(
+    select(_D.c.id, _D.c.user_id, _D.c.created_at, _D.c.last_used_at, _D.c.revoked_at,
+           _D.c.last_mutation_id, db.users.c.username, db.users.c.role)
+    .join(db.users, db.users.c.id == _D.c.user_id)
+    .where(_D.c.token_hash == bindparam("token_hash"))
+)
+_TEAMS = Statement(
+    select(db.memberships.c.team_id)
+    .where(db.memberships.c.user_id == bindparam("user_id"))
+    .order_by(db.memberships.c.team_id)
+)
+_TOUCH = Statement(
+    update(_D)
+    .where(_D.c.id == bindparam("device_id"), _D.c.last_used_at < bindparam("now"))
+    .values(last_used_at=bindparam("now"))
+)
+
+
 def authenticate(
     conn: Connection, token: str | None, settings: Settings, now: float, *, touch: bool = True
 ) -> Caller:
     """The caller behind a bearer token; raises Unauthorized, TokenExpired or DeviceRevoked.
 
-    ``touch`` records the use (for idle expiry); pass False in a read-only transaction.
+    ``touch`` records the use (for idle expiry) when due; pass False in a read-only
+    transaction and call ``record_use`` later in a write when ``needs_touch`` says so.
     """
     if not token:
         raise Unauthorized("sign in first: Authorization: Bearer <token>")
-    device = conn.execute(
-        select(db.devices).where(db.devices.c.token_hash == token_hash(token))
-    ).first()
-    if device is None:
+    found = _CALLER.first(conn, {"token_hash": token_hash(token)})
+    if found is None:
         raise Unauthorized("unknown token")
-    if device.revoked_at is not None:
+    device_id, user_id, created_at, last_used_at, revoked_at, last_id, username, role = found
+    if revoked_at is not None:
         raise DeviceRevoked("this device was revoked; its local data must be erased")
-    if now - device.created_at > settings.token_absolute_seconds:
+    if now - created_at > settings.token_absolute_seconds:
         raise TokenExpired("the sign-in has expired; sign in again")
-    if now - device.last_used_at > settings.token_idle_seconds:
+    if now - last_used_at > settings.token_idle_seconds:
         raise TokenExpired("the sign-in expired after a long idle time; sign in again")
-    if touch and now - device.last_used_at > TOUCH_EVERY:
-        conn.execute(
-            update(db.devices).where(db.devices.c.id == device.id).values(last_used_at=now)
-        )
-    user = conn.execute(
-        select(db.users.c.username, db.users.c.role).where(db.users.c.id == device.user_id)
-    ).one()
-    team_ids = conn.execute(
-        select(db.memberships.c.team_id)
-        .where(db.memberships.c.user_id == device.user_id)
-        .order_by(db.memberships.c.team_id)
-    ).scalars()
-    return Caller(
-        user_id=device.user_id,
-        username=user.username,
-        role=user.role,
-        team_ids=tuple(team_ids),
-        device_id=device.id,
-        last_mutation_id=int(device.last_mutation_id),
+    caller = Caller(
+        user_id=user_id,
+        username=username,
+        role=role,
+        team_ids=tuple(row[0] for row in _TEAMS.rows(conn, {"user_id": user_id})),
+        device_id=device_id,
+        last_mutation_id=int(last_id),
+        last_used_at=float(last_used_at),
     )
+    if touch and needs_touch(caller, now):
+        record_use(conn, caller, now)
+    return caller
+
+
+def needs_touch(caller: Caller, now: float) -> bool:
+    """True when the device's last use is older than TOUCH_EVERY (idle expiry granularity)."""
+    return now - caller.last_used_at > TOUCH_EVERY
+
+
+def record_use(conn: Connection, caller: Caller, now: float) -> None:
+    """Move the device's last use (for idle expiry) forward to ``now``."""
+    _TOUCH.run(conn, {"device_id": caller.device_id, "now": now})
 
 
 def device_json(conn: Connection, device_id: str) -> dict[str, Any]:

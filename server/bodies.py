@@ -48,19 +48,51 @@ def _gunzip(data: bytes, limit: int) -> bytes:
 
 async def read_json(request: Request, limit: int) -> Any:
     """The JSON body (plain or gzip); raises BadRequest when not JSON, TooLarge past limit."""
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    encoding = content_encoding(request)
+    check_encoding(encoding)  # before reading the body
+    return parse_json(await read_bytes(request, limit), encoding, limit)
+
+
+def content_encoding(request: Request) -> str:
+    """The request's Content-Encoding header, as ``parse_json`` takes it."""
+    return request.headers.get("content-encoding", "identity")
+
+
+def check_encoding(encoding: str) -> str:
+    """The encoding, normalized; raises UnsupportedMediaType unless identity or gzip."""
+    encoding = encoding.strip().lower()
     if encoding not in ("identity", "gzip"):
         raise UnsupportedMediaType(f"Content-Encoding {encoding[:20]!r} is not supported")
-    data = await read_bytes(request, limit)
-    if encoding == "gzip":
+    return encoding
+
+
+def parse_json(data: bytes, encoding: str, limit: int) -> Any:
+    """A body read by ``read_bytes`` as JSON; raises as ``read_json`` does.
+
+    ``encoding`` is the Content-Encoding header (identity or gzip; UnsupportedMediaType
+    otherwise). Callers that must check something first read the bytes, then parse.
+    """
+    if check_encoding(encoding) == "gzip":
         data = _gunzip(data, limit)
     try:
-        body = json.loads(data)
-        # A lone surrogate ("\\ud800") parses but cannot be stored or sent back as UTF-8.
-        json.dumps(body, ensure_ascii=False).encode()
+        if json.detect_encoding(data) == "utf-8":
+            # Strict UTF-8 refuses surrogates smuggled in as bytes; then only an escape
+            # can spell a lone surrogate, and the costly check below is rarely needed.
+            text = data.decode("utf-8")
+            body = json.loads(text)
+            if "\\u" in text:
+                _encodable(body)
+        else:
+            body = json.loads(data)
+            _encodable(body)
     except (ValueError, RecursionError) as exc:  # Unicode errors are ValueErrors
         raise BadRequest("the body is not valid JSON", code="malformed_json") from exc
     return body
+
+
+def _encodable(body: Any) -> None:
+    # A lone surrogate ("\\ud800") parses but cannot be stored or sent back as UTF-8.
+    json.dumps(body, ensure_ascii=False).encode()
 
 
 def json_object(body: Any, *names: str) -> dict[str, str]:

@@ -187,9 +187,16 @@ attachment_refs = Table(
 )
 
 
+# One encoder for every stored value: json.dumps with options builds a new one per call.
+# No NaN or Infinity, so stored text is strict JSON that a pull can send as it is.
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
 def dumps(value: Any) -> str:
     """Canonical JSON text (sorted keys, no spaces) as stored in text columns."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(value)
 
 
 def normalize_url(url: str) -> str:
@@ -222,6 +229,8 @@ class Database:
             self.engine = create_engine(
                 self.url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True
             )
+        # server.statement runs hot statements on the driver: its errors arrive unwrapped.
+        self._driver_error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -246,6 +255,13 @@ class Database:
             raise
         except (sa_exc.DBAPIError, sa_exc.TimeoutError) as exc:  # TimeoutError: pool exhausted
             raise from_database_error(exc) from exc
+        except self._driver_error as exc:
+            wrapped = sa_exc.DBAPIError.instance(
+                None, None, exc, self._driver_error, dialect=self.engine.dialect
+            )
+            if not isinstance(wrapped, sa_exc.DBAPIError):
+                raise ServerError("database error") from exc
+            raise from_database_error(wrapped) from exc
 
     def dispose(self) -> None:
         """Close every pooled connection."""
@@ -266,4 +282,7 @@ def _sqlite_events(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get("liaison_write", True)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        # On the driver: a statement through SQLAlchemy costs ten times as much.
+        conn.connection.dbapi_connection.execute(  # type: ignore[union-attr]
+            "BEGIN IMMEDIATE" if write else "BEGIN"
+        )

@@ -3,44 +3,93 @@
 The page is bounded by the committed high-water rev read first: revs commit in order
 (see ``server.records``), so every rev at or below it is visible and the returned cursor
 never passes a rev that has yet to commit.
+
+A page is read in a read-only transaction and its audit row written after, in a short
+write (``Service.pull``), so pulls never queue behind pushes for the reading. Records go
+out as the JSON text they are stored as (canonical JSON, see ``db.dumps``), spliced into
+the response rather than parsed and encoded again: the bytes are the same either way.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
-from server import audit, db, records
+from server import db, records
 from server.scope import Caller, visible
+from server.statement import InStatements
+
+_R = db.records
+# One statement per number of teams; only the columns the wire needs.
+_PAGE = InStatements(
+    lambda teams: select(
+        _R.c.id, _R.c.type, _R.c.team_id, _R.c.fields, _R.c.clock, _R.c.rev, _R.c.deleted
+    )
+    .where(
+        _R.c.rev > bindparam("cursor"),
+        _R.c.rev <= bindparam("top"),
+        _R.c.team_id.is_(None) | _R.c.team_id.in_(teams) if teams else _R.c.team_id.is_(None),
+    )
+    .order_by(_R.c.rev)
+    .limit(bindparam("limit")),
+    prefix="team",
+)
 
 
-def pull(conn: Connection, caller: Caller, cursor: int, limit: int, now: float) -> dict[str, Any]:
-    """One page of changes after ``cursor`` for the caller; returns the response body."""
-    top = records.high_water(conn)
-    t = db.records
-    rows = conn.execute(
-        select(t)
-        .where(t.c.rev > cursor, t.c.rev <= top, visible(t, caller))
-        .order_by(t.c.rev)
-        .limit(limit + 1)
-    ).all()
-    more = len(rows) > limit
-    page = [records.from_row(r) for r in rows[:limit]]
-    new_cursor = page[-1].rev if more else top
-    purge = _purges(conn, caller, cursor, new_cursor)
-    patient_data = [r.id for r in page if r.team_id is not None]
-    if patient_data or purge:
-        audit.append(
-            conn, at=now, actor=caller.actor, action="sync.pull", targets=patient_data + purge
+@dataclass(frozen=True)
+class Page:
+    """One page of a pull: the records as wire JSON text, purges, and what to audit."""
+
+    records: list[str]
+    purge: list[str]
+    cursor: int
+    more: bool
+    patient_data: list[str]  # ids of the page's team records (patient data), for the audit
+
+    @property
+    def audit_targets(self) -> list[str]:
+        """What the audit row of this page lists; empty when it holds no patient data."""
+        return self.patient_data + self.purge
+
+    def body(self, last_mutation_id: int) -> bytes:
+        """The response body of DESIGN §4."""
+        tail = json.dumps(
+            {"purge": self.purge, "cursor": self.cursor, "more": self.more,
+             "last_mutation_id": last_mutation_id},
+            separators=(",", ":"),
         )
-    return {
-        "records": [r.as_record().as_json() for r in page],
-        "purge": purge,
-        "cursor": new_cursor,
-        "more": more,
-        "last_mutation_id": caller.last_mutation_id,
-    }
+        return f'{{"records":[{",".join(self.records)}],{tail[1:]}'.encode()
+
+
+def read_page(conn: Connection, caller: Caller, cursor: int, limit: int) -> Page:
+    """One page of changes after ``cursor`` for the caller (reads only)."""
+    top = records.high_water(conn)
+    params = {"cursor": cursor, "top": top, "limit": limit + 1,
+              **_PAGE.params(caller.team_ids)}
+    rows = _PAGE(len(caller.team_ids)).rows(conn, params)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    new_cursor = int(rows[-1][5]) if more else top
+    return Page(
+        records=[_record_json(*row) for row in rows],
+        purge=_purges(conn, caller, cursor, new_cursor),
+        cursor=new_cursor,
+        more=more,
+        patient_data=[row[0] for row in rows if row[2] is not None],
+    )
+
+
+def _record_json(
+    record_id: str, type_name: str, _team: Any, fields: str, clock: str, rev: int, deleted: Any
+) -> str:
+    """A record's wire JSON (``protocol.Record.as_json``) from its stored JSON text."""
+    return (
+        f'{{"id":{json.dumps(record_id)},"type":{json.dumps(type_name)},"fields":{fields},'
+        f'"clock":{clock},"rev":{int(rev)},"deleted":{"true" if deleted else "false"}}}'
+    )
 
 
 def _purges(conn: Connection, caller: Caller, after: int, upto: int) -> list[str]:

@@ -12,89 +12,156 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from server import audit, db, records
 from server.errors import BadRequest, Rejected, TooLarge
 from server.records import Stored
 from server.scope import Caller
 from server.settings import Settings
+from server.statement import Statement
 from sync import hlc, protocol, schema
-from sync.errors import ProtocolError
+from sync.errors import FieldError, ProtocolError
 from sync.merge import Conflict, merge
 from sync.protocol import Mutation, Result, ResultError
 
 KEEP_RESULTS = 5000  # replayable results per device, counted in mutation ids
 
 
-def push(
-    conn: Connection, caller: Caller, body: object, settings: Settings, now: float
-) -> dict[str, Any]:
-    """Apply a push request in the caller's transaction; returns the response body."""
+@dataclass(frozen=True)
+class Prepared:
+    """A mutation checked before the transaction: what does not depend on stored records."""
+
+    item: Mapping[str, Any]
+    mutation: Mutation | None  # None when refused
+    refusal: Rejected | None  # a bad shape or a clock ahead of the server
+    field_problems: list[FieldError]  # the changed fields against the schema (upserts)
+
+
+def prepare(body: object, settings: Settings, now: float) -> list[Prepared]:
+    """Check a push request and each mutation's shape, clocks and fields; no database.
+
+    Raises TooLarge or BadRequest for the request as a whole. This runs before the write
+    transaction so that its CPU time is not spent holding the writers' lock.
+    """
     items: Any = body.get("mutations") if isinstance(body, Mapping) else None
     if isinstance(items, list) and len(items) > settings.push_limit:
         raise TooLarge(f"at most {settings.push_limit} mutations per push", field="mutations")
     errors = protocol.push_request_errors(body, settings.push_limit)
     if errors:
         raise BadRequest(errors[0].message, field=errors[0].field)
-    batch = _Batch(conn, caller, settings, now)  # locks the rev counter: pushes serialize
-    batch.prefetch(items)
-    last = int(
-        conn.execute(
-            select(db.devices.c.last_mutation_id).where(db.devices.c.id == caller.device_id)
-        ).scalar_one()
+    clock_limit = f"{int(now * 1000) + settings.clock_skew_seconds * 1000:015d}"
+    return [_prepare(item, clock_limit) for item in items]
+
+
+def _prepare(item: Mapping[str, Any], clock_limit: str) -> Prepared:
+    try:
+        m = protocol.parse_mutation(item)
+    except ProtocolError:
+        first = protocol.mutation_errors(item)[0]
+        return Prepared(item, None, Rejected(first.message, field=first.field), [])
+    for name, stamp in m.clock.items():
+        # A valid HLC starts with 15 digits of milliseconds: string order is number order.
+        if stamp[: hlc.MS_DIGITS] > clock_limit:
+            refusal = Rejected(
+                "the device clock is ahead of the server; fix the phone's time",
+                code="clock_ahead",
+                field=f"clock.{name}",
+            )
+            return Prepared(item, None, refusal, [])
+    problems = schema.validate(m.type, m.fields, partial=True) if m.op == "upsert" else []
+    return Prepared(item, m, None, problems)
+
+
+def push(
+    conn: Connection, revs: records.Revs, caller: Caller, batch: list[Prepared], now: float
+) -> dict[str, Any]:
+    """Apply a prepared push in the caller's transaction; returns the response body.
+
+    ``revs`` must have locked the rev counter before ``caller`` was authenticated in this
+    transaction: pushes then run one at a time, and the caller's ``last_mutation_id``
+    counts every push of the device committed before (a retry racing the original is
+    skipped, never applied twice).
+    """
+    last = caller.last_mutation_id
+    state = _Batch(conn, caller, revs, now)
+    state.prefetch([p for p in batch if p.item["id"] > last])
+    replayed = _stored_results(
+        conn, caller.device_id, [p.item["id"] for p in batch if p.item["id"] <= last]
     )
-    replayed = _stored_results(conn, caller.device_id, [m["id"] for m in items if m["id"] <= last])
-    results: list[Result] = []
-    fresh: list[Result] = []
+    results: list[dict[str, Any]] = []
+    fresh: list[dict[str, Any]] = []
     touched: list[str] = []
-    for item in items:
+    for prepared in batch:
+        item = prepared.item
         mutation_id = item["id"]
         if mutation_id <= last:
-            results.append(replayed.get(mutation_id) or Result(mutation_id, "applied", None))
+            results.append(
+                (replayed.get(mutation_id) or Result(mutation_id, "applied", None)).as_json()
+            )
             continue
         if mutation_id != last + 1:
             break  # a gap: the device must resend from last_mutation_id + 1
-        result = batch.apply(item)
+        result = state.apply(prepared).as_json()
         results.append(result)
         fresh.append(result)
         if isinstance(item.get("record_id"), str):
             touched.append(item["record_id"][:36])
         last = mutation_id
-    batch.revs.finish()
+    state.flush()
     if fresh:
         _save_results(conn, caller.device_id, fresh, last)
         audit.append(conn, at=now, actor=caller.actor, action="sync.push", targets=touched)
-    return {"last_mutation_id": last, "results": [r.as_json() for r in results]}
+    return {"last_mutation_id": last, "results": results}
 
 
 class _Batch:
-    """The state shared by the mutations of one push."""
+    """The state shared by the mutations of one push; record writes wait for ``flush``."""
 
-    def __init__(self, conn: Connection, caller: Caller, settings: Settings, now: float):
+    def __init__(self, conn: Connection, caller: Caller, revs: records.Revs, now: float):
         self.conn = conn
         self.caller = caller
         self.now = now
-        self.revs = records.Revs(conn)
-        self.clock_limit = int(now * 1000) + settings.clock_skew_seconds * 1000
+        self.revs = revs
         self.server_clock = hlc.Clock("server", wall=lambda: int(now * 1000))
         self.cache: dict[str, Stored | None] = {}
+        self.new: dict[str, Stored] = {}  # to insert (their latest state)
+        self.changed: dict[str, Stored] = {}  # to update
+        self.conflicts: list[dict[str, Any]] = []
 
-    def prefetch(self, items: list[Mapping[str, Any]]) -> None:
+    def prefetch(self, batch: list[Prepared]) -> None:
         """Load every record the batch names (and their patients) in one query."""
         wanted: set[str] = set()
-        for item in items:
-            fields = item.get("fields")
-            for value in (
-                item.get("record_id"),
-                fields.get("patient_id") if isinstance(fields, Mapping) else None,
-            ):
-                if isinstance(value, str) and schema.is_uuid(value):
-                    wanted.add(value)
+        for prepared in batch:
+            m = prepared.mutation
+            if m is None:
+                continue  # refused without looking at any record
+            wanted.add(m.record_id)  # a UUID, as parse_mutation checked
+            patient_id = m.fields.get("patient_id")
+            if isinstance(patient_id, str) and not prepared.field_problems:
+                wanted.add(patient_id)  # an "id" field that passed validation: a UUID
         self.cache.update(dict.fromkeys(wanted))
         self.cache.update(records.load_many(self.conn, sorted(wanted)))
+
+    def flush(self) -> None:
+        """Write the batch's records, conflicts and last rev (a few statements in all)."""
+        author = self.caller.user_id
+        records.save_many(
+            self.conn, list(self.new.values()), list(self.changed.values()),
+            author=author, now=self.now,
+        )
+        if self.conflicts:
+            _INSERT_CONFLICT.run_many(self.conn, self.conflicts)
+        self.revs.finish()
+
+    def _save(self, rec: Stored, *, new: bool) -> None:
+        self.cache[rec.id] = rec
+        if rec.id in self.new:
+            return  # inserted at flush with its latest state
+        (self.new if new else self.changed)[rec.id] = rec
 
     def load(self, record_id: str) -> Stored | None:
         """A record as of this point in the batch (earlier mutations included)."""
@@ -102,26 +169,17 @@ class _Batch:
             self.cache[record_id] = records.load(self.conn, record_id)
         return self.cache[record_id]
 
-    def apply(self, item: Mapping[str, Any]) -> Result:
+    def apply(self, prepared: Prepared) -> Result:
         """Apply one mutation, or report why it was rejected."""
+        if prepared.mutation is None:
+            assert prepared.refusal is not None
+            return _rejected(prepared.item["id"], prepared.refusal)
         try:
-            mutation = protocol.parse_mutation(item)
-        except ProtocolError:
-            first = protocol.mutation_errors(item)[0]
-            return _rejected(item["id"], Rejected(first.message, field=first.field))
-        try:
-            return self._apply(mutation)
+            return self._apply(prepared.mutation, prepared.field_problems)
         except Rejected as refusal:
-            return _rejected(mutation.id, refusal)
+            return _rejected(prepared.mutation.id, refusal)
 
-    def _apply(self, m: Mutation) -> Result:
-        for name, stamp in m.clock.items():
-            if hlc.parse(stamp).ms > self.clock_limit:
-                raise Rejected(
-                    "the device clock is ahead of the server; fix the phone's time",
-                    code="clock_ahead",
-                    field=f"clock.{name}",
-                )
+    def _apply(self, m: Mutation, field_problems: list[FieldError]) -> Result:
         existing = self.load(m.record_id)
         if existing is not None:
             if existing.type != m.type:
@@ -131,7 +189,7 @@ class _Batch:
         if m.op == "delete":
             return self._delete(m, existing)
         incoming, clock = dict(m.fields), dict(m.clock)
-        _check(schema.validate(m.type, incoming, partial=True))
+        _check(field_problems)
         if existing is None:
             team_id, patient_id = self._place(m, incoming, clock)
             rec = Stored(m.record_id, m.type, team_id, patient_id, {}, {})
@@ -158,9 +216,7 @@ class _Batch:
             rec.rev = self.revs.next()
             rec.fields, rec.clock = merged.fields, merged.clock
             rec.field_revs.update({name: rec.rev for name in merged.changed})
-            author = self.caller.user_id
-            records.save(self.conn, rec, new=existing is None, author=author, now=self.now)
-            self.cache[rec.id] = rec
+            self._save(rec, new=existing is None)
             if "attachments" in merged.changed:
                 hashes = records.attachment_hashes(rec.fields)
                 records.set_attachment_refs(self.conn, rec.id, hashes)
@@ -176,7 +232,7 @@ class _Batch:
                 raise Rejected("a final visit cannot be deleted", code="record_finalized")
             existing.deleted = True
             existing.rev = self.revs.next()
-            records.save(self.conn, existing, new=False, author=self.caller.user_id, now=self.now)
+            self._save(existing, new=False)
             records.set_attachment_refs(self.conn, existing.id, set())
         return Result(m.id, "applied", existing.rev)
 
@@ -220,25 +276,20 @@ class _Batch:
             raise Rejected("must be a visit of the same patient", field="visit_id")
 
     def _keep_conflicts(self, rec: Stored, conflicts: list[Conflict]) -> None:
-        if not conflicts:
-            return
-        self.conn.execute(
-            insert(db.conflicts),
-            [
-                {
-                    "record_id": rec.id,
-                    "field": c.field,
-                    "rev": rec.rev,
-                    "winner_value": db.dumps(c.winner_value),
-                    "winner_clock": c.winner_clock,
-                    "loser_value": db.dumps(c.loser_value),
-                    "loser_clock": c.loser_clock,
-                    "incoming_won": c.incoming_won,
-                    "device_id": self.caller.device_id,
-                    "created_at": self.now,
-                }
-                for c in conflicts
-            ],
+        self.conflicts.extend(
+            {
+                "record_id": rec.id,
+                "field": c.field,
+                "rev": rec.rev,
+                "winner_value": db.dumps(c.winner_value),
+                "winner_clock": c.winner_clock,
+                "loser_value": db.dumps(c.loser_value),
+                "loser_clock": c.loser_clock,
+                "incoming_won": c.incoming_won,
+                "device_id": self.caller.device_id,
+                "created_at": self.now,
+            }
+            for c in conflicts
         )
 
 
@@ -286,17 +337,32 @@ def _stored_results(conn: Connection, device_id: str, ids: list[int]) -> dict[in
     return found
 
 
-def _save_results(conn: Connection, device_id: str, fresh: list[Result], last: int) -> None:
-    t = db.push_results
-    conn.execute(
-        insert(t).values(
-            device_id=device_id,
-            first_id=fresh[0].id,
-            last_id=last,
-            results=db.dumps([r.as_json() for r in fresh]),
-        )
+_C = db.conflicts
+_INSERT_CONFLICT = Statement(
+    insert(_C).values({c.name: bindparam(c.name) for c in _C.c if c.name != "id"})
+)
+_SET_LAST_ID = Statement(
+    update(db.devices)
+    .where(db.devices.c.id == bindparam("device_id"))
+    .values(last_mutation_id=bindparam("last"))
+)
+_R = db.push_results
+_INSERT_RESULTS = Statement(
+    insert(_R).values({c.name: bindparam(c.name) for c in _R.c})
+)
+_FORGET_RESULTS = Statement(
+    delete(_R).where(_R.c.device_id == bindparam("device_id"), _R.c.last_id < bindparam("before"))
+)
+
+
+def _save_results(
+    conn: Connection, device_id: str, fresh: list[dict[str, Any]], last: int
+) -> None:
+    _INSERT_RESULTS.run(
+        conn,
+        {"device_id": device_id, "first_id": fresh[0]["id"], "last_id": last,
+         "results": db.dumps(fresh)},
     )
-    conn.execute(
-        update(db.devices).where(db.devices.c.id == device_id).values(last_mutation_id=last)
-    )
-    conn.execute(delete(t).where(t.c.device_id == device_id, t.c.last_id < last - KEEP_RESULTS))
+    _SET_LAST_ID.run(conn, {"device_id": device_id, "last": last})
+    if last - KEEP_RESULTS > 1:  # below that no row can be old enough (ids start at 1)
+        _FORGET_RESULTS.run(conn, {"device_id": device_id, "before": last - KEEP_RESULTS})

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from server import db
+from server.statement import InStatements, Statement
 from sync import schema
 from sync.protocol import Record
 
@@ -53,10 +54,33 @@ def from_row(row: Any) -> Stored:
     )
 
 
+_R = db.records
+_STORED = (_R.c.id, _R.c.type, _R.c.team_id, _R.c.patient_id, _R.c.fields, _R.c.clock,
+           _R.c.field_revs, _R.c.rev, _R.c.deleted)
+_LOAD = Statement(select(*_STORED).where(_R.c.id == bindparam("record_id")))
+_LOAD_MANY = InStatements(lambda ids: select(*_STORED).where(_R.c.id.in_(ids)))
+
+
+def _stored(row: Any) -> Stored:
+    """A Stored record from a row of the ``_STORED`` columns (a driver tuple)."""
+    record_id, type_name, team_id, patient_id, fields, clock, field_revs, rev, deleted = row
+    return Stored(
+        id=record_id,
+        type=type_name,
+        team_id=team_id,
+        patient_id=patient_id,
+        fields=json.loads(fields),
+        clock=json.loads(clock),
+        field_revs=json.loads(field_revs),
+        rev=int(rev),
+        deleted=bool(deleted),
+    )
+
+
 def load(conn: Connection, record_id: str) -> Stored | None:
     """The stored record with this id, or None."""
-    row = conn.execute(select(db.records).where(db.records.c.id == record_id)).first()
-    return from_row(row) if row else None
+    row = _LOAD.first(conn, {"record_id": record_id})
+    return _stored(row) if row else None
 
 
 def load_many(conn: Connection, record_ids: list[str]) -> dict[str, Stored]:
@@ -64,18 +88,25 @@ def load_many(conn: Connection, record_ids: list[str]) -> dict[str, Stored]:
     found: dict[str, Stored] = {}
     for start in range(0, len(record_ids), 500):
         chunk = record_ids[start : start + 500]
-        rows = conn.execute(select(db.records).where(db.records.c.id.in_(chunk)))
-        found.update((row.id, from_row(row)) for row in rows)
+        rows = _LOAD_MANY(len(chunk)).rows(conn, _LOAD_MANY.params(chunk))
+        found.update((row[0], _stored(row)) for row in rows)
     return found
 
 
-_INSERT = insert(db.records)
-_UPDATE = update(db.records).where(db.records.c.id == bindparam("record_id"))
+_VALUES = ("type", "team_id", "patient_id", "fields", "clock", "field_revs", "rev", "deleted",
+           "updated_at")
+_INSERT = Statement(
+    insert(_R).values({name: bindparam(name) for name in ("id", "created_by", *_VALUES)})
+)
+_UPDATE = Statement(
+    update(_R)
+    .where(_R.c.id == bindparam("record_id"))
+    .values({name: bindparam(name) for name in _VALUES})
+)
 
 
-def save(conn: Connection, rec: Stored, *, new: bool, author: str, now: float) -> None:
-    """Insert or update a record (its rev must already be assigned)."""
-    values = {
+def _values(rec: Stored, now: float) -> dict[str, Any]:
+    return {
         "type": rec.type,
         "team_id": rec.team_id,
         "patient_id": rec.patient_id,
@@ -86,11 +117,32 @@ def save(conn: Connection, rec: Stored, *, new: bool, author: str, now: float) -
         "deleted": rec.deleted,
         "updated_at": now,
     }
-    # Prebuilt statements with parameters: building .values() per row costs more than SQL.
-    if new:
-        conn.execute(_INSERT, {"id": rec.id, "created_by": author, **values})
-    else:
-        conn.execute(_UPDATE, {"record_id": rec.id, **values})
+
+
+def save(conn: Connection, rec: Stored, *, new: bool, author: str, now: float) -> None:
+    """Insert or update a record (its rev must already be assigned)."""
+    save_many(conn, [rec] if new else [], [] if new else [rec], author=author, now=now)
+
+
+def save_many(
+    conn: Connection, new: list[Stored], changed: list[Stored], *, author: str, now: float
+) -> None:
+    """Insert the new records and update the changed ones, each kind in one executemany."""
+    _INSERT.run_many(
+        conn, [{"id": rec.id, "created_by": author, **_values(rec, now)} for rec in new]
+    )
+    _UPDATE.run_many(conn, [{"record_id": rec.id, **_values(rec, now)} for rec in changed])
+
+
+_REV = db.counters.c.name == "rev"
+# The no-op UPDATE takes the row lock (PostgreSQL) and reads the value in one statement.
+_LOCK_REVS = Statement(
+    update(db.counters).where(_REV).values(value=db.counters.c.value).returning(
+        db.counters.c.value
+    )
+)
+_SET_REVS = Statement(update(db.counters).where(_REV).values(value=bindparam("last")))
+_HIGH_WATER = Statement(select(db.counters.c.value).where(_REV))
 
 
 class Revs:
@@ -98,10 +150,7 @@ class Revs:
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
-        row = db.counters.c.name == "rev"
-        # The no-op UPDATE takes the row lock (PostgreSQL) before the value is read.
-        conn.execute(update(db.counters).where(row).values(value=db.counters.c.value))
-        self.start = int(conn.execute(select(db.counters.c.value).where(row)).scalar_one())
+        self.start = int(_LOCK_REVS.scalar(conn))
         self.last = self.start
 
     def next(self) -> int:
@@ -112,15 +161,12 @@ class Revs:
     def finish(self) -> None:
         """Store the last rev handed out (call before commit)."""
         if self.last != self.start:
-            self._conn.execute(
-                update(db.counters).where(db.counters.c.name == "rev").values(value=self.last)
-            )
+            _SET_REVS.run(self._conn, {"last": self.last})
 
 
 def high_water(conn: Connection) -> int:
     """The highest committed rev: every rev at or below it is visible to this reader."""
-    value = conn.execute(select(db.counters.c.value).where(db.counters.c.name == "rev"))
-    return int(value.scalar_one())
+    return int(_HIGH_WATER.scalar(conn))
 
 
 def attachment_hashes(fields: dict[str, Any]) -> set[str]:

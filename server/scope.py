@@ -25,6 +25,7 @@ class Caller:
     team_ids: tuple[str, ...]
     device_id: str
     last_mutation_id: int = 0
+    last_used_at: float = 0.0
 
     @property
     def actor(self) -> str:

@@ -1,4 +1,4 @@
-"""The server's use cases, each one short transaction; plain values in and out, no HTTP.
+"""The server's use cases, each in short transactions; plain values in and out, no HTTP.
 
 The HTTP layer (``server.api``) calls these from a worker thread. The clock is injected
 so tests can move time (token expiry, throttling, clock skew).
@@ -6,13 +6,16 @@ so tests can move time (token expiry, throttling, clock skew).
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from server import attachments, audit, auth, passwords, pull, push
+from server import attachments, audit, auth, passwords, pull, push, records
+from server.bodies import parse_json
 from server.db import Database
 from server.errors import Invalid, Unauthorized
+from server.scope import Caller
 from server.settings import Settings
 
 Clock = Callable[[], float]
@@ -70,12 +73,14 @@ class Service:
 
     def me(self, token: str | None) -> dict[str, Any]:
         """The caller's user, role, teams and device."""
-        with self.database.write() as conn:
-            caller = auth.authenticate(conn, token, self.settings, self.clock())
-            return {
+        with self.database.read() as conn:
+            caller = auth.authenticate(conn, token, self.settings, self.clock(), touch=False)
+            found = {
                 **auth.user_json(conn, caller.user_id),
                 "device": auth.device_json(conn, caller.device_id),
             }
+        self._after_read(caller)
+        return found
 
     def revoke(self, token: str | None, device_id: str) -> None:
         """Revoke a device: one's own, or any as an admin."""
@@ -86,18 +91,36 @@ class Service:
 
     def push(self, token: str | None, body: object) -> dict[str, Any]:
         """Apply a push request."""
+        return self._push(token, lambda: body)
+
+    def push_json(self, token: str | None, data: bytes, encoding: str) -> dict[str, Any]:
+        """Apply a push request as received: JSON bytes, maybe gzipped."""
+        return self._push(token, lambda: parse_json(data, encoding, self.settings.body_limit))
+
+    def _push(self, token: str | None, body: Callable[[], object]) -> dict[str, Any]:
+        # The token first (no work on a stranger's body), then the body's own checks,
+        # outside the write transaction: writers wait for each other (SQLite serializes
+        # them from BEGIN, PostgreSQL on the rev lock), so the less done inside, the better.
+        self.check_token(token)
+        batch = push.prepare(body(), self.settings, self.clock())
         with self.database.write() as conn:
-            now = self.clock()
-            caller = auth.authenticate(conn, token, self.settings, now)
-            return push.push(conn, caller, body, self.settings, now)
+            revs = records.Revs(conn)  # first: what is read below counts earlier pushes
+            caller = auth.authenticate(conn, token, self.settings, self.clock())
+            return push.push(conn, revs, caller, batch, self.clock())
 
     def pull(self, token: str | None, cursor: int, limit: int) -> dict[str, Any]:
         """One page of changes after the cursor."""
+        parsed: dict[str, Any] = json.loads(self.pull_body(token, cursor, limit))
+        return parsed
+
+    def pull_body(self, token: str | None, cursor: int, limit: int) -> bytes:
+        """One page of changes after the cursor, as the JSON response body."""
         limit = min(limit, self.settings.pull_limit)
-        with self.database.write() as conn:
-            now = self.clock()
-            caller = auth.authenticate(conn, token, self.settings, now)
-            return pull.pull(conn, caller, cursor, limit, now)
+        with self.database.read() as conn:
+            caller = auth.authenticate(conn, token, self.settings, self.clock(), touch=False)
+            page = pull.read_page(conn, caller, cursor, limit)
+        self._after_read(caller, "sync.pull", page.audit_targets)
+        return page.body(caller.last_mutation_id)
 
     def put_attachment(self, token: str | None, sha256: str, data: bytes) -> bool:
         """Store an attachment; True when it was new."""
@@ -108,7 +131,25 @@ class Service:
 
     def get_attachment(self, token: str | None, sha256: str) -> tuple[str, bytes]:
         """An attachment's content type and bytes, if the caller may see it."""
+        with self.database.read() as conn:
+            caller = auth.authenticate(conn, token, self.settings, self.clock(), touch=False)
+            found = attachments.get(conn, caller, sha256)
+        self._after_read(caller, "attachment.get", [sha256])
+        return found
+
+    def _after_read(self, caller: Caller, action: str = "", targets: Sequence[str] = ()) -> None:
+        """The writes a read owes, in one short write: its audit row and the device's use.
+
+        Reads run in read-only transactions so they never queue behind writers; only a
+        read that showed patient data (an audit row) or whose device's last use is older
+        than ``auth.TOUCH_EVERY`` writes at all, and it does so before anything is sent.
+        """
+        now = self.clock()
+        touch = auth.needs_touch(caller, now)
+        if not targets and not touch:
+            return
         with self.database.write() as conn:
-            now = self.clock()
-            caller = auth.authenticate(conn, token, self.settings, now)
-            return attachments.get(conn, caller, sha256, now)
+            if touch:
+                auth.record_use(conn, caller, now)
+            if targets:
+                audit.append(conn, at=now, actor=caller.actor, action=action, targets=targets)

@@ -1,0 +1,352 @@
+"""Actions and read models of casework screens: visits, referrals, tasks, rounds, transitions.
+
+``Casework(app)`` is the state side of the assessment, round, referral, transition and task
+screens: every write goes through ``app.store.put`` here (never in a view), and each
+screen's read model is a plain function of the store. Rules that need no store (referral
+and transition status steps, due dates) are module-level functions with table tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from tinydb import where
+
+from app import assessment, rounds, triage
+from app.errors import RecordNotFound, VaultLocked
+from app.store import fold
+from sync.errors import FieldError, InvalidRecord
+from sync.schema import CHECKLIST_ITEMS
+
+Record = dict[str, Any]
+
+OPEN_REFERRAL = ("draft", "sent", "accepted")
+REFERRAL_NEXT = {
+    "draft": ("sent", "closed"),
+    "sent": ("accepted", "declined", "closed"),
+    "accepted": ("completed", "closed"),
+    "declined": ("closed",),
+    "completed": ("closed",),
+    "closed": (),
+}
+NEEDS_OUTCOME = ("completed", "closed")
+TRANSITION_NEXT = {
+    "planned": ("handed_off",),
+    "handed_off": ("acknowledged",),
+    "acknowledged": ("complete",),
+    "complete": (),
+}
+
+
+def referral_step_errors(fields: Mapping[str, Any], status: str) -> list[FieldError]:
+    """Why a referral cannot move to ``status`` now (empty when it can)."""
+    current = fields.get("status") or "draft"
+    if status not in REFERRAL_NEXT.get(current, ()):
+        return [FieldError("status", f"cannot go from {current} to {status}")]
+    errors = []
+    if status == "sent" and not (fields.get("resource_id") or fields.get("to_name")):
+        errors.append(FieldError("to_name", "choose a resource or type who it goes to"))
+    if status in NEEDS_OUTCOME and not str(fields.get("outcome") or "").strip():
+        errors.append(FieldError("outcome", "write the outcome first"))
+    return errors
+
+
+def transition_step_errors(fields: Mapping[str, Any], status: str) -> list[FieldError]:
+    """Why a transition cannot move to ``status`` now (empty when it can)."""
+    current = fields.get("status") or "planned"
+    if status not in TRANSITION_NEXT.get(current, ()):
+        return [FieldError("status", f"cannot go from {current} to {status}")]
+    errors = []
+    if status == "handed_off":
+        if not fields.get("discharge_date"):
+            errors.append(FieldError("discharge_date", "is required to hand off"))
+        if not (fields.get("to_site_id") or fields.get("home_care_agency")):
+            errors.append(FieldError("home_care_agency", "is required to hand off"))
+        if not str(fields.get("accountable") or "").strip():
+            errors.append(FieldError("accountable", "is required to hand off"))
+    if status == "complete":
+        checklist = fields.get("checklist") or {}
+        missing = [i for i in CHECKLIST_ITEMS if not checklist.get(i)]
+        if missing:
+            errors.append(FieldError("checklist", "tick every item to complete"))
+    return errors
+
+
+def default_due(urgency: str, today: dt.date) -> str:
+    """The due date a referral of ``urgency`` gets unless the liaison picks one."""
+    return (today + dt.timedelta(days=triage.URGENCY_DAYS.get(urgency, 14))).isoformat()
+
+
+def is_overdue(due: Any, today: dt.date) -> bool:
+    """True when ``due`` (YYYY-MM-DD) is before today."""
+    return isinstance(due, str) and due[:10] < today.isoformat()
+
+
+def search_resources(
+    resources: list[Record], text: str = "", need: str | None = None
+) -> list[Record]:
+    """Directory resources whose name (or eligibility) has every word of ``text`` and that
+    serve ``need``; by name."""
+    words = fold(text).split()
+    out = []
+    for r in resources:
+        f = r["fields"]
+        haystack = fold(f"{f.get('name', '')} {f.get('eligibility', '')}")
+        if need and need not in (f.get("categories") or ()):
+            continue
+        if all(w in haystack for w in words):
+            out.append(r)
+    return sorted(out, key=lambda r: fold(str(r["fields"].get("name", ""))))
+
+
+class Casework:
+    """Reads and writes of the casework screens on the app's open store."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    @property
+    def store(self) -> Any:
+        """The open store; raises VaultLocked when locked."""
+        if self.app.store is None:
+            raise VaultLocked("the app is locked")
+        return self.app.store
+
+    @property
+    def today(self) -> dt.date:
+        """Today by the app's clock."""
+        day: dt.date = self.app.today
+        return day
+
+    def now(self) -> dt.datetime:
+        """Now by the app's clock (local time, to the second)."""
+        return dt.datetime.fromtimestamp(self.app.now()).replace(microsecond=0)
+
+    def get(self, record_id: str, type_name: str | None = None) -> Record | None:
+        """A live record (of ``type_name`` when given), or None."""
+        record: Record | None = self.store.get(record_id) if record_id else None
+        if record is None or (type_name and record["type"] != type_name):
+            return None
+        return record
+
+    def patient_name(self, patient_id: str | None) -> str:
+        """The patient's name, or "Unknown patient"."""
+        record = self.get(patient_id or "", "patient")
+        return str(record["fields"].get("name", "")) if record else "Unknown patient"
+
+    def put(
+        self, type_name: str, fields: Mapping[str, Any], record_id: str | None = None
+    ) -> Record:
+        """Save a record (validated by the store); the view then calls ``nav.saved()``."""
+        record: Record = self.store.put(type_name, dict(fields), record_id=record_id)
+        return record
+
+    # -- visits -------------------------------------------------------------------------
+    def save_visit(self, visit_id: str | None, fields: Mapping[str, Any]) -> Record:
+        """Save a draft visit (created on its first save); a final visit refuses."""
+        if visit_id:
+            old = self.get(visit_id, "visit")
+            if old is not None and assessment.is_final(old["fields"]):
+                raise InvalidRecord([FieldError("status", "the visit is final; add an addendum")])
+        return self.put("visit", {**fields, "status": "draft"}, visit_id)
+
+    def todays_draft(self, patient_id: str) -> Record | None:
+        """The patient's newest draft visit started today, to resume instead of a new one."""
+        today = self.today.isoformat()
+        drafts = [v for v in self.store.list("visit", patient_id=patient_id)
+                  if v["fields"].get("status") != "final"
+                  and str(v["fields"].get("started_at", ""))[:10] == today]
+        return max(drafts, key=lambda v: str(v["fields"].get("started_at")), default=None)
+
+    def finalize_visit(self, visit_id: str | None, fields: Mapping[str, Any]) -> Record:
+        """Finalize a visit; raises InvalidRecord naming each missing field."""
+        final = assessment.finalize(fields)
+        if visit_id:
+            old = self.get(visit_id, "visit")
+            if old is not None and assessment.is_final(old["fields"]):
+                raise InvalidRecord([FieldError("status", "the visit is already final")])
+        return self.put("visit", final, visit_id)
+
+    def add_addendum(
+        self, visit_id: str, text: str, attachments: list[Record] | None = None
+    ) -> Record:
+        """Add a correction to a visit (with photos: ``app.attachments`` entries)."""
+        visit = self.get(visit_id, "visit")
+        if visit is None:
+            raise RecordNotFound("no visit with that id")
+        fields = assessment.addendum_fields(visit, text)
+        if attachments:
+            fields["attachments"] = attachments
+        return self.put("addendum", fields)
+
+    def addenda(self, visit: Mapping[str, Any]) -> list[Record]:
+        """A visit's addenda, oldest first."""
+        found = [
+            a
+            for a in self.store.list("addendum", patient_id=visit["fields"]["patient_id"])
+            if a["fields"].get("visit_id") == visit["id"]
+        ]
+        return sorted(found, key=lambda a: min(a.get("clock", {}).values(), default=""))
+
+    def resources(self, text: str = "", need: str | None = None) -> list[Record]:
+        """The offline resource directory, searched by name and need."""
+        return search_resources(self.store.list("resource"), text, need)
+
+    def proposals(self, visit: Mapping[str, Any]) -> list[triage.Proposal]:
+        """Next steps proposed by the visit's triage decision."""
+        name = self.patient_name(visit["fields"].get("patient_id"))
+        return triage.propose(visit, self.store.list("resource"), self.today, name)
+
+    def accepted(self, visit_id: str) -> set[str]:
+        """Labels of what already exists from a visit's proposals (tasks, referrals)."""
+        done = set()
+        for r in self.store.list("referral"):
+            if r["fields"].get("visit_id") == visit_id:
+                done.add(("referral", r["fields"].get("to_name")))
+        for t in self.store.list("task"):
+            if t["fields"].get("source_id") == visit_id:
+                done.add(("task", t["fields"].get("title")))
+        return {f"{kind}:{name}" for kind, name in done}
+
+    @staticmethod
+    def proposal_key(p: triage.Proposal) -> str:
+        """The key ``accepted`` uses for a proposal."""
+        name = p.fields.get("to_name") if p.type == "referral" else p.fields.get("title")
+        return f"{p.type}:{name}"
+
+    def accept(self, proposal: triage.Proposal) -> Record:
+        """Turn one proposal into a record."""
+        return self.put(proposal.type, proposal.fields)
+
+    # -- referrals ----------------------------------------------------------------------
+    def referral_target(self, fields: Mapping[str, Any]) -> str:
+        """Who a referral goes to: its typed name, else its directory resource's name."""
+        if fields.get("to_name"):
+            return str(fields["to_name"])
+        resource = self.get(str(fields.get("resource_id") or ""), "resource")
+        return str(resource["fields"].get("name", "")) if resource else ""
+
+    def save_referral(self, fields: Mapping[str, Any], referral_id: str | None = None) -> Record:
+        """Create or update a referral (a new one starts as a draft)."""
+        data = {"status": "draft", **fields} if referral_id is None else dict(fields)
+        return self.put("referral", data, referral_id)
+
+    def move_referral(self, referral_id: str, status: str, outcome: str | None = None) -> Record:
+        """Move a referral to its next status; raises InvalidRecord when it cannot."""
+        record = self.get(referral_id, "referral")
+        if record is None:
+            raise RecordNotFound("no referral with that id")
+        fields = dict(record["fields"])
+        if outcome is not None:
+            fields["outcome"] = outcome.strip()
+        errors = referral_step_errors(fields, status)
+        if errors:
+            raise InvalidRecord(errors)
+        fields["status"] = status
+        return self.put("referral", fields, referral_id)
+
+    def open_referrals(self) -> tuple[list[Record], list[Record]]:
+        """(overdue, other open) referrals, each by due date."""
+        live = [
+            r
+            for r in self.store.list("referral")
+            if (r["fields"].get("status") or "draft") in OPEN_REFERRAL
+        ]
+        live.sort(key=lambda r: (r["fields"].get("due_date") or "9999", r["id"]))
+        overdue = [r for r in live if is_overdue(r["fields"].get("due_date"), self.today)]
+        return overdue, [r for r in live if r not in overdue]
+
+    # -- tasks --------------------------------------------------------------------------
+    def tasks(self, patient_id: str | None = None, include_done: bool = False) -> list[Record]:
+        """Tasks by due date (undated last), open ones only unless ``include_done``."""
+        found = (
+            self.store.list("task", patient_id=patient_id)
+            if patient_id
+            else self.store.list("task")
+        )
+        found = [t for t in found if include_done or not t["fields"].get("done")]
+        return sorted(
+            found,
+            key=lambda t: (
+                bool(t["fields"].get("done")),
+                t["fields"].get("due_date") or "9999",
+                str(t["fields"].get("title", "")).lower(),
+            ),
+        )
+
+    def set_done(self, task_id: str, done: bool = True) -> Record:
+        """Tick (or untick) a task."""
+        if self.get(task_id, "task") is None:
+            raise RecordNotFound("no task with that id")
+        return self.put("task", {"done": done}, task_id)
+
+    def add_task(self, patient_id: str, title: str, due: str | None) -> Record:
+        """A new follow-up task for a patient."""
+        fields: dict[str, Any] = {"patient_id": patient_id, "title": title.strip(), "done": False}
+        if due:
+            fields["due_date"] = due
+        return self.put("task", fields)
+
+    # -- rounds ---------------------------------------------------------------------------
+    def sites(self, kind: str | None = None) -> list[Record]:
+        """Sites (of ``kind`` when given), by name."""
+        found = [
+            s for s in self.store.list("site") if kind is None or s["fields"].get("kind") == kind
+        ]
+        return sorted(found, key=lambda s: fold(str(s["fields"].get("name", ""))))
+
+    def save_round(self, fields: Mapping[str, Any], round_id: str | None = None) -> Record:
+        """Create or update a round's header."""
+        return self.put("round", fields, round_id)
+
+    def round_entries(self, round_id: str) -> list[Record]:
+        """A round's entries in the order they were added."""
+        found = self.store.find(_round_entry_query(round_id))
+        return sorted(found, key=lambda e: min(e.get("clock", {}).values(), default=""))
+
+    def add_round_entry(
+        self,
+        round_id: str,
+        patient_id: str | None,
+        new_name: str,
+        note: str,
+        items: str,
+    ) -> tuple[Record, list[Record]]:
+        """Add a patient discussed (existing, or new by name) and make its action items tasks."""
+        if not patient_id:
+            patient_id = self.put("patient", rounds.new_patient_fields(new_name))["id"]
+        entry = self.put(
+            "round_entry",
+            rounds.entry_fields(round_id, patient_id, note, rounds.split_action_items(items)),
+        )
+        existing = self.store.list("task", patient_id=patient_id)
+        tasks = [self.put("task", t) for t in rounds.tasks_for_entry(entry, self.today, existing)]
+        return entry, tasks
+
+    def search_patients(self, text: str, limit: int = 5) -> list[Record]:
+        """Patients whose name matches ``text`` (for the round's next-patient row)."""
+        return self.store.search_patients(text, limit=limit) if text.strip() else []
+
+    # -- transitions ----------------------------------------------------------------------
+    def save_transition(
+        self, fields: Mapping[str, Any], transition_id: str | None = None
+    ) -> Record:
+        """Create or update a transition (a new one starts as planned)."""
+        data = {"status": "planned", **fields} if transition_id is None else dict(fields)
+        return self.put("transition", data, transition_id)
+
+    def move_transition(
+        self, transition_id: str | None, fields: Mapping[str, Any], status: str
+    ) -> Record:
+        """Save ``fields`` and move the transition to ``status``; InvalidRecord when it cannot."""
+        data = {"status": "planned", **fields}
+        errors = transition_step_errors(data, status)
+        if errors:
+            raise InvalidRecord(errors)
+        return self.put("transition", {**data, "status": status}, transition_id)
+
+
+def _round_entry_query(round_id: str) -> Any:
+    return (where("type") == "round_entry") & (where("fields")["round_id"] == round_id)

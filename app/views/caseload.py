@@ -1,0 +1,122 @@
+"""Caseload: my team's patients, search as you type, filters, quick-add.
+
+The same screen picks the patient for a new assessment (route ``/new-assessment``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flet as ft
+
+from app import queries
+from app.state import AppState
+from app.views import shell
+from app.views import widgets as w
+
+ROUTE = "/caseload"
+PICK_ROUTE = "/new-assessment"
+
+
+def _rows(app: AppState, nav: shell.Nav, pick: bool) -> list[ft.Control]:
+    text = app.ui.get("caseload_query", "")
+    name = app.ui.get("caseload_filter", "all")
+    rows = queries.caseload(app.store, text, name, app.today)
+    if not rows:
+        if text.strip():
+            return [w.empty_state("No patient found", f"No patient matches “{text.strip()}”. "
+                                  "Check the spelling or add the patient.",
+                                  icon=ft.Icons.PERSON_SEARCH, key="caseload-empty")]
+        if name != "all":
+            return [w.empty_state("No patients in this list",
+                                  f"No patient is in “{queries.FILTER_LABELS[name]}”.",
+                                  icon=ft.Icons.FILTER_LIST_OFF, key="caseload-empty")]
+        return [w.empty_state("No patients yet", "Sync to download your team's caseload, "
+                              "or add a patient.", icon=ft.Icons.PEOPLE_OUTLINE,
+                              key="caseload-empty")]
+    out: list[ft.Control] = []
+    for row in rows:
+        target = f"/assess/{row.id}" if pick else f"/patient/{row.id}"
+        icon = ft.Icons.PRIORITY_HIGH if row.follow_up else ft.Icons.PERSON_OUTLINE
+        out.append(w.tile(row.name, row.detail, icon=icon, key=f"patient-{row.id}",
+                          on_click=lambda e, t=target: nav.go(t)))
+    return out
+
+
+def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
+    """The caseload list (or the patient picker for a new assessment)."""
+    pick = nav.route.partition("?")[0] == PICK_ROUTE
+    results = ft.Column(_rows(app, nav, pick), key="results", spacing=0)
+    chips = ft.Row(key="filters", wrap=True, spacing=8, run_spacing=8)
+
+    def redraw() -> None:
+        results.controls = _rows(app, nav, pick)
+        chips.controls = _chips()
+
+    def search(e: Any) -> None:
+        app.touch()
+        app.ui["caseload_query"] = e.control.value or ""
+        redraw()
+
+    def choose(name: str) -> Any:
+        def handler(e: Any = None) -> None:
+            app.touch()
+            app.ui["caseload_filter"] = name
+            redraw()
+        return handler
+
+    def _chips() -> list[ft.Control]:
+        current = app.ui.get("caseload_filter", "all")
+        return [ft.Chip(label=ft.Text(queries.FILTER_LABELS[n]), selected=n == current,
+                        key=f"filter-{n}", on_select=choose(n),
+                        height=w.TOUCH)
+                for n in queries.FILTERS]
+
+    chips.controls = _chips()
+    box = w.text_field("Search patients by name", key="search",
+                       value=app.ui.get("caseload_query", ""), on_change=search)
+    box.prefix_icon = ft.Icons.SEARCH
+    add = w.secondary_button("Add patient", lambda e: _quick_add(app, nav, pick),
+                             icon=ft.Icons.PERSON_ADD_ALT, key="add-patient")
+    controls: list[ft.Control] = []
+    if pick:
+        controls.append(ft.Text("Choose the patient for the new assessment, or add them.",
+                                theme_style=ft.TextThemeStyle.BODY_LARGE))
+    controls += [box, chips, ft.Row([add]), results]
+    title = "New assessment" if pick else "Patients"
+    return shell.screen(app, nav, PICK_ROUTE if pick else ROUTE, title, controls)
+
+
+def _quick_add(app: AppState, nav: shell.Nav, pick: bool) -> None:
+    name = w.text_field("Full name", key="new-name", autofocus=True)
+    phone = w.text_field("Phone (optional)", key="new-phone", keyboard=ft.KeyboardType.PHONE)
+    birth = w.text_field("Birth date (optional)", key="new-birth", hint="YYYY-MM-DD",
+                         keyboard=ft.KeyboardType.DATETIME)
+    teams = app.teams()
+    team = ft.Dropdown(label="Team", key="new-team", options=[
+        ft.DropdownOption(key=tid, text=tname) for tid, tname in teams],
+        visible=len(teams) > 1)
+
+    def save(e: Any = None) -> None:
+        if not (name.value or "").strip():
+            name.error = "Enter the patient's name."
+            return
+        pid, problems = app.add_patient(name.value or "", phone.value or "",
+                                        birth.value or "", team.value)
+        if pid is None:
+            name.error = problems.get("name")
+            phone.error = problems.get("phone")
+            birth.error = problems.get("birth_date")
+            team.error_text = problems.get("team_id")
+            return
+        nav.close_dialog()
+        nav.go(f"/assess/{pid}" if pick else f"/patient/{pid}")
+
+    name.on_submit = save
+    nav.show_dialog(ft.AlertDialog(
+        key="add-dialog", modal=True, title=ft.Text("Add patient"),
+        content=ft.Column([name, phone, birth, team], tight=True, spacing=12, width=360),
+        actions=[w.text_button("Cancel", lambda e: nav.close_dialog(), key="add-cancel"),
+                 w.primary_button("Add", save, key="add-save")],
+        scrollable=True,
+    ))

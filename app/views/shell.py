@@ -1,0 +1,130 @@
+"""The frame around every unlocked screen: app bar, back, sync badge, lock, bottom tabs.
+
+The view contract, shared by every module in app/views: ``build(app, nav, **params) ->
+ft.View`` where ``app`` is the ``AppState``, ``nav`` a ``Nav`` and ``params`` the route's
+parameters (``/patient/{patient_id}`` gives ``patient_id=...``; a query string adds more).
+Views only read state and call state actions; ``nav`` is their only way to touch the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import flet as ft
+
+from app.state import AppState, parent_route
+from app.views import widgets as w
+
+TAB_ITEMS = (
+    ("/today", "Today", ft.Icons.TODAY_OUTLINED, ft.Icons.TODAY),
+    ("/caseload", "Patients", ft.Icons.PEOPLE_OUTLINE, ft.Icons.PEOPLE),
+    ("/sync", "Sync", ft.Icons.CLOUD_SYNC_OUTLINED, ft.Icons.CLOUD_SYNC),
+    ("/settings", "Settings", ft.Icons.SETTINGS_OUTLINED, ft.Icons.SETTINGS),
+)
+
+
+class Nav(Protocol):
+    """What a view may do to the page: navigate, redraw, tell, ask."""
+
+    @property
+    def route(self) -> str:
+        """The current route ("/patient/<id>")."""
+
+    def go(self, route: str) -> None:
+        """Open ``route`` (pushes it to the browser history)."""
+
+    def back(self) -> None:
+        """Go to the parent of the current route."""
+
+    def refresh(self) -> None:
+        """Rebuild the current screen from state."""
+
+    def update(self) -> None:
+        """Send changed controls to the screen now (inside a long handler)."""
+
+    def toast(self, message: str) -> None:
+        """Show a short message at the bottom of the screen."""
+
+    def show_dialog(self, dialog: ft.DialogControl) -> None:
+        """Open a dialog."""
+
+    def close_dialog(self) -> None:
+        """Close the open dialog."""
+
+    def saved(self) -> None:
+        """Tell the app a record was saved locally (pending badge, background sync)."""
+
+
+def sync_badge(app: AppState, nav: Nav) -> ft.TextButton:
+    """The sync state in the app bar; tapping it opens the Sync screen."""
+    s = app.sync
+    icon = (ft.Icons.SYNC if s.running else ft.Icons.CLOUD_OFF if s.offline
+            else ft.Icons.CLOUD_UPLOAD_OUTLINED if s.pending else ft.Icons.CLOUD_DONE_OUTLINED)
+    return ft.TextButton(
+        s.short_label(), icon=icon, key="sync-badge", height=w.TOUCH,
+        tooltip=s.label(app.now()), on_click=lambda e: nav.go("/sync"),
+    )
+
+
+def appbar(app: AppState, nav: Nav, title: str, *, route: str,
+           actions: Sequence[ft.Control] = ()) -> ft.AppBar:
+    """Title, a Back button on detail screens, the sync badge and Lock."""
+    back = parent_route(route)
+    leading = w.icon_action(ft.Icons.ARROW_BACK, "Back", lambda e: nav.back(),
+                            key="back") if back else None
+
+    def lock(e: Any = None) -> None:
+        app.lock()
+
+    return ft.AppBar(
+        leading=leading, automatically_imply_leading=False,
+        title=ft.Text(title, overflow=ft.TextOverflow.ELLIPSIS, max_lines=1),
+        actions=[*actions, sync_badge(app, nav),
+                 w.icon_action(ft.Icons.LOCK_OUTLINE, "Lock now", lock, key="lock-now")],
+    )
+
+
+def tabs(nav: Nav, route: str) -> ft.NavigationBar:
+    """The bottom tabs: Today, Patients, Sync, Settings."""
+    path = route.partition("?")[0]
+    selected = next((i for i, t in enumerate(TAB_ITEMS) if path == t[0]), None)
+    if selected is None:  # a detail screen: highlight the list it came from
+        selected = 0 if path.startswith(("/visit", "/round", "/tasks")) else 1
+
+    def change(e: Any) -> None:
+        nav.go(TAB_ITEMS[int(e.control.selected_index)][0])
+
+    return ft.NavigationBar(
+        key="tabs", selected_index=selected, on_change=change,
+        destinations=[ft.NavigationBarDestination(icon=i, selected_icon=s, label=label)
+                      for _, label, i, s in TAB_ITEMS],
+    )
+
+
+def screen(app: AppState, nav: Nav, route: str, title: str,
+           controls: Sequence[ft.Control], *, actions: Sequence[ft.Control] = (),
+           fab: ft.FloatingActionButton | None = None, show_tabs: bool = True,
+           scroll: bool = True) -> ft.View:
+    """An unlocked screen: app bar, a vertically scrolling body, tabs at the bottom."""
+    body: ft.Control = (w.scroll_column(controls, key="body") if scroll
+                        else ft.Column(list(controls), key="body", expand=True, spacing=w.GAP))
+    return ft.View(
+        route=route,
+        appbar=appbar(app, nav, title, route=route, actions=actions),
+        navigation_bar=tabs(nav, route) if show_tabs else None,
+        floating_action_button=fab,
+        padding=ft.Padding.symmetric(horizontal=16, vertical=8),
+        controls=[ft.SafeArea(body, expand=True)],
+    )
+
+
+def bare(route: str, controls: Sequence[ft.Control], *, title: str | None = None) -> ft.View:
+    """A screen without tabs or patient data (first run, unlock)."""
+    return ft.View(
+        route=route,
+        appbar=ft.AppBar(title=ft.Text(title), automatically_imply_leading=False)
+        if title else None,
+        padding=ft.Padding.symmetric(horizontal=20, vertical=12),
+        controls=[ft.SafeArea(w.scroll_column(controls, key="body"), expand=True)],
+    )

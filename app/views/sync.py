@@ -1,0 +1,202 @@
+"""Sync: state and progress, pending count, last success, errors in plain words,
+conflicts to review (keep or use the other value) and refused changes to fix or discard."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import flet as ft
+
+from app import queries
+from app.state import AppState, ago
+from app.views import shell
+from app.views import widgets as w
+
+ROUTE = "/sync"
+TYPE_LABELS = {"round_entry": "Round note", "addendum": "Addendum"}
+
+
+def _type_label(name: str) -> str:
+    return TYPE_LABELS.get(name, queries.label(name))
+
+
+def _field(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+def _value(value: Any) -> str:
+    if value is None or value == "" or value == []:
+        return "(empty)"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return queries.label(value) if isinstance(value, str) and "_" in value else str(value)
+
+
+def _when(iso: str) -> str:
+    try:
+        return dt.datetime.fromisoformat(iso).astimezone().strftime("%d %b %Y %H:%M")
+    except (TypeError, ValueError):
+        return str(iso)
+
+
+def fix_route(app: AppState, item: dict[str, Any]) -> str | None:
+    """Where to redo a refused change: the screen that edits that record, if it is here.
+
+    The engine takes a refused change out of the local record (the server's version comes
+    back); a refused new record is gone, so only its patient's page is left to go to.
+    """
+    m = item.get("mutation") or {}
+    rid, kind = m.get("record_id"), m.get("type")
+    record = app.store.get(rid) if rid else None
+    pid = ((record or {}).get("fields") or {}).get("patient_id") or \
+        (m.get("fields") or {}).get("patient_id")
+    if kind == "patient":
+        return f"/patient/{rid}" if record else None
+    if record is None:
+        return f"/patient/{pid}" if pid and app.store.get(pid) else None
+    if kind in ("visit", "addendum"):
+        vid = rid if kind == "visit" else (m.get("fields") or {}).get("visit_id")
+        return f"/visit/{vid}" if vid else None
+    if kind == "referral" and pid:
+        return f"/refer/{pid}?referral_id={rid}"
+    if kind == "transition" and pid:
+        return f"/transition/{pid}?transition_id={rid}"
+    if kind == "task":
+        return f"/tasks?patient_id={pid}" if pid else "/tasks"
+    if kind in ("round", "round_entry"):
+        return "/round"
+    return f"/patient/{pid}" if pid else None
+
+
+def _subject(app: AppState, record_id: str, sent: dict[str, Any] | None = None) -> str:
+    """The patient a conflict or refusal is about, by name (``sent``: the refused fields)."""
+    record = app.store.get(record_id) if record_id else None
+    if record is None and sent is None:
+        return ""
+    kind = record.get("type") if record else (sent or {}).get("type")
+    fields = (record or {}).get("fields") or (sent or {}).get("fields") or {}
+    if kind == "patient":
+        return str(fields.get("name", ""))
+    patient = app.store.get(fields.get("patient_id")) if fields.get("patient_id") else None
+    return str(((patient or {}).get("fields") or {}).get("name", ""))
+
+
+def _conflicts(app: AppState, nav: shell.Nav) -> list[ft.Control]:
+    items = app.syncing.conflicts()
+    out: list[ft.Control] = [w.section_header(f"Conflicts to review ({len(items)})")]
+    if not items:
+        out.append(ft.Text("No conflicts. When two people change the same thing, both "
+                           "values appear here.", key="conflicts-none",
+                           color=ft.Colors.ON_SURFACE_VARIANT))
+    for i, c in enumerate(items):
+        def resolve(use_other: bool, index: int = i) -> Any:
+            def handler(e: Any = None) -> None:
+                app.syncing.resolve_conflict(index, use_other=use_other)
+                nav.toast("Value replaced; it will sync." if use_other else "Kept.")
+                nav.refresh()
+            return handler
+
+        mine = c.get("lost_by") and c.get("lost_by") == app.account().get("device_id")
+        who = ("you, on this phone" if mine else
+               c.get("user") or f"device {str(c.get('lost_by', ''))[:8]}")
+        subject = _subject(app, str(c.get("record_id", "")))
+        title = f"{_type_label(str(c.get('type')))} · {_field(str(c.get('field')))}"
+        out.append(ft.Card(key=f"conflict-{i}", content=ft.Container(
+            padding=ft.Padding.all(12),
+            content=ft.Column([
+                ft.Text(title + (f" — {subject}" if subject else ""),
+                        theme_style=ft.TextThemeStyle.TITLE_SMALL),
+                w.labelled_value("Current value", _value(c.get("value"))),
+                w.labelled_value(f"Other value, by {who} at {_when(str(c.get('lost_at')))}",
+                                 _value(c.get("lost_value"))),
+                w.button_row([
+                    w.secondary_button("Keep current", resolve(False), key=f"keep-{i}"),
+                    w.secondary_button("Use other value", resolve(True), key=f"replace-{i}"),
+                ]),
+            ], spacing=8))))
+    return out
+
+
+def _rejected(app: AppState, nav: shell.Nav) -> list[ft.Control]:
+    items = app.syncing.rejected()
+    out: list[ft.Control] = [w.section_header(f"Changes the server refused ({len(items)})")]
+    if not items:
+        out.append(ft.Text("None. A change the server refuses stays here until you fix or "
+                           "discard it.", key="rejected-none",
+                           color=ft.Colors.ON_SURFACE_VARIANT))
+    for i, item in enumerate(items):
+        m = item.get("mutation") or {}
+        target = fix_route(app, item)
+
+        def discard(e: Any = None, index: int = i) -> None:
+            nav.close_dialog()
+            app.syncing.discard_rejected(index)
+            nav.refresh()
+
+        def ask(e: Any = None, discard: Any = discard) -> None:
+            nav.show_dialog(ft.AlertDialog(
+                modal=True, key="discard-dialog", title=ft.Text("Discard this change?"),
+                content=ft.Text("The server keeps its own version; this change will not be "
+                                "sent again."),
+                actions=[w.text_button("Cancel", lambda e: nav.close_dialog(), key="cancel"),
+                         w.danger_button("Discard", discard, key="discard-confirm")]))
+
+        subject = _subject(app, str(m.get("record_id", "")), m)
+        why = str(item.get("message") or "refused")
+        if item.get("field"):
+            why = f"{_field(str(item['field']))}: {why}"
+        sent = ", ".join(f"{_field(k)}: {_value(v)}" for k, v in (m.get("fields") or {}).items()
+                         if k not in ("patient_id", "team_id", "round_id", "visit_id"))
+        buttons: list[ft.Control] = []
+        if target:
+            buttons.append(w.secondary_button("Fix", lambda e, t=target: nav.go(t),
+                                              icon=ft.Icons.EDIT, key=f"fix-{i}"))
+        buttons.append(w.text_button("Discard", ask, icon=ft.Icons.DELETE_OUTLINE,
+                                     key=f"discard-{i}"))
+        out.append(ft.Card(key=f"rejected-{i}", content=ft.Container(
+            padding=ft.Padding.all(12),
+            content=ft.Column([
+                ft.Text(_type_label(str(m.get("type"))) + (f" — {subject}" if subject else ""),
+                        theme_style=ft.TextThemeStyle.TITLE_SMALL),
+                ft.Text(why),
+                w.labelled_value("What was sent", sent or "(a deletion)"),
+                w.button_row(buttons)], spacing=8))))
+    return out
+
+
+def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
+    """The sync screen."""
+    s, now = app.sync, app.now()
+    app.syncing.refresh_pending()
+
+    def sync_now(e: Any = None) -> None:
+        app.touch()
+        app.syncing.start()
+        nav.refresh()
+
+    status: list[ft.Control] = [
+        ft.Text(s.label(now), key="sync-state", theme_style=ft.TextThemeStyle.TITLE_LARGE),
+    ]
+    if s.running:
+        status += [ft.ProgressBar(value=s.progress, key="progress",
+                                  semantics_label="Sync progress"),
+                   ft.Text(s.stage, key="stage")]
+    if s.error:
+        status.append(w.banner(s.error, kind="warning" if s.offline else "error",
+                               key="sync-error"))
+    elif s.summary:
+        status.append(w.banner(s.summary, key="sync-summary"))
+    last = ("Never" if s.last_success is None else
+            f"{dt.datetime.fromtimestamp(s.last_success).strftime('%d %b %H:%M')} "
+            f"({ago(s.last_success, now)})")
+    status += [
+        w.labelled_value("Waiting to be sent", str(s.pending), key="pending"),
+        w.labelled_value("Last successful sync", last, key="last-sync"),
+        ft.Row([w.primary_button("Sync now", sync_now, icon=ft.Icons.SYNC, key="sync-now",
+                                 disabled=s.running, expand=True)]),
+    ]
+    controls = [*status, *_conflicts(app, nav), *_rejected(app, nav)]
+    return shell.screen(app, nav, ROUTE, "Sync", controls)

@@ -1,0 +1,174 @@
+"""app.main.App on a stand-in page: routing, view stacks, locking removes patient screens."""
+
+from __future__ import annotations
+
+import flet as ft
+import pytest
+
+from app.main import App, data_dir
+from app.state import FIRST_RUN, LOCKED, UNLOCKED
+from tests.app.views_support import (
+    PIN,
+    FakeClock,
+    FakePage,
+    FakeServer,
+    enrolled,
+    fill,
+    find,
+    make_app,
+    run,
+    texts,
+)
+
+
+def wire(app, route: str = "/") -> tuple[FakePage, App]:
+    page = FakePage(route)
+    shell = App(page, app)
+    page.on_route_change = shell.on_route_change
+    shell.render()
+    return page, shell
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def app(tmp_path, clock):
+    return make_app(tmp_path, FakeServer(), clock)
+
+
+def test_data_dir_order() -> None:
+    assert str(data_dir({"LIAISON_DATA_DIR": "/a", "FLET_APP_STORAGE_DATA": "/b"})) == "/a"
+    assert str(data_dir({"FLET_APP_STORAGE_DATA": "/b"})) == "/b"
+    assert str(data_dir({})) == "var/device"
+
+
+def test_first_run_until_enrolled_whatever_the_route(app) -> None:
+    page, _ = wire(app, "/patient/x")
+    assert app.phase == FIRST_RUN
+    assert [v.route for v in page.views] == ["/first-run"]
+
+
+def test_unlocked_routes_build_stacks(app) -> None:
+    run(enrolled(app))
+    ids = fill(app)
+    page, shell = wire(app, "/")
+    assert [v.route for v in page.views] == ["/today"]
+    shell.go(f"/patient/{ids['ada']}")
+    assert [v.route for v in page.views] == ["/caseload", f"/patient/{ids['ada']}"]
+    assert find(page.views[-1], "patient-name").value == "Ada Example"
+    shell.go("/nowhere")
+    assert [v.route for v in page.views] == ["/today"]
+    shell.go("/sync")
+    assert [v.route for v in page.views] == ["/sync"]
+    assert page.views[-1].navigation_bar.selected_index == 2
+    shell.go(f"/patient/{ids['ada']}")
+    shell.on_view_pop(None)
+    assert page.route == "/caseload"
+
+
+def test_every_route_of_the_table_builds(app) -> None:
+    run(enrolled(app))
+    ids = fill(app)
+    page, shell = wire(app, "/")
+    for route in ("/today", "/caseload", "/new-assessment", f"/patient/{ids['ada']}", "/sync",
+                  "/settings", f"/assess/{ids['ada']}", f"/visit/{ids['visit']}",
+                  f"/refer/{ids['ada']}", "/tasks", f"/tasks?patient_id={ids['ada']}",
+                  f"/transition/{ids['ada']}", "/round"):
+        shell.go(route)
+        top = page.views[-1]
+        assert isinstance(top, ft.View) and top.route.partition("?")[0] == \
+            route.partition("?")[0], route
+
+
+def test_lock_removes_every_patient_screen(app) -> None:
+    run(enrolled(app))
+    ids = fill(app)
+    page, shell = wire(app, f"/patient/{ids['ada']}")
+    assert "Ada Example" in texts(page.views[-1])
+    shell.show_dialog(ft.AlertDialog(title=ft.Text("Ada Example")))
+    app.lock()
+    assert [v.route for v in page.views] == ["/unlock"]
+    assert all("Ada Example" not in texts(v) for v in page.views)
+    assert not any(d.open for d in page.dialogs)  # dialogs were closed too
+    run(app.unlock(PIN))
+    # Back where we were, rebuilt from the store.
+    assert page.views[-1].route == f"/patient/{ids['ada']}"
+
+
+def test_lock_button_in_the_app_bar(app) -> None:
+    run(enrolled(app))
+    page, _ = wire(app, "/today")
+    find(page.views[-1], "lock-now").on_click(None)
+    assert app.phase == LOCKED and page.views[-1].route == "/unlock"
+
+
+def test_auto_lock_on_idle_and_background(app, clock) -> None:
+    run(enrolled(app))
+    page, shell = wire(app, "/today")
+    clock.advance(5 * 60)
+    assert app.check_idle()
+    assert page.views[-1].route == "/unlock"
+    run(app.unlock(PIN))
+    assert app.phase == UNLOCKED
+    shell.on_lifecycle(type("E", (), {"state": ft.AppLifecycleState.INACTIVE})())
+    assert app.phase == UNLOCKED
+    shell.on_lifecycle(type("E", (), {"state": ft.AppLifecycleState.HIDE})())
+    assert app.phase == LOCKED and page.views[-1].route == "/unlock"
+
+
+def test_pin_from_a_hardware_keyboard(app) -> None:
+    run(enrolled(app))
+    page, shell = wire(app, "/today")
+    app.lock()
+
+    async def type_pin() -> None:
+        for key in [*PIN[:-1], "Numpad " + PIN[-1], "Enter"]:
+            await shell.on_keyboard(type("E", (), {"key": key})())
+
+    run(type_pin())
+    assert app.phase == UNLOCKED and page.views[-1].route == "/today"
+
+
+def test_a_save_updates_the_badge_without_rebuilding_a_form(app) -> None:
+    run(enrolled(app))
+    page, _ = wire(app, "/caseload")
+    before = page.views[-1]
+    app.add_patient("Cy Sample")  # a save: the badge shows the pending change
+    assert page.views[-1] is before  # the search box keeps its focus and text
+    assert find(before, "sync-badge").content == "1 to sync"
+
+
+def test_today_and_sync_screens_follow_the_sync(app) -> None:
+    run(enrolled(app))
+    page, shell = wire(app, "/today")
+    app.sync.running = True
+    app.emit("sync")
+    assert find(page.views[-1], "today-sync").title.value == "Syncing…"
+    shell.go("/sync")
+    app.sync.running = False
+    app.emit("sync")
+    assert find(page.views[-1], "sync-state").value == "Synced just now"
+
+
+def test_closing_the_session_locks_and_stops_the_timer(app) -> None:
+    run(enrolled(app))
+    page, shell = wire(app, "/today")
+    shell.close()
+    assert app.phase == LOCKED and shell.closed
+    run(shell.tick())  # returns at once: the session is gone
+
+
+def test_run_web_takes_host_and_port_from_args_or_env(monkeypatch) -> None:
+    import app.main as main_module
+
+    seen: list[dict] = []
+    monkeypatch.setattr(main_module.ft, "run", lambda target, **kw: seen.append(kw))
+    monkeypatch.setenv("FLET_SERVER_PORT", "18123")
+    main_module.run_web()
+    main_module.run_web("0.0.0.0", 9000)
+    assert (seen[0]["host"], seen[0]["port"]) == ("127.0.0.1", 18123)
+    assert (seen[1]["host"], seen[1]["port"]) == ("0.0.0.0", 9000)
+    assert seen[0]["no_cdn"] is True

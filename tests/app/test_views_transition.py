@@ -1,0 +1,107 @@
+"""The transition screen, headless: fields, checklist, status steps until acknowledged."""
+
+import pytest
+
+from app.views import transition
+from sync.schema import CHECKLIST_ITEMS
+from tests.app.casefix import Nav, find, keys, make_app, patient, site, texts
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = make_app(tmp_path)
+    yield app
+    app.store.close()
+
+
+def set_value(view, key, value):
+    control = find(view, key)
+    control.value = value
+    handler = getattr(control, "on_select", None) or control.on_change
+    handler(None)
+
+
+def test_new_transition_from_empty(app):
+    pid = patient(app)
+    nav = Nav()
+    view = transition.build(app, nav, patient_id=pid)
+    assert view.route == f"/transition/{pid}"
+    for key in ("transition-status", "from-site-id", "discharge-date", "to-site-id",
+                "home-care-agency", "home-care-contact", "accountable", "check-equipment",
+                "notes", "save-transition", "step-handed_off"):
+        assert key in keys(view), key
+    assert find(view, "from-site-id").disabled  # no hospitals in the directory yet
+    assert find(view, "transition-status").value.startswith("Planned")
+    find(view, "save-transition").on_click(None)
+    (tr,) = app.store.list("transition")
+    assert tr["fields"] == {"patient_id": pid, "status": "planned", "checklist": {}}
+    assert nav.went == [f"/transition/{pid}?transition_id={tr['id']}"]
+
+
+def test_hand_off_until_acknowledged_and_complete(app):
+    pid = patient(app)
+    hospital = site(app, "General Hospital", "hospital")
+    agency = site(app, "Home Care Co", "home_care_agency")
+    site(app, "Riverside Clinic", "physician_office")
+    nav = Nav()
+    view = transition.build(app, nav, patient_id=pid)
+    assert [o.text for o in find(view, "from-site-id").options] == ["General Hospital"]
+    find(view, "step-handed_off").on_click(None)  # nothing filled in yet
+    assert app.store.list("transition") == []
+    view = transition.build(app, nav, patient_id=pid)
+    banner = texts(find(view, "transition-errors"))
+    for part in ("Discharge date is required", "Home-care agency is required",
+                 "Accountable person is required"):
+        assert part in banner
+    assert find(view, "accountable").error == "Accountable person is required to hand off"
+    set_value(view, "from-site-id", hospital)
+    set_value(view, "discharge-date", "2026-11-24")
+    set_value(view, "to-site-id", agency)
+    set_value(view, "home-care-contact", "RN Ortiz 555-0101")
+    set_value(view, "accountable", "Liaison: Sam")
+    set_value(view, "check-medicines_reconciled", True)
+    find(view, "step-handed_off").on_click(None)
+    (tr,) = app.store.list("transition")
+    assert tr["fields"]["status"] == "handed_off"
+    assert tr["fields"]["from_site_id"] == hospital and tr["fields"]["to_site_id"] == agency
+    assert tr["fields"]["checklist"] == {"medicines_reconciled": True}
+    view = transition.build(app, nav, transition_id=tr["id"])  # by id
+    assert view.route == f"/transition/edit/{tr['id']}"
+    assert "waiting for the home-care agency" in find(view, "transition-status").value
+    assert find(view, "accountable").value == "Liaison: Sam"
+    find(view, "step-acknowledged").on_click(None)
+    view = transition.build(app, nav, transition_id=tr["id"])
+    find(view, "step-complete").on_click(None)
+    view = transition.build(app, nav, transition_id=tr["id"])
+    assert find(view, "checklist-error").visible
+    for item in CHECKLIST_ITEMS:
+        set_value(view, f"check-{item}", True)
+    find(view, "step-complete").on_click(None)
+    view = transition.build(app, nav, transition_id=tr["id"])
+    assert find(view, "transition-status").value == "Complete."
+    assert not any(k.startswith("step-") for k in keys(view))
+    assert app.store.get(tr["id"])["fields"]["status"] == "complete"
+
+
+def test_clearing_a_field_and_bad_date(app):
+    pid = patient(app)
+    nav = Nav()
+    view = transition.build(app, nav, patient_id=pid)
+    set_value(view, "home-care-agency", "Typed Agency")
+    set_value(view, "discharge-date", "tomorrow")
+    find(view, "save-transition").on_click(None)
+    view = transition.build(app, nav, patient_id=pid)
+    assert find(view, "discharge-date").error == "Discharge date must be a date YYYY-MM-DD"
+    set_value(view, "discharge-date", "")
+    find(view, "save-transition").on_click(None)
+    (tr,) = app.store.list("transition")
+    assert tr["fields"]["home_care_agency"] == "Typed Agency"
+    view = transition.build(app, nav, patient_id=pid, transition_id=tr["id"])
+    set_value(view, "home-care-agency", "")
+    find(view, "save-transition").on_click(None)
+    assert app.store.get(tr["id"])["fields"]["home_care_agency"] is None
+
+
+def test_unknown(app):
+    view = transition.build(app, Nav(), transition_id="00000000-0000-4000-8000-000000000000")
+    assert "transition-missing" in keys(view)

@@ -1,0 +1,200 @@
+"""End-to-end fixtures: a real server and the app in web mode, each a subprocess in tmp.
+
+``liaison_server`` seeds the demo data and serves the API on a free port;
+``liaison_app`` serves the Flet app (``python -m app.main``) with its data directory in
+tmp, pointed at that server; ``ui`` is a Playwright page on it with Flutter's
+accessibility tree switched on, plus helpers to find controls by role and name.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+VIEWPORT = {"width": 412, "height": 915}
+DEMO_USER, DEMO_PASSWORD = "demo", "demo-liaison-2026"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: process exited\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer in {timeout} s\n{log.read_text()[-3000:]}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="module")
+def liaison_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base URL of a seeded demo server (SQLite in tmp)."""
+    work = tmp_path_factory.mktemp("server")
+    url = f"sqlite:///{work / 'liaison.db'}"
+    env = _env(LIAISON_DATABASE_URL=url)
+    subprocess.run([sys.executable, "-m", "server", "seed-demo"], cwd=work, env=env,
+                   check=True, capture_output=True, timeout=120)
+    port = free_port()
+    log = work / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port",
+             str(port)], cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_http(f"{base}/healthz", proc, log)
+        yield base
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def liaison_app(tmp_path_factory: pytest.TempPathFactory, liaison_server: str) -> Iterator[str]:
+    """The URL of the app served in web mode, its data directory in tmp."""
+    work = tmp_path_factory.mktemp("app")
+    port = free_port()
+    log = work / "app.log"
+    env = _env(LIAISON_DATA_DIR=str(work / "device"), LIAISON_SERVER_URL=liaison_server)
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "app.main", "--port", str(port)],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_http(base, proc, log, timeout=90)
+        yield base
+    finally:
+        _stop(proc)
+
+
+class Ui:
+    """A Playwright page on the Flet app, driven through its accessibility tree."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+
+    def open(self, url: str) -> None:
+        self.page.goto(url)
+        self.page.wait_for_selector("flt-semantics-placeholder", state="attached",
+                                    timeout=90_000)
+        self.page.wait_for_timeout(1000)
+        self.page.locator("flt-semantics-placeholder").evaluate("el => el.click()")
+        self.page.wait_for_timeout(500)
+
+    def button(self, name: str, exact: bool = True) -> Any:
+        return self.page.get_by_role("button", name=name, exact=exact)
+
+    def field(self, name: str, exact: bool = True) -> Any:
+        return self.page.get_by_role("textbox", name=name, exact=exact).first
+
+    def tab(self, name: str) -> Any:
+        return self.page.get_by_role("tab", name=name)
+
+    def text(self, text: str, exact: bool = False) -> Any:
+        return self.page.get_by_text(text, exact=exact)
+
+    def click(self, name: str, *, timeout: float = 15_000, exact: bool = True) -> None:
+        self.button(name, exact).first.click(timeout=timeout)
+        self.page.wait_for_timeout(400)
+
+    def type(self, name: str, value: str, *, exact: bool = True) -> None:
+        """Replace the text of the field labelled ``name``.
+
+        Flutter reads a plain field's DOM input (``fill``), but an obscured one only from
+        key presses, so a password field is focused, cleared and typed into.
+        """
+        box = self.field(name, exact)
+        if box.get_attribute("type") == "password":
+            box.click()
+            self.page.wait_for_timeout(200)
+            self.page.keyboard.press("Control+A")
+            self.page.keyboard.press("Backspace")
+            self.page.keyboard.type(value)
+        else:
+            box.click()  # focus first: Flutter attaches its editing listeners on focus
+            self.page.wait_for_timeout(200)
+            box.fill(value)
+        self.page.wait_for_timeout(400)
+
+    def search(self, name: str, value: str, *, hides: str, tries: int = 3) -> None:
+        """Type into a search-as-you-type field until ``hides`` leaves the results.
+
+        Typing right after a screen change is sometimes lost by the web engine (the field's
+        DOM input is swapped during the page transition), so it is retried.
+        """
+        for attempt in range(tries):
+            self.type(name, value)
+            try:
+                self.gone(hides, timeout=5_000)
+                return
+            except Exception:
+                if attempt == tries - 1:
+                    raise
+                self.type(name, "")
+
+    def see(self, text: str, *, timeout: float = 15_000) -> None:
+        self.text(text).first.wait_for(state="attached", timeout=timeout)
+
+    def gone(self, text: str, *, timeout: float = 10_000) -> None:
+        self.text(text).first.wait_for(state="detached", timeout=timeout)
+
+    def settle(self, ms: int = 1000) -> None:
+        self.page.wait_for_timeout(ms)
+
+    def shot(self, name: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.mouse.move(405, 470)  # off every control: no hover tooltip in the picture
+        self.settle(1000)
+        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+@pytest.fixture(scope="module")
+def ui(chromium_path: str, liaison_app: str) -> Iterator[Ui]:
+    """A phone-sized Chromium page on the app."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path, args=["--no-sandbox"])
+        page = browser.new_page(viewport=VIEWPORT)
+        page.set_default_timeout(20_000)
+        try:
+            helper = Ui(page)
+            helper.open(liaison_app)
+            yield helper
+        finally:
+            browser.close()

@@ -1,0 +1,171 @@
+"""A small fault-injecting HTTP/1.1 proxy for tests: it sits between the client and a real
+server on loopback and, for scripted requests, drops the connection before the request,
+half-way through its body (an upload cut off), after the request (the server has it; the
+answer is lost), or in the middle of the answer, delays it, or calls a hook (to kill the
+server) after forwarding it.
+
+It runs its own asyncio loop in a thread, so tests drive it from any code. Requests are
+parsed just enough (head plus Content-Length body) to match a path and keep connections
+alive; answers are relayed by Content-Length.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+PASS = "pass"
+DROP_BEFORE = "drop_before"  # close before forwarding: the server never sees it
+DROP_AFTER = "drop_after"  # forward, wait for the answer to start, close: the answer is lost
+DROP_MID = "drop_mid"  # forward, relay half the answer, close
+DELAY = "delay"  # wait ``seconds`` before forwarding
+HOOK_AFTER = "hook_after"  # forward, call ``hook`` (e.g. kill the server), close
+DROP_MID_REQUEST = "drop_mid_request"  # forward the head and half the body, close both
+
+
+@dataclass
+class Fault:
+    """What to do to the next request whose path ends with ``path``."""
+
+    path: str
+    action: str
+    seconds: float = 0.0
+    hook: Callable[[], None] | None = None
+
+
+class FaultProxy:
+    """Proxy 127.0.0.1:<port> to ``upstream_port``; script faults with ``add``."""
+
+    def __init__(self, upstream_port: int, host: str = "127.0.0.1") -> None:
+        self.upstream = (host, upstream_port)
+        self.host = host
+        self.port = 0
+        self.faults: list[Fault] = []
+        self.seen: list[tuple[str, str]] = []  # (path, action) of every request
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._server: asyncio.Server | None = None
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self) -> FaultProxy:
+        """Listen on a free port (``self.port``) and serve in a thread."""
+        self._thread.start()
+        future = asyncio.run_coroutine_threadsafe(self._listen(), self._loop)
+        future.result(5)
+        return self
+
+    def stop(self) -> None:
+        """Close every connection and the listener; end the thread."""
+        asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        self._loop.close()
+
+    def add(
+        self, path: str, action: str, seconds: float = 0.0, hook: Callable[[], None] | None = None
+    ) -> None:
+        """Script a fault for the next request whose path ends with ``path``."""
+        with self._lock:
+            self.faults.append(Fault(path, action, seconds, hook))
+
+    @property
+    def url(self) -> str:
+        """The proxy's base URL."""
+        return f"http://{self.host}:{self.port}"
+
+    # -- internals --------------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        self._server = await asyncio.start_server(self._client, self.host, 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    def _take(self, path: str) -> Fault:
+        with self._lock:
+            for fault in self.faults:
+                if path.endswith(fault.path):
+                    self.faults.remove(fault)
+                    return fault
+        return Fault(path, PASS)
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        try:
+            while True:
+                request = await _read_message(reader)
+                if request is None:
+                    return
+                path = request.split(b" ", 2)[1].split(b"?")[0].decode()
+                fault = self._take(path)
+                self.seen.append((path, fault.action))
+                if fault.action == DROP_BEFORE:
+                    return
+                if fault.action == DELAY:
+                    await asyncio.sleep(fault.seconds)
+                if upstream is None:
+                    upstream = await asyncio.open_connection(*self.upstream)
+                up_reader, up_writer = upstream
+                if fault.action == DROP_MID_REQUEST:  # an upload cut off half-way
+                    head = request.index(b"\r\n\r\n") + 4
+                    up_writer.write(request[: head + (len(request) - head) // 2])
+                    await up_writer.drain()
+                    return
+                up_writer.write(request)
+                await up_writer.drain()
+                if fault.action == HOOK_AFTER:
+                    assert fault.hook is not None
+                    await asyncio.get_running_loop().run_in_executor(None, fault.hook)
+                    return
+                if fault.action == DROP_AFTER:
+                    await up_reader.read(1)  # the server has acted on it
+                    return
+                answer = await _read_message(up_reader)
+                if answer is None:
+                    return
+                if fault.action == DROP_MID:
+                    writer.write(answer[: len(answer) // 2])
+                    await writer.drain()
+                    return
+                writer.write(answer)
+                await writer.drain()
+        except (ConnectionError, OSError, asyncio.IncompleteReadError):
+            return
+        finally:
+            self._tasks.discard(task)
+            for w in (writer, upstream[1] if upstream else None):
+                if w is not None:
+                    with contextlib.suppress(Exception):
+                        w.close()
+                        await w.wait_closed()
+
+
+async def _read_message(reader: asyncio.StreamReader) -> bytes | None:
+    """One HTTP/1.1 message (head and Content-Length body), or None at end of stream."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError:
+        return None
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+        if name.strip().lower() == b"transfer-encoding":
+            raise ConnectionError("chunked bodies are not supported by this test proxy")
+    body = await reader.readexactly(length) if length else b""
+    return head + body

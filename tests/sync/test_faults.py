@@ -1,0 +1,265 @@
+"""The engine against a real ``python -m server serve`` on loopback, through a fault proxy.
+
+Connections dropped before the request, after it (the answer lost) and mid-answer, delays
+longer than the client's timeout, and the server killed and restarted mid-sync: after each,
+every save the phone confirmed reaches the server exactly once (one stored push result per
+mutation id) and the phone equals the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from app.store import Store
+from server import auth, db, migrations, records
+from server.db import Database
+from server.passwords import hash_password
+from server.settings import Settings
+from sync.client import RetryPolicy, SyncClient
+from sync.engine import SyncEngine, SyncResult
+from tests.sync.faultproxy import DELAY, DROP_AFTER, DROP_BEFORE, DROP_MID, HOOK_AFTER, FaultProxy
+
+PASSWORD = "password-123"
+ROOT = Path(__file__).resolve().parents[2]
+FAST_HASHES = {
+    "LIAISON_ARGON2_MEMORY_KIB": "64",
+    "LIAISON_ARGON2_ITERATIONS": "1",
+    "LIAISON_ARGON2_LANES": "1",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    """``python -m server serve`` on a loopback port; kill and start it again at will."""
+
+    def __init__(self, database_url: str, log: Path) -> None:
+        self.database_url = database_url
+        self.port = free_port()
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self) -> None:
+        env = {**os.environ, **FAST_HASHES, "PYTHONPATH": str(ROOT)}
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "server",
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--database-url",
+                    self.database_url,
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        self.starts += 1
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).is_success:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.05)
+            if not self.alive:
+                break
+        raise RuntimeError(f"the server did not start: {self.log.read_text()[-2000:]}")
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.alive:
+            assert self.proc is not None
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture(scope="module")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('server') / 'liaison.db'}"
+    database = Database(url)
+    migrations.migrate(database)
+    settings = Settings.from_environ(FAST_HASHES)
+    encoded = hash_password(PASSWORD, settings)
+    with database.write() as conn:
+        team = auth.create_team(conn, "A", time.time())
+        for name in ("alice", "amy"):
+            auth.create_user(conn, name, encoded, "liaison", [team], time.time())
+    database.dispose()
+    return url
+
+
+@pytest.fixture(scope="module")
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    process = ServerProcess(database_url, tmp_path_factory.mktemp("log") / "server.log")
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def proxy(server: ServerProcess) -> Iterator[FaultProxy]:
+    fault_proxy = FaultProxy(server.port).start()
+    yield fault_proxy
+    fault_proxy.stop()
+
+
+class Phone:
+    """A real store and client through the proxy; client sleeps restart a killed server."""
+
+    def __init__(
+        self, server: ServerProcess, proxy: FaultProxy, tmp: Path, timeout: float = 10.0
+    ) -> None:
+        self.server, self.tmp = server, tmp
+        self.store: Store | None = None
+
+        async def sleep(_seconds: float) -> None:
+            if not server.alive:
+                await asyncio.to_thread(server.start)
+            await asyncio.sleep(0.01)
+
+        self.client = SyncClient(
+            proxy.url,
+            token=lambda: self.store.get_meta("token") if self.store else None,
+            retry=RetryPolicy(attempts=6, base_delay=0.01, max_delay=0.05),
+            timeout=httpx.Timeout(timeout),
+            sleep=sleep,
+        )
+
+    async def enrol(self, username: str) -> Phone:
+        enrolled = await self.client.enrol(username, PASSWORD, "test phone")
+        self.store = Store.open(
+            self.tmp / uuid.uuid4().hex, os.urandom(32), node_id=enrolled["device_id"]
+        )
+        self.store.set_meta("token", enrolled["token"])
+        self.device_id: str = enrolled["device_id"]
+        return self
+
+    async def sync(self) -> SyncResult:
+        assert self.store is not None
+        return await SyncEngine(self.store, self.client, push_batch=3, pull_limit=4).sync()
+
+    async def sync_until_done(self) -> None:
+        for _ in range(5):
+            result = await self.sync()
+            if result.ok and result.pending == 0:
+                return
+        raise AssertionError(f"still not synced: {result}")
+
+
+def applied_once(database_url: str, device_id: str, count: int) -> None:
+    """Each mutation id 1..count has exactly one stored push result on the server."""
+    database = Database(database_url)
+    try:
+        with database.read() as conn:
+            rows = conn.execute(
+                select(db.push_results.c.results).where(db.push_results.c.device_id == device_id)
+            ).scalars()
+            seen = Counter(r["id"] for text in rows for r in json.loads(text))
+            last = conn.execute(
+                select(db.devices.c.last_mutation_id).where(db.devices.c.id == device_id)
+            ).scalar_one()
+    finally:
+        database.dispose()
+    assert seen == Counter(range(1, count + 1)) and last == count
+
+
+def server_records(database_url: str) -> dict[str, Any]:
+    database = Database(database_url)
+    try:
+        with database.read() as conn:
+            found = [records.from_row(r) for r in conn.execute(select(db.records)).all()]
+    finally:
+        database.dispose()
+    return {r.id: r.fields for r in found if not r.deleted}
+
+
+def make_edits(store: Store, n_patients: int = 3) -> int:
+    """Patients with a task each and an edit: 3 mutations per patient."""
+    for i in range(n_patients):
+        pid = store.put("patient", {"name": f"Patient {i}"})["id"]
+        store.put("task", {"patient_id": pid, "title": "Call"})
+        store.put("patient", {"phone": f"555-01{i:02d}"}, pid)
+    return 3 * n_patients
+
+
+async def scenario(
+    server: ServerProcess, proxy: FaultProxy, tmp: Path, faults: list[tuple[str, str]]
+) -> None:
+    delays = any(action == DELAY for _, action in faults)
+    phone = await Phone(server, proxy, tmp, timeout=1.0 if delays else 10.0).enrol("alice")
+    assert phone.store is not None
+    made = make_edits(phone.store)
+    for path, action in faults:
+        hook = server.kill if action == HOOK_AFTER else None
+        proxy.add(path, action, seconds=2.0 if action == DELAY else 0.0, hook=hook)
+    await phone.sync_until_done()
+    assert not proxy.faults, "every scripted fault was hit"
+    made += make_edits(phone.store, 1)  # and the next sync is clean
+    await phone.sync_until_done()
+    applied_once(server.database_url, phone.device_id, made)
+    assert {r["id"]: r["fields"] for r in phone.store.list()} == server_records(server.database_url)
+    await phone.client.aclose()
+
+
+ACTIONS = [DROP_BEFORE, DROP_AFTER, DROP_MID, DELAY]
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+@pytest.mark.parametrize("path", ["/sync/push", "/sync/pull"])
+def test_one_fault(
+    server: ServerProcess, proxy: FaultProxy, tmp_path: Path, path: str, action: str
+) -> None:
+    asyncio.run(scenario(server, proxy, tmp_path, [(path, action)]))
+
+
+@pytest.mark.parametrize("path", ["/sync/push", "/sync/pull"])
+def test_server_killed_mid_sync_and_restarted(
+    server: ServerProcess, proxy: FaultProxy, tmp_path: Path, path: str
+) -> None:
+    starts = server.starts
+    asyncio.run(scenario(server, proxy, tmp_path, [(path, HOOK_AFTER)]))
+    assert server.starts == starts + 1
+
+
+def test_many_faults_in_one_sync(server: ServerProcess, proxy: FaultProxy, tmp_path: Path) -> None:
+    faults = [("/sync/push", a) for a in (DROP_AFTER, DROP_MID, DROP_BEFORE, DROP_AFTER)]
+    faults += [("/sync/pull", a) for a in (DROP_MID, DROP_AFTER, DROP_BEFORE)]
+    asyncio.run(scenario(server, proxy, tmp_path, faults))
