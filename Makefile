@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck install bench clean
+.PHONY: run test lint typecheck install bench screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ typecheck: install
 
 test: lint typecheck
 	$(BIN)/python -m pytest
+
+# Refreshes docs/screenshots/ (demo data only) from the browser tests.
+screenshots: install
+	LIAISON_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest tests/e2e
 
 bench: install
 	$(BIN)/python -m benchmarks.store --records 10000

@@ -60,7 +60,8 @@ def make_services(directory: Path, *, server_url: str = "", scrypt_params: Any =
         return SyncClient(url, token=token, **client_options)
 
     def engine(store: Any, sync_client: Any, on_progress: Any) -> Any:
-        return SyncEngine(store, sync_client, on_progress=on_progress)
+        # Pulled pages are decrypted and written off the event loop so the UI never freezes.
+        return SyncEngine(store, sync_client, on_progress=on_progress, offload=asyncio.to_thread)
 
     return Services(vault=vault, open_store=open_store, client=client, engine=engine,
                     device_name=f"Liaison on {platform.node() or 'this device'}"[:60],
@@ -106,7 +107,9 @@ class App:
         self.page.update()
 
     def toast(self, message: str) -> None:
-        self.page.show_dialog(ft.SnackBar(ft.Text(message), key="toast"))
+        # No fixed key: a second toast replacing the first must be a new control, or Flet
+        # treats it as the frozen old one and the session fails.
+        self.page.show_dialog(ft.SnackBar(ft.Text(message)))
 
     def show_dialog(self, dialog: Any) -> None:
         self.page.show_dialog(dialog)

@@ -17,8 +17,9 @@ from typing import Any
 
 from app import errors
 from sync import errors as sync_errors
-from sync.engine import SyncResult, SyncScheduler
+from sync.engine import SyncResult
 from sync.engine import SyncStatus as EngineStatus
+from sync.scheduler import SyncScheduler
 
 
 def ago(then: float, now: float) -> str:

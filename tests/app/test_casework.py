@@ -7,14 +7,7 @@ from app.autosave import Debouncer
 from app.casework import Casework
 from sync.errors import InvalidRecord
 from sync.schema import CHECKLIST_ITEMS
-from tests.app.casefix import make_app, patient, resource, site
-
-
-@pytest.fixture
-def app(tmp_path):
-    app = make_app(tmp_path)
-    yield app
-    app.store.close()
+from tests.app.views_support import patient, resource, site
 
 
 @pytest.mark.parametrize(

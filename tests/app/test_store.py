@@ -443,6 +443,94 @@ def test_a_malformed_pull_writes_nothing(store: Store, bad: dict, error: type) -
     assert store.list("site") == [] and store.get_meta("cursor") is None
 
 
+# -- refused changes and a renumbered outbox (for sync.engine) ----------------------
+
+
+def test_revert_undoes_a_refused_change_where_nothing_newer_replaced_it(
+    store: Store, wall: Wall, monkeypatch
+) -> None:
+    fields = {"name": "Ada", "phone": "555-0100", "status": "active"}
+    known = server_record(str(uuid.uuid4()), "patient", fields, wall.ms - 1000, rev=3)
+    store.apply_pull([known], [], 3)
+    refused = store.put("patient", {"phone": "555-0111", "language": "pt"}, known["id"])
+    wall.ms += 1000
+    newer = store.put("patient", {"phone": "555-0199"}, known["id"])
+    assert "language" in refused["fields"]
+    calls = count_commits(monkeypatch)
+    store.revert(store.outbox()[0])
+    assert len(calls) == 1
+    record = store.get(known["id"])
+    assert record is not None and record["rev"] == 3
+    # language was only in the refused change: gone; phone was replaced since: kept.
+    assert record["fields"] == {"name": "Ada", "phone": "555-0199", "status": "active"}
+    assert record["clock"] == {**known["clock"], "phone": newer["clock"]["phone"]}
+    assert [m["id"] for m in store.outbox()] == [2]
+    store = reopen(store, wall)
+    try:
+        assert store.get(known["id"]) == record and store.pending_count() == 1
+    finally:
+        store.close()
+
+
+def test_revert_drops_a_record_the_server_never_had(store: Store, monkeypatch) -> None:
+    p = patient(store, "Ada")
+    calls = count_commits(monkeypatch)
+    store.revert(store.outbox()[0])
+    assert len(calls) == 1
+    assert store.get(p["id"], include_deleted=True) is None
+    assert store.pending_count() == 0 and store.search_patients("ada") == []
+    # Another pending change keeps it, less the refused fields.
+    bo = patient(store, "Bo")
+    later = store.put("patient", {"phone": "555-0100"}, bo["id"])
+    store.revert(store.outbox()[0])
+    record = store.get(bo["id"])
+    assert record is not None and record["fields"] == {"phone": "555-0100"}
+    assert record["clock"] == {"phone": later["clock"]["phone"]}
+    assert [m["record_id"] for m in store.outbox()] == [bo["id"]]
+
+
+def test_revert_of_a_refused_delete_keeps_the_tombstone(store: Store, wall: Wall) -> None:
+    known = server_record(str(uuid.uuid4()), "patient", {"name": "Ada"}, wall.ms - 1000, rev=3)
+    store.apply_pull([known], [], 3)
+    store.delete(known["id"])
+    store.revert(store.outbox()[0])
+    record = store.get(known["id"], include_deleted=True)
+    assert record is not None and record["deleted"] is True and record["rev"] == 3
+    assert store.pending_count() == 0
+
+
+@pytest.mark.parametrize("reopen_first", [False, True])
+@pytest.mark.parametrize("first_id", [1, 10])  # a restored server (lower), a new device
+def test_renumber_outbox_numbers_pending_mutations_in_order_and_puts_continue(
+    store: Store, wall: Wall, monkeypatch, first_id: int, reopen_first: bool
+) -> None:
+    p = patient(store)
+    for n in range(3):
+        task(store, p["id"], f"t{n}")
+    store.acknowledge(2)
+    before = store.outbox()
+    assert [m["id"] for m in before] == [3, 4]
+    calls = count_commits(monkeypatch)
+    store.renumber_outbox(first_id)
+    assert len(calls) == 1
+    if reopen_first:
+        store = reopen(store, wall)
+    after = store.outbox()
+    assert [m["id"] for m in after] == [first_id, first_id + 1]
+    assert [{**m, "id": 0} for m in after] == [{**m, "id": 0} for m in before]
+    assert store.last_mutation_id == first_id + 1
+    task(store, p["id"], "next")
+    store = reopen(store, wall)
+    try:
+        task(store, p["id"], "after reopen")
+        ids = [m["id"] for m in store.outbox()]
+        assert ids == [first_id, first_id + 1, first_id + 2, first_id + 3]
+        titles = [m["fields"].get("title") for m in store.outbox()]
+        assert titles == ["t1", "t2", "next", "after reopen"]
+    finally:
+        store.close()
+
+
 # -- lifecycle ---------------------------------------------------------------------
 
 

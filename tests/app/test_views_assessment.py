@@ -3,18 +3,10 @@
 import asyncio
 
 import flet as ft
-import pytest
 
 from app.casework import Casework
 from app.views import assessment
-from tests.app.casefix import Nav, find, keys, make_app, patient, resource, texts
-
-
-@pytest.fixture
-def app(tmp_path):
-    app = make_app(tmp_path)
-    yield app
-    app.store.close()
+from tests.app.views_support import FakeNav, find, keys, patient, resource, texts
 
 
 def visits(app):
@@ -23,7 +15,7 @@ def visits(app):
 
 def test_new_assessment_renders_and_saves_nothing_until_a_change(app):
     pid = patient(app)
-    nav = Nav(f"/assess/{pid}")
+    nav = FakeNav(f"/assess/{pid}")
     view = assessment.build(app, nav, patient_id=pid)
     assert view.route == f"/assess/{pid}"
     for key in ("save-status", "started-at", "setting", "source", "need-food", "q-food_worry",
@@ -50,7 +42,7 @@ def test_new_assessment_renders_and_saves_nothing_until_a_change(app):
 
 
 def test_unknown_patient_or_visit(app):
-    nav = Nav()
+    nav = FakeNav()
     view = assessment.build(app, nav, patient_id="00000000-0000-4000-8000-000000000000")
     assert "visit-missing" in keys(view)
     view = assessment.build(app, nav, visit_id="00000000-0000-4000-8000-000000000000")
@@ -59,7 +51,7 @@ def test_unknown_patient_or_visit(app):
 
 def test_autosave_is_debounced_inside_the_event_loop(app):
     pid = patient(app)
-    nav = Nav()
+    nav = FakeNav()
 
     async def typing():
         view = assessment.build(app, nav, patient_id=pid)
@@ -86,7 +78,7 @@ def test_autosave_is_debounced_inside_the_event_loop(app):
 
 def test_screen_scores_live(app):
     pid = patient(app)
-    view = assessment.build(app, Nav(), patient_id=pid)
+    view = assessment.build(app, FakeNav(), patient_id=pid)
     for qid, value in (("phq2_interest", "2"), ("phq2_down", "1"), ("living_situation",
                                                                      "unstable"),
                        ("steadi_fallen", "yes")):
@@ -126,7 +118,7 @@ def choose(view, key, value):
 def test_triage_proposes_next_steps_accepted_with_one_tap(app):
     pid = patient(app)
     resource(app, "Food bank", "food")
-    nav = Nav()
+    nav = FakeNav()
     view = assessment.build(app, nav, patient_id=pid)
     assert "proposals-none" in keys(view)
     choose(view, "need-food", True)
@@ -146,7 +138,7 @@ def test_triage_proposes_next_steps_accepted_with_one_tap(app):
 
 def test_case_management_hand_off_carries_the_latest_summary(app):
     pid = patient(app, "Ada Demo")
-    nav = Nav()
+    nav = FakeNav()
     view = assessment.build(app, nav, patient_id=pid)
     choose(view, "triage", "intensive_case_management")
     summary = find(view, "summary")
@@ -160,7 +152,7 @@ def test_case_management_hand_off_carries_the_latest_summary(app):
 
 def test_finalize_names_what_is_missing_then_makes_the_visit_read_only(app):
     pid = patient(app)
-    nav = Nav()
+    nav = FakeNav()
     view = assessment.build(app, nav, patient_id=pid)
     find(view, "finalize").on_click(None)
     assert nav.refreshed == 1 and nav.went == []
@@ -204,7 +196,7 @@ def test_a_draft_opened_by_id_is_editable_and_bad_time_is_refused(app):
     work = Casework(app)
     draft = work.save_visit(None, {"patient_id": pid, "started_at": "2026-11-23T09:00:00",
                                    "summary": "Earlier"})
-    nav = Nav()
+    nav = FakeNav()
     view = assessment.build(app, nav, visit_id=draft["id"])
     assert find(view, "summary").value == "Earlier"
     assert find(view, "started-at").value == "2026-11-23 09:00"
@@ -230,7 +222,7 @@ def test_full_final_visit_renders(app):
               "triage": "intensive_case_management"}
     draft = work.save_visit(None, fields)
     final = work.finalize_visit(draft["id"], draft["fields"])
-    view = assessment.build(app, Nav(), visit_id=final["id"])
+    view = assessment.build(app, FakeNav(), visit_id=final["id"])
     text = texts(view)
     for part in ("Phone call", "Hospital", "Food, Mental health", "Intensive case management",
                  "Call done", "PHQ-2: 3", "Nearly every day", "Frequently",
@@ -240,7 +232,7 @@ def test_full_final_visit_renders(app):
 
 def test_todays_draft_is_resumed_after_a_lock(app):
     pid = patient(app)
-    nav = Nav()
+    nav = FakeNav()
     view = assessment.build(app, nav, patient_id=pid)
     choose(view, "setting", "phone")
     assert nav.updates >= 1  # a save inside a handler needs an explicit update

@@ -1,28 +1,12 @@
 """The referral screens, headless: create from the directory or a typed name, track, list."""
 
-import pytest
-
 from app.casework import Casework
 from app.views import referrals
-from tests.app.casefix import Nav, find, keys, make_app, patient, resource, texts
-
-
-@pytest.fixture
-def app(tmp_path):
-    app = make_app(tmp_path)
-    yield app
-    app.store.close()
-
-
-def set_value(view, key, value):
-    control = find(view, key)
-    control.value = value
-    handler = getattr(control, "on_select", None) or control.on_change
-    handler(None)
+from tests.app.views_support import FakeNav, find, keys, patient, resource, set_value, texts
 
 
 def test_empty_list(app):
-    view = referrals.build(app, Nav("/referrals"))
+    view = referrals.build(app, FakeNav("/referrals"))
     assert view.route == "/referrals" and "referrals-empty" in keys(view)
 
 
@@ -30,7 +14,7 @@ def test_new_referral_from_the_directory(app):
     pid = patient(app)
     bank = resource(app, "Food bank", "food")
     resource(app, "Volunteer rides", "transport")
-    nav = Nav()
+    nav = FakeNav()
     view = referrals.build(app, nav, patient_id=pid)
     assert {"need", "resource-search", f"resource-{bank}", "to-name", "urgency", "due-date",
             "notes", "save-referral", "save-send"} <= keys(view)
@@ -55,7 +39,7 @@ def test_new_referral_from_the_directory(app):
 
 def test_a_typed_name_and_validation(app):
     pid = patient(app)
-    nav = Nav()
+    nav = FakeNav()
     view = referrals.build(app, nav, patient_id=pid, visit_id="not-a-uuid", need="food")
     assert find(view, "need").value == "food"
     find(view, "save-send").on_click(None)  # nobody to send it to
@@ -79,7 +63,7 @@ def test_tracking_status_with_outcome(app):
     pid = patient(app)
     ref = Casework(app).save_referral({"patient_id": pid, "to_name": "Meals",
                                        "due_date": "2026-11-20"})
-    nav = Nav()
+    nav = FakeNav()
 
     def view():
         return referrals.build(app, nav, patient_id=pid, referral_id=ref["id"])
@@ -115,7 +99,7 @@ def test_open_and_overdue_list(app):
                                "due_date": "2026-11-20"})
     soon = work.save_referral({"patient_id": pid, "to_name": "Rides", "due_date": "2026-11-30"})
     work.save_referral({"patient_id": pid, "to_name": "Done", "status": "closed"})
-    nav = Nav()
+    nav = FakeNav()
     v = referrals.build(app, nav)
     assert find(v, "overdue-header").value == "Overdue (1)"
     assert find(v, "open-header").value == "Open (1)"
@@ -128,7 +112,7 @@ def test_open_and_overdue_list(app):
 
 def test_unknown_referral(app):
     pid = patient(app)
-    v = referrals.build(app, Nav(), patient_id=pid,
+    v = referrals.build(app, FakeNav(), patient_id=pid,
                         referral_id="00000000-0000-4000-8000-000000000000")
     assert "referral-missing" in keys(v)
 
@@ -136,7 +120,7 @@ def test_unknown_referral(app):
 def test_picking_a_resource_sets_an_empty_need(app):
     pid = patient(app)
     rides = resource(app, "Volunteer rides", "transport")
-    view = referrals.build(app, Nav(), patient_id=pid)
+    view = referrals.build(app, FakeNav(), patient_id=pid)
     find(view, f"resource-{rides}").on_click(None)
     assert find(view, "need").value == "transport"
 
@@ -145,6 +129,6 @@ def test_a_directory_referral_without_a_typed_name_shows_the_resource(app):
     pid = patient(app)
     bank = resource(app, "Food bank", "food")
     ref = Casework(app).save_referral({"patient_id": pid, "resource_id": bank, "need": "food"})
-    assert "Food — Food bank" in texts(referrals.build(app, Nav()))
-    view = referrals.build(app, Nav(), patient_id=pid, referral_id=ref["id"])
+    assert "Food — Food bank" in texts(referrals.build(app, FakeNav()))
+    view = referrals.build(app, FakeNav(), patient_id=pid, referral_id=ref["id"])
     assert find(view, "chosen").value == "Chosen: Food bank (from the directory)"

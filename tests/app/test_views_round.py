@@ -2,25 +2,9 @@
 
 import asyncio
 
-import pytest
-
 from app.casework import Casework
 from app.views import round as round_view
-from tests.app.casefix import Nav, find, keys, make_app, patient, site, texts
-
-
-@pytest.fixture
-def app(tmp_path):
-    app = make_app(tmp_path)
-    yield app
-    app.store.close()
-
-
-def set_value(view, key, value):
-    control = find(view, key)
-    control.value = value
-    handler = getattr(control, "on_select", None) or control.on_change
-    handler(None)
+from tests.app.views_support import FakeNav, find, keys, patient, set_value, site, texts
 
 
 def add_patient(app, nav, name, note="", actions="", pick=None):
@@ -35,7 +19,7 @@ def add_patient(app, nav, name, note="", actions="", pick=None):
 
 
 def test_empty_round_renders(app):
-    view = round_view.build(app, Nav("/round"))
+    view = round_view.build(app, FakeNav("/round"))
     assert view.route == "/round"
     for key in ("round-site", "round-date", "attendees", "topics", "entries-none", "next-name",
                 "next-note", "next-actions", "add-entry", "finish-round"):
@@ -47,7 +31,7 @@ def test_empty_round_renders(app):
 
 def test_header_autosave_is_debounced(app):
     office = site(app, "Riverside Clinic", "physician_office")
-    nav = Nav()
+    nav = FakeNav()
 
     async def typing():
         view = round_view.build(app, nav)
@@ -68,7 +52,7 @@ def test_header_autosave_is_debounced(app):
 
 def test_eight_patients_fast_with_tasks(app):
     known = patient(app, "Ada Demo")
-    nav = Nav()
+    nav = FakeNav()
     add_patient(app, nav, "Ada", "Stable after fall", "Call son; order walker in 3 days",
                 pick=known)
     assert find(round_view.build(app, nav), "last-added").value == "Added Ada Demo · 2 tasks"
@@ -102,7 +86,7 @@ def test_eight_patients_fast_with_tasks(app):
 
 def test_search_hints_and_validation(app):
     patient(app, "Ada Demo")
-    nav = Nav()
+    nav = FakeNav()
     view = round_view.build(app, nav)
     assert "Type a name" in find(view, "next-hint").value
     set_value(view, "next-name", "ada demo")
@@ -122,5 +106,5 @@ def test_search_hints_and_validation(app):
 
 
 def test_unknown_round(app):
-    view = round_view.build(app, Nav(), round_id="00000000-0000-4000-8000-000000000000")
+    view = round_view.build(app, FakeNav(), round_id="00000000-0000-4000-8000-000000000000")
     assert "round-missing" in keys(view)

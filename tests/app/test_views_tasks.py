@@ -6,14 +6,7 @@ import pytest
 
 from app.casework import Casework
 from app.views import tasks
-from tests.app.casefix import Nav, find, keys, make_app, patient, texts
-
-
-@pytest.fixture
-def app(tmp_path):
-    app = make_app(tmp_path)
-    yield app
-    app.store.close()
+from tests.app.views_support import FakeNav, find, keys, patient, texts
 
 
 @pytest.mark.parametrize(
@@ -26,7 +19,7 @@ def test_group_of(due, group):
 
 
 def test_empty(app):
-    view = tasks.build(app, Nav("/tasks"))
+    view = tasks.build(app, FakeNav("/tasks"))
     assert view.route == "/tasks" and "tasks-empty" in keys(view)
 
 
@@ -37,7 +30,7 @@ def test_grouped_and_done_with_one_tap(app):
     now = work.add_task(bo, "Fax form", "2026-11-23")
     later = work.add_task(ada, "Check meals", "2026-12-01")
     undated = work.add_task(bo, "Find leaflet", None)
-    nav = Nav()
+    nav = FakeNav()
     view = tasks.build(app, nav)
     for key, value in (("group-overdue", "Overdue (1)"), ("group-today", "Today (1)"),
                        ("group-upcoming", "Upcoming (1)"), ("group-no-due-date",
@@ -68,7 +61,7 @@ def test_grouped_and_done_with_one_tap(app):
 def test_one_patient_and_a_new_task(app):
     ada, bo = patient(app, "Ada Demo"), patient(app, "Bo Demo")
     Casework(app).add_task(bo, "Not Ada's", "2026-11-20")
-    nav = Nav()
+    nav = FakeNav()
     view = tasks.build(app, nav, patient_id=ada)
     assert view.route == f"/tasks?patient_id={ada}" and "tasks-empty" in keys(view)
     assert "Not Ada's" not in texts(view)
@@ -94,5 +87,5 @@ def test_one_patient_and_a_new_task(app):
 
 
 def test_unknown_patient(app):
-    view = tasks.build(app, Nav(), patient_id="00000000-0000-4000-8000-000000000000")
+    view = tasks.build(app, FakeNav(), patient_id="00000000-0000-4000-8000-000000000000")
     assert "tasks-missing" in keys(view)

@@ -1,29 +1,13 @@
 """The transition screen, headless: fields, checklist, status steps until acknowledged."""
 
-import pytest
-
 from app.views import transition
 from sync.schema import CHECKLIST_ITEMS
-from tests.app.casefix import Nav, find, keys, make_app, patient, site, texts
-
-
-@pytest.fixture
-def app(tmp_path):
-    app = make_app(tmp_path)
-    yield app
-    app.store.close()
-
-
-def set_value(view, key, value):
-    control = find(view, key)
-    control.value = value
-    handler = getattr(control, "on_select", None) or control.on_change
-    handler(None)
+from tests.app.views_support import FakeNav, find, keys, patient, set_value, site, texts
 
 
 def test_new_transition_from_empty(app):
     pid = patient(app)
-    nav = Nav()
+    nav = FakeNav()
     view = transition.build(app, nav, patient_id=pid)
     assert view.route == f"/transition/{pid}"
     for key in ("transition-status", "from-site-id", "discharge-date", "to-site-id",
@@ -43,7 +27,7 @@ def test_hand_off_until_acknowledged_and_complete(app):
     hospital = site(app, "General Hospital", "hospital")
     agency = site(app, "Home Care Co", "home_care_agency")
     site(app, "Riverside Clinic", "physician_office")
-    nav = Nav()
+    nav = FakeNav()
     view = transition.build(app, nav, patient_id=pid)
     assert [o.text for o in find(view, "from-site-id").options] == ["General Hospital"]
     find(view, "step-handed_off").on_click(None)  # nothing filled in yet
@@ -85,7 +69,7 @@ def test_hand_off_until_acknowledged_and_complete(app):
 
 def test_clearing_a_field_and_bad_date(app):
     pid = patient(app)
-    nav = Nav()
+    nav = FakeNav()
     view = transition.build(app, nav, patient_id=pid)
     set_value(view, "home-care-agency", "Typed Agency")
     set_value(view, "discharge-date", "tomorrow")
@@ -103,5 +87,5 @@ def test_clearing_a_field_and_bad_date(app):
 
 
 def test_unknown(app):
-    view = transition.build(app, Nav(), transition_id="00000000-0000-4000-8000-000000000000")
+    view = transition.build(app, FakeNav(), transition_id="00000000-0000-4000-8000-000000000000")
     assert "transition-missing" in keys(view)

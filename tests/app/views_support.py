@@ -1,10 +1,12 @@
-"""Helpers for headless view and state tests: a stand-in Nav, a scripted server, a clock."""
+"""Helpers for headless view and state tests: a stand-in Nav, a scripted server, a clock,
+and an unlocked app on a real store for the casework screens (``conftest.app``)."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import json
+import os
 import uuid
 from collections.abc import Coroutine
 from pathlib import Path
@@ -13,13 +15,15 @@ from typing import Any
 import httpx
 
 from app.main import make_services
-from app.state import AppState
+from app.state import UNLOCKED, AppState, Services
+from app.store import Store
 from app.vault import ScryptParams
 from app.views import widgets
 
 TINY_SCRYPT = ScryptParams(n=2**4)
 PIN = "246813"
 TEAM = {"id": "team-1", "name": "Demo team"}
+NOW = dt.datetime(2026, 11, 23, 10, 0).timestamp()  # the casework screens' still clock
 
 
 class FakeClock:
@@ -67,8 +71,7 @@ class FakeNav:
         self.dialogs.append(dialog)
 
     def close_dialog(self) -> None:
-        if self.dialogs:
-            self.dialogs.pop()
+        self.dialogs.pop()
 
     def saved(self) -> None:
         self.saves += 1
@@ -193,6 +196,19 @@ def find(root: Any, key: str) -> Any:
     return control
 
 
+def keys(root: Any) -> set[str]:
+    """Every key under ``root``."""
+    return {c.key for c in widgets.walk(root) if getattr(c, "key", None)}
+
+
+def set_value(root: Any, key: str, value: Any) -> None:
+    """Type or pick ``value`` into the control with ``key``, as its handler sees it."""
+    control = find(root, key)
+    control.value = value
+    handler = getattr(control, "on_select", None) or control.on_change
+    handler(None)
+
+
 def absent(root: Any, key: str) -> bool:
     """True when no control under ``root`` has ``key``."""
     return widgets.find(root, key) is None
@@ -202,7 +218,7 @@ def texts(root: Any) -> str:
     """Every text value under ``root`` joined, for 'is this shown' assertions."""
     out = []
     for control in widgets.walk(root):
-        for attr in ("value", "label", "text", "tooltip", "hint_text"):
+        for attr in ("value", "label", "text", "title", "tooltip", "hint_text"):
             value = getattr(control, attr, None)
             if isinstance(value, str):
                 out.append(value)
@@ -273,3 +289,38 @@ def fill(app: AppState) -> dict[str, str]:
     transition = store.put("transition", {"patient_id": ada, "status": "planned"})
     return {"ada": ada, "cy": cy, "round": rnd["id"], "visit": visit["id"], "task": task["id"],
             "referral": referral["id"], "transition": transition["id"]}
+
+
+# -- the casework screens: an unlocked app on a real store, no server ----------------
+
+
+class _Vault:
+    is_set_up = False
+
+    def lock(self) -> None:
+        pass
+
+
+def unlocked_app(path: Any) -> AppState:
+    """An unlocked AppState on a fresh encrypted store in ``path``; the clock stands still."""
+    services = Services(vault=_Vault(), open_store=lambda key: None, client=lambda *a: None,
+                        engine=lambda *a: None)
+    app = AppState(services, now=lambda: NOW)
+    app.store = Store.open(path, os.urandom(32), node_id="device-1")
+    app.phase = UNLOCKED
+    return app
+
+
+def patient(app: AppState, name: str = "Ada Demo") -> str:
+    """A new patient's id."""
+    return str(app.store.put("patient", {"name": name, "status": "active"})["id"])
+
+
+def resource(app: AppState, name: str, *categories: str) -> str:
+    """A new directory resource's id."""
+    return str(app.store.put("resource", {"name": name, "categories": list(categories)})["id"])
+
+
+def site(app: AppState, name: str, kind: str) -> str:
+    """A new site's id."""
+    return str(app.store.put("site", {"name": name, "kind": kind})["id"])

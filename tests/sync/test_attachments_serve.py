@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -23,31 +22,21 @@ from sqlalchemy import select
 from app import photos
 from app.attachments import item_of
 from app.store import Store
-from server import auth, db, migrations
+from server import db
 from server.db import Database
-from server.passwords import hash_password
-from server.settings import Settings
 from sync import attachments
 from sync.client import RetryPolicy, SyncClient
 from sync.engine import SyncEngine, SyncStatus
 from tests.app.photo_support import noise_photo
 from tests.sync.faultproxy import DROP_AFTER, DROP_BEFORE, DROP_MID_REQUEST, FaultProxy
-from tests.sync.test_faults import FAST_HASHES, PASSWORD, ServerProcess
+from tests.sync.live_server import PASSWORD, ServerProcess, seeded_database
 
 TRIES = 3
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('server') / 'liaison.db'}"
-    database = Database(url)
-    migrations.migrate(database)
-    encoded = hash_password(PASSWORD, Settings.from_environ(FAST_HASHES))
-    with database.write() as conn:
-        team = auth.create_team(conn, "A", time.time())
-        for name in ("alice", "amy"):
-            auth.create_user(conn, name, encoded, "liaison", [team], time.time())
-    database.dispose()
+    url = seeded_database(tmp_path_factory.mktemp("server") / "liaison.db")
     process = ServerProcess(url, tmp_path_factory.mktemp("log") / "server.log")
     process.start()
     yield process

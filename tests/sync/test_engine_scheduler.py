@@ -7,8 +7,9 @@ import threading
 from collections.abc import Coroutine
 from typing import Any
 
-from sync.engine import SyncResult, SyncScheduler, SyncStatus
+from sync.engine import SyncResult, SyncStatus
 from sync.errors import SyncInProgress
+from sync.scheduler import SyncScheduler
 
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
