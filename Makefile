@@ -33,6 +33,9 @@ screenshots: install
 
 bench: install
 	$(BIN)/python -m benchmarks.store --records 10000
+	$(BIN)/python -m benchmarks.photos
+	$(BIN)/python -m benchmarks.sync
+	$(BIN)/python -m benchmarks.server --devices 200
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

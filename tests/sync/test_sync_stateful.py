@@ -399,19 +399,34 @@ class SyncMachine(RuleBasedStateMachine):
         event(f"edits: {len(self.edits) // 10 * 10}+")
         event(f"refused changes kept: {min(len(kept), 3)}")
         event(f"conflicts recorded: {min(len(lost_clocks), 3)}")
-        for e in self.edits:
-            row = rows.get(e.record_id)
+
+        def settled(e: Edit) -> bool:
+            """The edit's value is on the server, a recorded conflict, kept on its phone,
+            or was replaced by someone who had seen it."""
             key = (e.record_id, e.field, e.clock)
             if key in kept or key in lost_clocks:
-                continue
+                return True
+            row = rows.get(e.record_id)
             assert row is not None, f"{e} never reached the server"
             if row.clock.get(e.field) == e.clock or row.fields.get(e.field) == e.value:
-                continue
-            replaced_knowingly = any(
+                return True
+            if any(
                 o.record_id == e.record_id and o.field == e.field and (o.prior or "") >= e.clock
                 for o in self.edits
+            ):
+                return True
+            # A newer write of the same value replaces it without a conflict (DESIGN §4: only
+            # differing values conflict); the value lives on as that write, whose fate is its.
+            return any(
+                o.record_id == e.record_id and o.field == e.field and o.value == e.value
+                and o.clock > e.clock and (o.record_id, o.field, o.clock) not in kept
+                and settled(o)
+                for o in self.edits
             )
-            assert replaced_knowingly, f"lost: {e}; server has {row.fields.get(e.field)!r}"
+
+        for e in self.edits:
+            row = rows.get(e.record_id)
+            assert settled(e), f"lost: {e}; server has {row and row.fields.get(e.field)!r}"
 
     def _applied_once(self, phone: Phone) -> None:
         last = self._last_mutation_id(phone)
