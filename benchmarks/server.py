@@ -6,12 +6,18 @@ postgresql+psycopg://...``, which may hold other data: the run adds its own team
 users), enrols the devices (not timed), then times three phases, one after the other:
 
 1. ``/healthz`` at the same client concurrency: the framework's ceiling (``healthz_rps``);
-2. every device pushes its mutations (one request of 20, as the device engine batches);
+2. every device pushes its mutations (one request of 20, as the device engine batches;
+   made and encoded beforehand, as a phone's outbox holds them, so that the client spends
+   its share of the shared cores on sending);
 3. every device pulls its scope (its team's records) from cursor 0 until ``more`` is false.
 
-Then it checks the pulls: each device must see every record its team pushed exactly once
-(``lost``, ``duplicated``), in rev order. The last line printed is one JSON object; the
-exit code is 1 when there were errors, lost or duplicated mutations.
+Devices are in teams of ``--team-size`` (20), so a device's scope is its team's records
+(400 at the defaults). Then the pulls are checked: every device must see each record its
+team had acknowledged as applied exactly once, in rev order; ``lost`` counts acknowledged
+mutations some teammate did not get, ``duplicated`` records some pull delivered twice.
+``p95_ms`` is over the push and pull requests, timed from sending to the whole answer.
+The last line printed is one JSON object; the exit code is 1 when there were errors,
+lost or duplicated mutations.
 """
 
 from __future__ import annotations
@@ -59,12 +65,10 @@ class Device:
     team: int
     device_id: str = ""
     token: str = ""
-    pushed: list[str] = field(default_factory=list)
-    pulled: list[tuple[str, int]] = field(default_factory=list)
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
+    patient: str = ""  # the patient its visits are about
+    batches: list[list[dict[str, Any]]] = field(default_factory=list)  # to push, in order
+    pushed: list[str] = field(default_factory=list)  # acknowledged as applied
+    pulled: list[tuple[str, int]] = field(default_factory=list)  # (id, rev), in order
 
 
 @dataclass
@@ -131,9 +135,12 @@ class Pool:
         self, tally: Tally, method: str, path: str, *, token: str = "",
         body: Any = None, status: int = 200,
     ) -> dict[str, Any] | None:
-        """Send one request and time it; the JSON answer, or None after counting an error."""
+        """Send one request and time it; the JSON answer, or None after counting an error.
+
+        ``body`` is a JSON value, or bytes already encoded as JSON.
+        """
         what = f"{method} {path.partition('?')[0]}"
-        data = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+        data = b"" if body is None else body if isinstance(body, bytes) else _encode(body)
         head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(data)}\r\n"
         if body is not None:
             head += "Content-Type: application/json\r\n"
@@ -208,6 +215,10 @@ async def _wait_ready(port: int, server: subprocess.Popen[bytes]) -> None:
         await asyncio.sleep(0.1)
 
 
+def _encode(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
 def _cpu_seconds(pid: int) -> float:
     """CPU time (user + system) a process has used so far; 0 where /proc is missing."""
     try:
@@ -235,15 +246,14 @@ async def _timed(jobs: Sequence[Awaitable[None]], cpu: dict[str, float] | None =
 def _mutations(device: Device, first_id: int, count: int, clock: hlc.Clock) -> list[Any]:
     """``count`` upserts numbered from ``first_id``: a patient, then visits of it (1 in 10)."""
     mutations = []
-    patient = device.pushed[-1] if device.pushed else ""
     for number in range(first_id, first_id + count):
         record_id = str(uuid.uuid4())
         if number % 10 == 1:
-            patient = record_id
+            device.patient = record_id
             fields: dict[str, Any] = {"name": f"Bench Patient {number}", "status": "active"}
             kind = "patient"
         else:
-            fields = {"patient_id": patient, "setting": "home", "summary": "x" * 400,
+            fields = {"patient_id": device.patient, "setting": "home", "summary": "x" * 400,
                       "needs": ["food", "housing"], "triage": "short_term_contact"}
             kind = "visit"
         stamp = clock.now()
@@ -260,13 +270,19 @@ async def _enrol(pool: Pool, device: Device, tally: Tally) -> None:
         device.device_id, device.token = enrolled["device_id"], enrolled["token"]
 
 
-async def _push(pool: Pool, device: Device, count: int, batch: int, tally: Tally) -> None:
+def _prepare(device: Device, count: int, batch: int) -> None:
+    """The device's mutations, made (and stamped) before the timed phase, as a phone's
+    outbox holds them before it syncs."""
     clock = hlc.Clock(device.device_id)
+    for first in range(1, count + 1, batch):
+        device.batches.append(_mutations(device, first, min(batch, count - first + 1), clock))
+
+
+async def _push(pool: Pool, device: Device, bodies: list[bytes], tally: Tally) -> None:
     sent = 0
-    while sent < count:
-        mutations = _mutations(device, sent + 1, min(batch, count - sent), clock)
+    for mutations, data in zip(device.batches, bodies, strict=True):
         body = await pool.request(tally, "POST", "/api/v1/sync/push", token=device.token,
-                                  body={"mutations": mutations})
+                                  body=data)
         if body is None:
             return
         results = body["results"]
@@ -310,20 +326,21 @@ def _check(devices: list[Device]) -> tuple[int, int, int, list[str]]:
     for device in devices:
         by_team.setdefault(device.team, set()).update(device.pushed)
     ours = set().union(*by_team.values())
-    lost = duplicated = foreign = 0
+    lost: set[str] = set()
+    duplicated: set[str] = set()
+    foreign = 0
     errors = []
     for device in devices:
         seen = Counter(record_id for record_id, _ in device.pulled)
-        expected = by_team[device.team]
-        lost += sum(1 for record_id in expected if seen[record_id] == 0)
-        duplicated += sum(n - 1 for n in seen.values() if n > 1)
-        if any(seen[r] for r in ours - expected):
+        lost.update(r for r in by_team[device.team] if seen[r] == 0)
+        duplicated.update(r for r, n in seen.items() if n > 1)
+        if any(seen[r] for r in ours - by_team[device.team]):
             errors.append(f"pull: {device.name} sees another team's records")
         foreign += sum(n for r, n in seen.items() if r not in ours)
         revs = [rev for _, rev in device.pulled]
         if revs != sorted(revs):
             errors.append(f"pull: {device.name} got revs out of order")
-    return lost, duplicated, foreign, errors
+    return len(lost), len(duplicated), foreign, errors
 
 
 def _p95_ms(latencies: list[float]) -> float:
@@ -349,10 +366,13 @@ async def _measure(args: argparse.Namespace, port: int, devices: list[Device],
             [_healthz(pool, each, health) for _ in range(args.concurrency)],
             cpu, "healthz", server.pid,
         )
+        bodies = {}
+        for device in devices:
+            _prepare(device, args.mutations, args.batch)
+            bodies[device.name] = [_encode({"mutations": b}) for b in device.batches]
         push = Tally()
         push_s = await _timed(
-            [_push(pool, d, args.mutations, args.batch, push) for d in devices],
-            cpu, "push", server.pid,
+            [_push(pool, d, bodies[d.name], push) for d in devices], cpu, "push", server.pid
         )
         pull = Tally()
         pull_s = await _timed([_pull(pool, d, pull) for d in devices], cpu, "pull", server.pid)
@@ -397,6 +417,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         port = _free_port()
         with open(Path(tmp) / "server.log", "wb+") as log:
             server = _start_server(args.url, port, log)
+            result: dict[str, Any] = {}
             try:
                 result = asyncio.run(_measure(args, port, devices, server))
             finally:
@@ -406,9 +427,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 except subprocess.TimeoutExpired:
                     server.kill()
                     server.wait()
-            if result["errors"] or result["lost"] or result["duplicated"]:
-                log.seek(0)
-                sys.stderr.write(log.read()[-4000:].decode(errors="replace"))
+                if not result or result["errors"] or result["lost"] or result["duplicated"]:
+                    log.seek(0)  # the server's own account, for whoever reads the failure
+                    sys.stderr.write(log.read()[-4000:].decode(errors="replace"))
     return result
 
 

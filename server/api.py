@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from anyio import to_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -13,12 +17,18 @@ from server.service import Service
 from sync import schema
 from sync.protocol import MAX_COUNTER
 
+T = TypeVar("T")
 SMALL_BODY = 256 * 1024  # a push body this small is read before its token is checked
 
 
 def _service(request: Request) -> Service:
     service: Service = request.app.state.service
     return service
+
+
+async def _in_thread(request: Request, function: Callable[..., T], *args: Any) -> T:
+    """Run database work in a worker thread, as many at once as ``app.worker_threads``."""
+    return await to_thread.run_sync(function, *args, limiter=request.app.state.limiter)
 
 
 def _token(request: Request) -> str | None:
@@ -73,13 +83,13 @@ async def revoke_device(request: Request) -> Response:
     device_id = str(request.path_params["device_id"])
     if not schema.is_uuid(device_id):
         raise BadRequest("must be a UUID", field="device_id")
-    await run_in_threadpool(_service(request).revoke, _token(request), device_id)
+    await _in_thread(request, _service(request).revoke, _token(request), device_id)
     return Response(status_code=204)
 
 
 async def me(request: Request) -> Response:
     """GET /api/v1/me."""
-    return JSONResponse(await run_in_threadpool(_service(request).me, _token(request)))
+    return JSONResponse(await _in_thread(request, _service(request).me, _token(request)))
 
 
 async def push(request: Request) -> Response:
@@ -90,10 +100,10 @@ async def push(request: Request) -> Response:
     if not _announced_at_most(request, min(limit, SMALL_BODY)):
         # A large body is read only for a good token. A small one is read first, and
         # Service.push_json checks the token before looking at it, in the same order.
-        await run_in_threadpool(service.check_token, token)
+        await _in_thread(request, service.check_token, token)
         check_encoding(encoding)
     data = await read_bytes(request, limit)
-    return JSONResponse(await run_in_threadpool(service.push_json, token, data, encoding))
+    return JSONResponse(await _in_thread(request, service.push_json, token, data, encoding))
 
 
 def _announced_at_most(request: Request, size: int) -> bool:
@@ -106,7 +116,7 @@ async def pull(request: Request) -> Response:
     service = _service(request)
     cursor = _int_param(request, "cursor", 0, 0)
     limit = _int_param(request, "limit", service.settings.pull_limit, 1)
-    body = await run_in_threadpool(service.pull_body, _token(request), cursor, limit)
+    body = await _in_thread(request, service.pull_body, _token(request), cursor, limit)
     return Response(body, media_type="application/json")
 
 
@@ -114,17 +124,19 @@ async def put_attachment(request: Request) -> Response:
     """PUT /api/v1/attachments/{sha256}: 201 when new, 200 when already stored."""
     service = _service(request)
     sha256 = _sha256(request)
-    await run_in_threadpool(service.check_token, _token(request))
+    await _in_thread(request, service.check_token, _token(request))
     data = await read_bytes(request, service.settings.attachment_limit)
-    created = await run_in_threadpool(service.put_attachment, _token(request), sha256, data)
+    created = await _in_thread(
+        request, service.put_attachment, _token(request), sha256, data
+    )
     return JSONResponse({"sha256": sha256, "size": len(data)}, status_code=201 if created else 200)
 
 
 async def get_attachment(request: Request) -> Response:
     """GET /api/v1/attachments/{sha256}."""
     service = _service(request)
-    content_type, data = await run_in_threadpool(
-        service.get_attachment, _token(request), _sha256(request)
+    content_type, data = await _in_thread(
+        request, service.get_attachment, _token(request), _sha256(request)
     )
     headers = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
     return Response(data, media_type=content_type, headers=headers)

@@ -6,6 +6,7 @@ import logging
 import time
 import traceback
 
+from anyio import CapacityLimiter
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -76,4 +77,17 @@ def create_app(settings: Settings, database: Database, *, clock: Clock = time.ti
         },
     )
     app.state.service = Service(settings, database, clock)
+    app.state.limiter = CapacityLimiter(worker_threads(settings, database))
     return app
+
+
+def worker_threads(settings: Settings, database: Database) -> int:
+    """How many threads run database work at once.
+
+    Few on SQLite: the work is Python holding the GIL and writers queue on one lock, so
+    more threads only trade the GIL back and forth (at 32 threads that doubled the CPU
+    time of a pull and cost a third of push throughput in ``benchmarks.server``). More on
+    PostgreSQL, where threads also wait on the network. Password hashing, which releases
+    the GIL, keeps the framework's default pool (``api.enrol``).
+    """
+    return settings.worker_threads or (2 if database.is_sqlite else 8)

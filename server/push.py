@@ -81,12 +81,11 @@ def push(
 ) -> dict[str, Any]:
     """Apply a prepared push in the caller's transaction; returns the response body.
 
-    ``revs`` must have locked the rev counter before ``caller`` was authenticated in this
-    transaction: pushes then run one at a time, and the caller's ``last_mutation_id``
-    counts every push of the device committed before (a retry racing the original is
-    skipped, never applied twice).
+    ``revs`` has just locked the rev counter: pushes run one at a time from here on, and
+    what is read below counts every push committed before (a retry racing the original
+    is skipped, never applied twice).
     """
-    last = caller.last_mutation_id
+    last = int(_LAST_ID.scalar(conn, {"device_id": caller.device_id}))
     state = _Batch(conn, caller, revs, now)
     state.prefetch([p for p in batch if p.item["id"] > last])
     replayed = _stored_results(
@@ -340,6 +339,9 @@ def _stored_results(conn: Connection, device_id: str, ids: list[int]) -> dict[in
 _C = db.conflicts
 _INSERT_CONFLICT = Statement(
     insert(_C).values({c.name: bindparam(c.name) for c in _C.c if c.name != "id"})
+)
+_LAST_ID = Statement(
+    select(db.devices.c.last_mutation_id).where(db.devices.c.id == bindparam("device_id"))
 )
 _SET_LAST_ID = Statement(
     update(db.devices)

@@ -98,15 +98,13 @@ class Service:
         return self._push(token, lambda: parse_json(data, encoding, self.settings.body_limit))
 
     def _push(self, token: str | None, body: Callable[[], object]) -> dict[str, Any]:
-        # The token first (no work on a stranger's body), then the body's own checks,
-        # outside the write transaction: writers wait for each other (SQLite serializes
-        # them from BEGIN, PostgreSQL on the rev lock), so the less done inside, the better.
-        self.check_token(token)
-        batch = push.prepare(body(), self.settings, self.clock())
+        # One transaction, in the order of the checks: the token first (no work on a
+        # stranger's body), then the body's own checks, then the rev lock, which pushes
+        # queue on in PostgreSQL (SQLite runs one writer at a time from BEGIN anyway).
         with self.database.write() as conn:
-            revs = records.Revs(conn)  # first: what is read below counts earlier pushes
             caller = auth.authenticate(conn, token, self.settings, self.clock())
-            return push.push(conn, revs, caller, batch, self.clock())
+            batch = push.prepare(body(), self.settings, self.clock())
+            return push.push(conn, records.Revs(conn), caller, batch, self.clock())
 
     def pull(self, token: str | None, cursor: int, limit: int) -> dict[str, Any]:
         """One page of changes after the cursor."""

@@ -11,6 +11,7 @@ from starlette.config import Config
 
 DEFAULT_DATABASE_URL = "sqlite:///var/liaison.db"
 MIB = 1024 * 1024
+AUTOMATIC = {"worker_threads"}  # settings where 0 means "chosen for the database"
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,12 @@ class Settings:
     argon2_memory_kib: int = 64 * 1024
     argon2_iterations: int = 3
     argon2_lanes: int = 4
+    # Threads that run database work at once; 0: 2 on SQLite, 8 on PostgreSQL (see app.py).
+    worker_threads: int = 0
+    # SQLite's PRAGMA synchronous in WAL mode: 1 NORMAL, 2 FULL, 3 EXTRA (see db.py).
+    # FULL by default: an acknowledged push is deleted from the phone's outbox, so it must
+    # survive a power cut on the server too ("no edit may ever be lost").
+    sqlite_synchronous: int = 2
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -41,8 +48,10 @@ class Settings:
         }
         settings = cls(**values)
         for name, value in values.items():
-            if value < 1:
+            if value < (0 if name in AUTOMATIC else 1):
                 raise ValueError(f"LIAISON_{name.upper()} must be positive")
+        if settings.sqlite_synchronous > 3:
+            raise ValueError("LIAISON_SQLITE_SYNCHRONOUS must be 1 (NORMAL), 2 (FULL) or 3")
         return settings
 
 

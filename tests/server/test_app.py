@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from server.app import ROUTES
+from server.app import ROUTES, create_app, worker_threads
+from server.db import Database
+from server.settings import Settings
 from tests.server.conftest import SETTINGS
 from tests.server.helpers import enrol
 
@@ -172,3 +174,54 @@ async def test_gzip_bodies(client, clock, org):
     response = await client.post("/api/v1/sync/push", content=body,
                                  headers={**alice.headers, "Content-Encoding": "br"})
     assert_error(response, 415, "unsupported_encoding")
+
+
+@pytest.mark.parametrize(
+    "content,headers",
+    [
+        (b"{not json", {}),
+        (b'{"mutations": {}}', {}),
+        (b'{"mutations": []}', {"Content-Encoding": "br"}),
+        (b" " * (SETTINGS.body_limit + 1), {}),  # announced too large: not even read
+    ],
+)
+async def test_a_bad_token_is_told_before_a_bad_body(client, clock, org, content, headers):
+    # Small bodies are read before the token is checked, but never looked at before.
+    headers = {"Authorization": "Bearer not-a-token", **headers}
+    response = await client.post("/api/v1/sync/push", content=content, headers=headers)
+    assert_error(response, 401, "unauthorized")
+
+    async def stream():  # no Content-Length: the token is checked before reading
+        yield content
+
+    response = await client.post("/api/v1/sync/push", content=stream(), headers=headers)
+    assert_error(response, 401, "unauthorized")
+
+
+def test_worker_threads_setting(database):
+    assert Settings.from_environ({}).worker_threads == 0  # chosen for the database
+    assert worker_threads(Settings.from_environ({}), database) == (
+        2 if database.is_sqlite else 8
+    )
+    chosen = Settings.from_environ({"LIAISON_WORKER_THREADS": "5"})
+    assert worker_threads(chosen, database) == 5
+    assert create_app(chosen, database).state.limiter.total_tokens == 5
+    with pytest.raises(ValueError, match="LIAISON_WORKER_THREADS"):
+        Settings.from_environ({"LIAISON_WORKER_THREADS": "-1"})
+    with pytest.raises(ValueError, match="LIAISON_PUSH_LIMIT"):
+        Settings.from_environ({"LIAISON_PUSH_LIMIT": "0"})
+
+
+@pytest.mark.parametrize("value,pragma", [(None, 2), ("1", 1)])
+def test_sqlite_synchronous_setting(tmp_path, value, pragma):
+    environ = {} if value is None else {"LIAISON_SQLITE_SYNCHRONOUS": value}
+    settings = Settings.from_environ(environ)
+    database = Database(f"sqlite:///{tmp_path}/s.db", synchronous=settings.sqlite_synchronous)
+    with database.read() as conn:
+        driver = conn.connection.dbapi_connection
+        assert driver.execute("PRAGMA synchronous").fetchone() == (pragma,)
+        assert driver.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    database.dispose()
+    for bad in ("0", "4"):  # OFF could corrupt on a power cut
+        with pytest.raises(ValueError, match="LIAISON_SQLITE_SYNCHRONOUS"):
+            Settings.from_environ({"LIAISON_SQLITE_SYNCHRONOUS": bad})

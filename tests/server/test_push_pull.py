@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
+from starlette.responses import JSONResponse
 
-from server import db
+from server import auth, db, records
 from tests.server.helpers import PATIENT, enrol, new_id
 
 pytestmark = pytest.mark.anyio
@@ -224,3 +225,65 @@ async def test_pull_limit_is_capped(client, clock, org, settings):
         await alice.push(*batch)
     page = await alice.pull(limit=10**6)
     assert len(page["records"]) == settings.pull_limit and page["more"] is True
+
+
+async def test_pull_sends_stored_json_as_the_records_would_render(client, clock, org, database):
+    """Records are spliced in from their stored text: the bytes must be what encoding the
+    parsed records (``Record.as_json`` in a JSONResponse) gives."""
+    alice = await enrol(client, clock, "alice")
+    patient = alice.upsert("patient", {"name": "Zoë Ødegaard \u2028 \"quoted\" \\ back",
+                                       "status": "active"})
+    visit = alice.upsert("visit", {"patient_id": patient["record_id"], "setting": "home",
+                                   "needs": ["food", "housing"], "summary": "naïve café 🚲"})
+    site = alice.upsert("site", SITE)
+    await alice.push(patient, visit, site)
+    await alice.push(alice.delete("site", site["record_id"], None))
+    for limit in (1, 100):
+        response = await client.get(f"/api/v1/sync/pull?cursor=0&limit={limit}",
+                                    headers=alice.headers)
+        assert response.headers["content-type"] == "application/json"
+        with database.read() as conn:
+            stored = [records.from_row(row) for row in conn.execute(
+                select(db.records).order_by(db.records.c.rev)
+            )]
+            top = records.high_water(conn)
+        page = stored[:limit]
+        more = len(stored) > limit
+        assert len(stored) == 3 and stored[-1].deleted
+        expected = JSONResponse({
+            "records": [rec.as_record().as_json() for rec in page],
+            "purge": [],
+            "cursor": page[-1].rev if more else top,
+            "more": more,
+            "last_mutation_id": 4,
+        })
+        assert response.content == expected.body
+
+
+async def test_reads_write_only_what_they_owe(client, clock, org, database):
+    """A pull is read-only unless it showed patient data (an audit row) or the device's
+    last use is older than TOUCH_EVERY (idle expiry); then one short write does both."""
+    alice = await enrol(client, clock, "alice")
+    await alice.push(alice.upsert("site", SITE))
+
+    def state():
+        with database.read() as conn:
+            rows = conn.execute(select(db.audit_log.c.seq)).scalars().all()
+            used = conn.execute(
+                select(db.devices.c.last_used_at).where(db.devices.c.id == alice.id)
+            ).scalar_one()
+        return len(rows), used
+
+    before = state()
+    await alice.pull(cursor=0)  # org data only, device used just now
+    await client.get("/api/v1/me", headers=alice.headers)
+    assert state() == before
+    clock.advance(auth.TOUCH_EVERY + 1)
+    await alice.pull(cursor=0)
+    assert state() == (before[0], clock.now)  # touched, no audit row
+    patient = alice.upsert("patient", PATIENT)
+    await alice.push(patient)
+    pushed = state()
+    found = await alice.pull(cursor=0)
+    assert patient["record_id"] in [r["id"] for r in found["records"]]
+    assert state() == (pushed[0] + 1, pushed[1])  # audited, not touched again

@@ -1,0 +1,46 @@
+"""Hot statements on the driver: same rows as Core, IN lists, errors mapped like the others."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import bindparam, insert, select
+
+from server import db
+from server.errors import Conflict
+from server.statement import InStatements, Statement
+
+_TEAM = insert(db.teams).values(id=bindparam("id"), name=bindparam("name"), created_at=1.0)
+ADD_TEAM = Statement(_TEAM)
+NAMES = InStatements(
+    lambda ids: select(db.teams.c.name).where(db.teams.c.id.in_(ids)).order_by(db.teams.c.name)
+    if ids
+    else select(db.teams.c.name).where(db.teams.c.id.is_(None))
+)
+
+
+def test_rows_scalars_and_executemany(database):
+    with database.write() as conn:
+        ADD_TEAM.run_many(conn, [{"id": f"t{i}", "name": f"Team {i}"} for i in range(3)])
+        ADD_TEAM.run_many(conn, [])  # nothing to do
+        found = NAMES(2).rows(conn, NAMES.params(["t2", "t0"]))
+        assert [row[0] for row in found] == ["Team 0", "Team 2"]
+        assert NAMES(0).rows(conn, NAMES.params([])) == []
+        # A fixed value in the statement ("rev") is bound by the statement itself.
+        high = Statement(select(db.counters.c.value).where(db.counters.c.name == "rev"))
+        assert high.scalar(conn) == 0
+        assert high.first(conn) == (0,)
+        assert Statement(select(db.teams.c.id).where(db.teams.c.id == "none")).first(conn) is None
+    with database.read() as conn:  # committed
+        assert conn.execute(select(db.teams.c.id).order_by(db.teams.c.id)).scalars().all() == [
+            "t0", "t1", "t2"
+        ]
+
+
+def test_driver_errors_are_translated_and_roll_back(database):
+    with database.write() as conn:
+        ADD_TEAM.run(conn, {"id": "t1", "name": "One"})
+    with pytest.raises(Conflict), database.write() as conn:
+        ADD_TEAM.run(conn, {"id": "t2", "name": "Two"})
+        ADD_TEAM.run(conn, {"id": "t1", "name": "Again"})  # duplicate key
+    with database.read() as conn:
+        assert conn.execute(select(db.teams.c.id)).scalars().all() == ["t1"]
