@@ -130,7 +130,7 @@ class Ui:
     def text(self, text: str, exact: bool = False) -> Any:
         return self.page.get_by_text(text, exact=exact)
 
-    def click(self, name: str, *, timeout: float = 15_000, exact: bool = True) -> None:
+    def click(self, name: str, *, timeout: float = 30_000, exact: bool = True) -> None:
         self.button(name, exact).first.click(timeout=timeout)
         self.page.wait_for_timeout(400)
 
@@ -169,7 +169,7 @@ class Ui:
                     raise
                 self.type(name, "")
 
-    def see(self, text: str, *, timeout: float = 15_000) -> None:
+    def see(self, text: str, *, timeout: float = 30_000) -> None:
         self.text(text).first.wait_for(state="attached", timeout=timeout)
 
     def gone(self, text: str, *, timeout: float = 10_000) -> None:
@@ -193,7 +193,7 @@ def ui(chromium_path: str, liaison_app: str) -> Iterator[Ui]:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path, args=["--no-sandbox"])
         page = browser.new_page(viewport=VIEWPORT)
-        page.set_default_timeout(20_000)
+        page.set_default_timeout(30_000)
         try:
             helper = Ui(page)
             helper.open(liaison_app)
