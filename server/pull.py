@@ -5,7 +5,7 @@ The page is bounded by the committed high-water rev read first: revs commit in o
 never passes a rev that has yet to commit.
 
 A page is read in a read-only transaction and its audit row written after, in a short
-write (``Service.pull``), so pulls never queue behind pushes for the reading. Records go
+write (``Service.pull_body``), so pulls never queue behind pushes for the reading. Records go
 out as the JSON text they are stored as (canonical JSON, see ``db.dumps``), spliced into
 the response rather than parsed and encoded again: the bytes are the same either way.
 """

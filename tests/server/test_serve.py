@@ -90,3 +90,10 @@ def test_serve_enrol_push_pull(tmp_path: Path, cli_env: dict[str, str]) -> None:
         server.wait(timeout=10)
         if server.stderr:
             server.stderr.close()
+
+
+def test_serve_options() -> None:
+    from server.__main__ import _parser
+
+    assert _parser().parse_args(["serve"]).access_log is False  # off: see --help
+    assert _parser().parse_args(["serve", "--access-log"]).access_log is True
