@@ -9,6 +9,7 @@ accessibility tree switched on, plus helpers to find controls by role and name.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -19,14 +20,18 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.live_server import ServerProcess, free_port
-
 ROOT = Path(__file__).resolve().parents[2]
 # `make screenshots` refreshes the README's pictures; a plain test run keeps its own under
 # var/ (ignored by git) so that running the suite never changes tracked files.
 SCREENSHOTS = Path(os.environ.get("LIAISON_SCREENSHOTS") or ROOT / "var" / "screenshots")
 VIEWPORT = {"width": 412, "height": 915}
 DEMO_USER, DEMO_PASSWORD = "demo", "demo-liaison-2026"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
@@ -64,14 +69,21 @@ def liaison_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The base URL of a seeded demo server (SQLite in tmp)."""
     work = tmp_path_factory.mktemp("server")
     url = f"sqlite:///{work / 'liaison.db'}"
-    subprocess.run([sys.executable, "-m", "server", "seed-demo", "--database-url", url],
-                   cwd=work, env=_env(), check=True, capture_output=True, timeout=120)
-    server = ServerProcess(url, work / "server.log")
-    server.start()
+    env = _env(LIAISON_DATABASE_URL=url)
+    subprocess.run([sys.executable, "-m", "server", "seed-demo"], cwd=work, env=env,
+                   check=True, capture_output=True, timeout=120)
+    port = free_port()
+    log = work / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port",
+             str(port)], cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
     try:
-        yield f"http://127.0.0.1:{server.port}"
+        _wait_http(f"{base}/healthz", proc, log)
+        yield base
     finally:
-        server.stop()
+        _stop(proc)
 
 
 @pytest.fixture(scope="module")

@@ -28,8 +28,8 @@ from sync import attachments
 from sync.client import RetryPolicy, SyncClient
 from sync.engine import SyncEngine, SyncStatus
 from tests.app.photo_support import noise_photo
-from tests.live_server import PASSWORD, ServerProcess, seeded_database
 from tests.sync.faultproxy import DROP_AFTER, DROP_BEFORE, DROP_MID_REQUEST, FaultProxy
+from tests.sync.live_server import PASSWORD, ServerProcess, seeded_database
 
 TRIES = 3
 
@@ -41,6 +41,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     process.start()
     yield process
     process.stop()
+
+
+@pytest.fixture
+def proxy(server: ServerProcess) -> Iterator[FaultProxy]:
+    fault_proxy = FaultProxy(server.port).start()
+    yield fault_proxy
+    fault_proxy.stop()
 
 
 class Phone:

@@ -26,8 +26,8 @@ from server import db, records
 from server.db import Database
 from sync.client import RetryPolicy, SyncClient
 from sync.engine import SyncEngine, SyncResult
-from tests.live_server import PASSWORD, ServerProcess, seeded_database
 from tests.sync.faultproxy import DELAY, DROP_AFTER, DROP_BEFORE, DROP_MID, HOOK_AFTER, FaultProxy
+from tests.sync.live_server import PASSWORD, ServerProcess, seeded_database
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +41,13 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     process.start()
     yield process
     process.stop()
+
+
+@pytest.fixture
+def proxy(server: ServerProcess) -> Iterator[FaultProxy]:
+    fault_proxy = FaultProxy(server.port).start()
+    yield fault_proxy
+    fault_proxy.stop()
 
 
 class Phone:
