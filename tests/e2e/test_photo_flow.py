@@ -23,7 +23,9 @@ from sync.engine import SyncEngine
 from tests.app.photo_support import noise_photo
 from tests.e2e.conftest import DEMO_PASSWORD, DEMO_USER, Ui
 
-pytestmark = pytest.mark.browser
+# Out of the default run: it failed 2 of the last 4 CI runs on a quiet machine (a step after
+# the file chooser times out); `make e2e-photos` runs it. See the closing note of 2026-11-23.
+pytestmark = [pytest.mark.browser, pytest.mark.flaky_browser]
 PIN = "246813"
 PATIENT = "Ada Example (demo)"
 CAPTION = "Loose rug on the stairs"
