@@ -31,10 +31,6 @@ test: lint typecheck
 screenshots: install
 	LIAISON_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest tests/e2e
 
-# The photo flow in Chromium, kept out of `make test` until it is reliable.
-e2e-photos: install
-	$(BIN)/python -m pytest -m flaky_browser tests/e2e/test_photo_flow.py
-
 bench: install
 	$(BIN)/python -m benchmarks.store --records 10000
 	$(BIN)/python -m benchmarks.photos

@@ -110,8 +110,8 @@ def timeline_strip(app: AppState, nav: shell.Nav, photos: Sequence[tuple[str, st
 
 # -- the full view --------------------------------------------------------------------
 
-async def open_viewer(app: AppState, nav: shell.Nav, item: Item, target: Target | None
-                      ) -> ft.AlertDialog:
+async def open_viewer(app: AppState, nav: shell.Nav, item: Item, target: Target | None,
+                      *, title: str = "Photo") -> ft.AlertDialog:
     """Show a photo large, with its caption (editable with ``target``); loads the full
     photo, from the server on first view on this device."""
     sha = str(item.get("sha256"))
@@ -158,7 +158,8 @@ async def open_viewer(app: AppState, nav: shell.Nav, item: Item, target: Target 
         body.append(ft.Text(str(item["caption"]), key="photo-caption-text", selectable=True))
     actions.append(w.text_button("Close", lambda e: nav.close_dialog(), key="photo-close"))
     dialog = ft.AlertDialog(
-        key="photo-viewer", title=ft.Text("Photo"), actions=actions, scrollable=True,
+        key="photo-viewer", title=ft.Text(title, key="photo-title"), actions=actions,
+        scrollable=True,
         content=ft.Column(body, tight=True, spacing=12, width=360,
                           horizontal_alignment=ft.CrossAxisAlignment.STRETCH))
     nav.show_dialog(dialog)
@@ -318,9 +319,11 @@ async def attach(app: AppState, nav: shell.Nav, target: Target,
         nav.toast(problems[0])
     if added:
         nav.saved()
-        nav.toast("Photo added" if len(added) == 1 else f"{len(added)} photos added")
         nav.refresh()
         if len(added) == 1 and not problems:
-            await open_viewer(app, nav, added[0], target)  # for a caption
+            # Straight on to its caption. The dialog's title says it was added: a toast
+            # would sit under the dialog's barrier, neither seen nor read by a screen reader.
+            await open_viewer(app, nav, added[0], target, title="Photo added")
             return
+        nav.toast("Photo added" if len(added) == 1 else f"{len(added)} photos added")
     nav.update()

@@ -64,11 +64,13 @@ def test_attach_to_a_patient_caption_and_view(app: Any) -> None:
     (item,) = app.store.get(pid)["fields"]["attachments"]
     shot = pipeline.prepare(PHOTO)
     assert item == item_of(shot)
-    assert nav.toasts == ["Photo added"] and nav.saves == 1
+    assert nav.saves == 1
     assert app.away_until == 0.0  # the picker closed: backgrounding locks again
 
-    # A single photo opens at once for its caption.
+    # A single photo opens at once for its caption; the dialog, not a toast under its
+    # barrier, says it was added.
     dialog = nav.dialogs[-1]
+    assert find(dialog, "photo-title").value == "Photo added" and nav.toasts == []
     assert image_bytes(dialog, "photo-full") == shot.jpeg
     find(dialog, "photo-caption").value = "Medication list"
     find(dialog, "photo-save").on_click(None)
@@ -102,7 +104,8 @@ def test_some_good_some_bad(app: Any) -> None:
          ("c.png", noise_photo(22, fmt="PNG")))
     assert len(app.store.get(pid)["fields"]["attachments"]) == 2
     assert "b.gif: This file is not a supported photo" in find(view, "patient-photos-error").value
-    assert not nav.dialogs  # several photos: no caption dialog
+    assert not nav.dialogs  # several photos: no caption dialog, a toast says how many
+    assert nav.toasts[-1] == "2 photos added"
 
 
 def test_a_draft_visit_takes_photos_and_the_timeline_shows_them(app: Any) -> None:

@@ -8,6 +8,7 @@ accessibility tree switched on, plus helpers to find controls by role and name.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -153,6 +154,21 @@ class Ui:
             box.fill(value)
         self.page.wait_for_timeout(400)
 
+    def enter(self, name: str, value: str, *, tries: int = 3) -> None:
+        """Type ``value`` into the field labelled ``name`` with key presses, and check that
+        the field holds it (Flet web sometimes drops input right after a dialog opens)."""
+        box = self.field(name)
+        for _ in range(tries):
+            box.click()
+            self.page.wait_for_timeout(300)
+            self.page.keyboard.press("Control+A")
+            self.page.keyboard.press("Backspace")
+            self.page.keyboard.type(value, delay=20)
+            self.page.wait_for_timeout(400)
+            if box.input_value() == value:
+                return
+        raise AssertionError(f"{name!r} holds {box.input_value()!r} after {tries} tries")
+
     def search(self, name: str, value: str, *, hides: str, tries: int = 3) -> None:
         """Type into a search-as-you-type field until ``hides`` leaves the results.
 
@@ -186,17 +202,35 @@ class Ui:
 
 
 @pytest.fixture(scope="module")
-def ui(chromium_path: str, liaison_app: str) -> Iterator[Ui]:
+def ui(request: pytest.FixtureRequest, chromium_path: str, liaison_app: str) -> Iterator[Ui]:
     """A phone-sized Chromium page on the app."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path, args=["--no-sandbox"])
-        page = browser.new_page(viewport=VIEWPORT)
+        context = browser.new_context(viewport=VIEWPORT)
+        trace = os.environ.get("LIAISON_TRACE")  # a directory: keep a Playwright trace there
+        if trace:
+            context.tracing.start(screenshots=True, snapshots=True)
+        page = context.new_page()
         page.set_default_timeout(30_000)
         try:
             helper = Ui(page)
             helper.open(liaison_app)
             yield helper
         finally:
+            if trace:
+                Path(trace).mkdir(parents=True, exist_ok=True)
+                context.tracing.stop(path=str(Path(trace) / f"{request.module.__name__}.zip"))
             browser.close()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call" and report.failed and "ui" in getattr(item, "funcargs", {}):
+        # What the screen showed when a step failed: the first thing to look at in CI.
+        with contextlib.suppress(Exception):  # a picture must never hide the real failure
+            item.funcargs["ui"].page.screenshot(
+                path=str(SCREENSHOTS / "failures" / f"{item.name}.png"))
+    return report

@@ -137,8 +137,9 @@ def test_06_office_round_with_two_patients(ui: Ui) -> None:
 def test_07_quick_add_a_patient(ui: Ui) -> None:
     ui.tab("Patients").click()
     ui.click("Add patient")
-    ui.type("Full name", QUICK_ADD)
-    ui.type("Phone (optional)", "555-0199")
+    # In a dialog that just opened: typed with key presses and checked (see Ui.enter).
+    ui.enter("Full name", QUICK_ADD)
+    ui.enter("Phone (optional)", "555-0199")
     ui.click("Add")
     ui.see("Nothing recorded yet")
 
