@@ -104,7 +104,8 @@ def plain_error(exc: BaseException) -> str:
     if isinstance(exc, sync_errors.DeviceRevoked):
         return "This device was signed out by an administrator; its Liaison data was erased."
     if isinstance(exc, sync_errors.AuthExpired):
-        return "Your sign-in has expired. Sign out and sign in again; unsynced work is kept."
+        return "Your sign-in has expired. Sign in again on the Sync screen; unsynced work " \
+            "is kept."
     if isinstance(exc, sync_errors.ServerRefused):
         if exc.status == 429:
             return "Too many tries. Wait a few minutes, then try again."
@@ -500,6 +501,53 @@ class AppState:
         self.touch()
         self.syncing.saved()
         self.emit("saved")
+
+    # -- sign in again --------------------------------------------------------------------
+    async def sign_in_again(self, password: str) -> str | None:
+        """After the sign-in expired: sign in again as the same user and sync.
+
+        Every local edit is kept: the server registers this phone as a new device and the
+        sync engine numbers the waiting changes for it. The store, its key and its clock
+        node stay as they are. Returns None when signed in, else what to tell the user.
+        """
+        store = self.store
+        if store is None:
+            return "Unlock Liaison first."
+        if not password:
+            return "Type your password."
+        await self.syncing.pause()  # a sync under way must not report the old token later
+        try:
+            problem = await self._enrol_again(store, password)
+            if problem is None:
+                self.sync.sign_in_required, self.sync.error = False, None
+                self.emit("sync")
+                await self.syncing.sync_now()
+            return problem
+        finally:
+            if self.store is store:
+                self.syncing.resume()
+
+    async def _enrol_again(self, store: Any, password: str) -> str | None:
+        username = str(self.account().get("username") or "")
+        try:
+            client = self.services.client(store.get_meta("server_url") or "", None)
+            try:
+                enrolment = await client.enrol(username, password, self.services.device_name)
+            finally:
+                await client.aclose()
+        except sync_errors.ServerRefused as exc:
+            return "Wrong password." if exc.status == 401 else plain_error(exc)
+        except (sync_errors.SyncError, ValueError) as exc:
+            return plain_error(exc)
+        if self.store is not store:  # locked while the server answered
+            return "Liaison was locked. Unlock and try again."
+        # Only the same account may take over this phone's data (the name is not editable
+        # on the screen; the server's answer is checked too).
+        if (enrolment.get("user") or {}).get("username") != username:
+            return "The server answered for a different account; nothing was changed."
+        for name in ("token", "device_id", "user"):
+            store.set_meta(name, enrolment.get(name))
+        return None
 
     # -- sign out --------------------------------------------------------------------------
     async def sign_out(self, *, force: bool = False) -> int:

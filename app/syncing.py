@@ -46,11 +46,16 @@ class SyncStatus:
     offline: bool = False
     error: str | None = None
     summary: str | None = None
+    # The server said the sign-in expired: nothing syncs until the user signs in again.
+    sign_in_required: bool = False
 
     def label(self, now: float) -> str:
-        """One line: offline / syncing / N to sync / last synced."""
+        """One line: offline / syncing / sign in again / N to sync / last synced."""
         if self.running:
             return "Syncing…"
+        if self.sign_in_required:
+            return f"Sign in again · {self.pending} to sync" if self.pending else \
+                "Sign in again to sync"
         if self.offline:
             return f"Offline · {self.pending} to sync" if self.pending else "Offline"
         if self.pending:
@@ -60,9 +65,12 @@ class SyncStatus:
         return f"Synced {ago(self.last_success, now)}"
 
     def short_label(self) -> str:
-        """A few characters for the app bar: Syncing / Offline / N to sync / Synced."""
+        """A few characters for the app bar: Syncing / Sign in / Offline / N to sync /
+        Synced."""
         if self.running:
             return "Syncing…"
+        if self.sign_in_required:
+            return "Sign in"
         if self.offline:
             return "Offline"
         if self.pending:
@@ -116,10 +124,15 @@ class Syncing:
             self._scheduler.start()  # syncs once now, then on saves and every few minutes
 
     async def pause(self) -> None:
-        """Stop the scheduler and wait for it (before signing out)."""
+        """Stop the scheduler and wait for it and for a sync already under way (before
+        signing out or in again)."""
         scheduler, self._scheduler = self._scheduler, None
         if scheduler is not None:
             await scheduler.stop()
+        task = self.task
+        if task is not None and not task.done():
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await task
 
     # -- triggers -------------------------------------------------------------------------
     def start(self) -> None:
@@ -218,6 +231,8 @@ class Syncing:
     def _finished(self, result: Any) -> None:
         s = self.status
         s.offline = result.status == EngineStatus.OFFLINE
+        if result.status in (EngineStatus.OK, EngineStatus.SIGN_IN_REQUIRED):
+            s.sign_in_required = result.status == EngineStatus.SIGN_IN_REQUIRED
         if result.status == EngineStatus.OK:
             s.last_success = self.now()
             self.store.set_meta("last_sync", s.last_success)
@@ -226,8 +241,8 @@ class Syncing:
             s.error = ("Can't reach the server. Your work is saved on this phone and "
                        "will sync when you are back online.")
         elif result.status == EngineStatus.SIGN_IN_REQUIRED:
-            s.error = ("Your sign-in has expired. Your unsynced work is kept; ask your "
-                       "administrator, or sign out and in again once it has synced.")
+            s.error = ("Your sign-in has expired. Sign in again to sync; your unsynced "
+                       "work is kept on this phone.")
         else:
             s.error = f"The server refused the sync: {result.error or 'unknown reason'}."
         if result.rejected:

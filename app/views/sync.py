@@ -167,6 +167,40 @@ def _rejected(app: AppState, nav: shell.Nav) -> list[ft.Control]:
     return out
 
 
+def sign_in_dialog(app: AppState, nav: shell.Nav) -> ft.AlertDialog:
+    """Password for the signed-in account (its name fixed), then a sync."""
+    password = w.text_field("Password", key="sign-in-password", password=True,
+                            autofocus=True)
+    busy = ft.ProgressBar(key="sign-in-busy", visible=False, semantics_label="Signing in")
+
+    async def sign_in(e: Any = None) -> None:
+        busy.visible, button.disabled, password.error = True, True, None
+        nav.update()
+        problem = await app.sign_in_again(password.value or "")
+        busy.visible, button.disabled = False, False
+        if problem is not None:
+            password.error = problem
+            nav.update()
+            return
+        nav.close_dialog()
+        nav.toast("Signed in again.")
+        nav.refresh()
+
+    password.on_submit = sign_in
+    button = w.primary_button("Sign in", sign_in, key="sign-in-submit")
+    username = app.account().get("username", "")
+    dialog = ft.AlertDialog(
+        modal=True, key="sign-in-dialog", title=ft.Text("Sign in again"),
+        content=ft.Column([
+            ft.Text(f"Your sign-in as {username} has expired. Type your password to sync "
+                    "again; your unsynced work stays on this phone."),
+            password, busy], tight=True, spacing=12, width=360),
+        actions=[w.text_button("Cancel", lambda e: nav.close_dialog(), key="sign-in-cancel"),
+                 button])
+    nav.show_dialog(dialog)
+    return dialog
+
+
 def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
     """The sync screen."""
     s, now = app.sync, app.now()
@@ -195,8 +229,14 @@ def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
     status += [
         w.labelled_value("Waiting to be sent", str(s.pending), key="pending"),
         w.labelled_value("Last successful sync", last, key="last-sync"),
-        ft.Row([w.primary_button("Sync now", sync_now, icon=ft.Icons.SYNC, key="sync-now",
-                                 disabled=s.running, expand=True)]),
     ]
+    if s.sign_in_required:
+        status.append(ft.Row([w.primary_button(
+            "Sign in again", lambda e: sign_in_dialog(app, nav), icon=ft.Icons.LOGIN,
+            key="sign-in-again", disabled=s.running, expand=True)]))
+    else:
+        status.append(ft.Row([w.primary_button(
+            "Sync now", sync_now, icon=ft.Icons.SYNC, key="sync-now", disabled=s.running,
+            expand=True)]))
     controls = [*status, *_conflicts(app, nav), *_rejected(app, nav)]
     return shell.screen(app, nav, ROUTE, "Sync", controls)
