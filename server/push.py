@@ -2,10 +2,11 @@
 
 Per mutation, in order: skip it when at or below the device's ``last_mutation_id`` (the
 stored result is replayed), stop at a gap, else check its shape and clocks, authorize the
-record, validate the changed fields, merge per field with ``sync.merge``, validate the
-merged record, assign a rev and keep conflicts. A refused mutation is reported
-``rejected`` and still advances ``last_mutation_id``. Nothing is written for a mutation
-until every check passed, so a rejection never leaves half a change behind.
+record, validate the changed fields, merge per field with ``sync.merge``, check that the
+merged record has its required fields, assign a rev and keep conflicts. A refused
+mutation is reported ``rejected`` and still advances ``last_mutation_id``. Nothing is
+written for a mutation until every check passed, so a rejection never leaves half a
+change behind.
 
 For speed, the checks that need no stored record (shape, clocks, changed fields) run for
 the whole batch first (``prepare``), the records the batch names are read in one query,
@@ -211,7 +212,9 @@ class _Batch:
             return rec.field_revs.get(name, 0) > m.base_rev
 
         merged = merge(rec.fields, rec.clock, incoming, clock, changed_since_base)
-        _check(schema.validate(m.type, merged.fields))
+        # Every value of the merged record passed validation: the stored ones when they
+        # were stored, the incoming ones just above. Only a required field can be missing.
+        _check(schema.required_errors(m.type, merged.fields))
         if _is_final(merged.fields, rec.type):
             _check(schema.finalize_errors(merged.fields))
         if existing is None and m.type == "addendum":

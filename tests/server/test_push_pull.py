@@ -88,6 +88,62 @@ async def test_full_record_required_fields(client, clock, org):
     assert body["results"][0]["error"]["field"] == "patient_id"
 
 
+async def test_the_merged_record_keeps_its_required_fields(client, clock, org):
+    """The changed fields are checked alone, then the merged record for what it requires."""
+    alice = await enrol(client, clock, "alice")
+    patient = alice.upsert("patient", PATIENT)
+    pid = patient["record_id"]
+    nameless = alice.upsert("patient", {"status": "active"})
+    titleless = alice.upsert("task", {"patient_id": pid, "done": False})
+    body = await alice.push(patient, nameless, titleless)
+    assert [(r["status"], (r["error"] or {}).get("field")) for r in body["results"]] == [
+        ("applied", None), ("rejected", "name"), ("rejected", "title"),
+    ]
+    assert body["results"][1]["error"]["code"] == "invalid"
+    rev = body["results"][0]["rev"]
+    clock.advance(1)
+    blanked = alice.upsert("patient", {"name": "", "phone": "555"}, pid, base_rev=rev)
+    nulled = alice.upsert("patient", {"name": None}, pid, base_rev=rev)
+    body = await alice.push(blanked, nulled)
+    assert [(r["status"], r["error"]["field"]) for r in body["results"]] == [
+        ("rejected", "name"), ("rejected", "name"),
+    ]
+    # A blank name that loses the merge leaves the record whole: kept as a conflict.
+    amy = await enrol(client, clock, "amy")
+    older = f"{int((clock.now - 10) * 1000):015d}-00000-{amy.id}"
+    stale = amy.upsert("patient", {"name": ""}, pid, base_rev=rev, stamp=older)
+    result = (await amy.push(stale))["results"][0]
+    assert result["status"] == "merged"
+    assert result["conflicts"][0]["lost_value"] == ""
+    found, _ = await amy.pull_all()
+    assert found[pid]["fields"] == {**PATIENT, "team_id": org.team_a}
+
+
+async def test_stored_values_are_not_checked_again(client, clock, org, database):
+    """Stored values passed the schema when they were stored; a later edit of other
+    fields goes through even when the schema has since become stricter."""
+    alice = await enrol(client, clock, "alice")
+    patient = alice.upsert("patient", PATIENT)
+    pid = patient["record_id"]
+    await alice.push(patient)
+    long_phone = "5" * 100  # longer than the schema's 40 characters
+    with database.write() as conn:
+        rec = records.load(conn, pid)
+        assert rec is not None
+        rec.fields["phone"] = long_phone
+        rec.clock["phone"] = patient["clock"]["name"]
+        records.save(conn, rec, new=False, author="test", now=clock())
+    clock.advance(1)
+    body = await alice.push(alice.upsert("patient", {"language": "fr"}, pid))
+    assert body["results"][0]["status"] == "applied"
+    found, _ = await alice.pull_all()
+    assert found[pid]["fields"]["phone"] == long_phone
+    assert found[pid]["fields"]["language"] == "fr"
+    # The changed fields themselves are still checked.
+    body = await alice.push(alice.upsert("patient", {"phone": long_phone}, pid))
+    assert body["results"][0]["error"]["field"] == "phone"
+
+
 async def test_conflict_kept_and_reported(client, clock, org, database):
     alice = await enrol(client, clock, "alice")
     amy = await enrol(client, clock, "amy")
