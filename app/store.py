@@ -219,7 +219,7 @@ class Store:
             if record_id is None:
                 record_id, old = str(uuid.uuid4()), None
             elif not is_uuid(record_id):
-                raise InvalidRecord([FieldError("id", "must be a UUID")])
+                raise InvalidRecord([FieldError("id", "must be a lower-case UUID")])
             else:
                 old = records.get(record_id)
             if old is not None and old["deleted"]:

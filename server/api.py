@@ -82,7 +82,7 @@ async def revoke_device(request: Request) -> Response:
     """DELETE /api/v1/devices/{device_id}."""
     device_id = str(request.path_params["device_id"])
     if not schema.is_uuid(device_id):
-        raise BadRequest("must be a UUID", field="device_id")
+        raise BadRequest("must be a lower-case UUID", field="device_id")
     await _in_thread(request, _service(request).revoke, _token(request), device_id)
     return Response(status_code=204)
 

@@ -76,6 +76,8 @@ def create_app(settings: Settings, database: Database, *, clock: Clock = time.ti
             Exception: unexpected_error,
         },
     )
+    # "/api/v1/me/" is not a route: a 404 envelope, not a redirect with an empty body.
+    app.router.redirect_slashes = False
     app.state.service = Service(settings, database, clock)
     app.state.limiter = CapacityLimiter(worker_threads(settings, database))
     return app

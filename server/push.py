@@ -136,6 +136,8 @@ class _Batch:
         self.new: dict[str, Stored] = {}  # to insert (their latest state)
         self.changed: dict[str, Stored] = {}  # to update
         self.conflicts: list[dict[str, Any]] = []
+        self.own_nodes: set[str] | None = None  # ids of the caller's devices, when needed
+        self.blobs: set[str] = set()  # attachment hashes known to be stored
 
     def prefetch(self, batch: list[Prepared]) -> None:
         """Load every record the batch names (and their patients) in one query."""
@@ -180,9 +182,46 @@ class _Batch:
             assert prepared.refusal is not None
             return _rejected(prepared.item["id"], prepared.refusal)
         try:
+            self._check_nodes(prepared.mutation)
             return self._apply(prepared.mutation, prepared.field_problems)
         except Rejected as refusal:
             return _rejected(prepared.mutation.id, refusal)
+
+    def _check_nodes(self, m: Mutation) -> None:
+        """Every clock must name the pushing device, or an earlier device of the same user
+        (a phone that signed in again keeps its clock). The merge trusts the node (a
+        device's later write never conflicts with its own earlier one), so nobody may stamp
+        an edit with a teammate's device."""
+        for name, stamp in m.clock.items():
+            node = stamp[_NODE_START:]
+            if node != self.caller.device_id and node not in self._own_nodes():
+                raise Rejected("a clock's node must be the id of this device",
+                               field=f"clock.{name}")
+
+    def _check_uploaded(self, incoming: Mapping[str, Any], existing: Stored | None) -> None:
+        """A record may only refer to attachment bytes the server holds (the phone uploads
+        them before the push), so no reader ever meets a photo nobody can download."""
+        known = records.attachment_hashes(existing.fields) if existing is not None else set()
+        wanted = records.attachment_hashes(dict(incoming)) - known
+        missing = wanted - self._stored_blobs(wanted)
+        if missing:
+            raise Rejected(f"attachment {min(missing)[:12]}… was not uploaded first",
+                           code="missing_attachment", field="attachments")
+
+    def _stored_blobs(self, hashes: set[str]) -> set[str]:
+        unknown = hashes - self.blobs
+        if unknown:
+            table = db.attachments
+            query = select(table.c.sha256).where(table.c.sha256.in_(sorted(unknown)))
+            self.blobs.update(self.conn.execute(query).scalars())
+        return hashes & self.blobs
+
+    def _own_nodes(self) -> set[str]:
+        if self.own_nodes is None:  # read once, and only when a clock names another node
+            devices = db.devices
+            query = select(devices.c.id).where(devices.c.user_id == self.caller.user_id)
+            self.own_nodes = set(self.conn.execute(query).scalars())
+        return self.own_nodes
 
     def _apply(self, m: Mutation, field_problems: list[FieldError]) -> Result:
         existing = self.load(m.record_id)
@@ -195,6 +234,8 @@ class _Batch:
             return self._delete(m, existing)
         incoming, clock = dict(m.fields), dict(m.clock)
         _check(field_problems)
+        if "attachments" in incoming:
+            self._check_uploaded(incoming, existing)
         if existing is None:
             team_id, patient_id = self._place(m, incoming, clock)
             rec = Stored(m.record_id, m.type, team_id, patient_id, {}, {})
@@ -348,6 +389,7 @@ _C = db.conflicts
 _INSERT_CONFLICT = Statement(
     insert(_C).values({c.name: bindparam(c.name) for c in _C.c if c.name != "id"})
 )
+_NODE_START = hlc.MS_DIGITS + 1 + hlc.COUNTER_DIGITS + 1  # "<ms>-<counter>-" then the node
 _LAST_ID = Statement(
     select(db.devices.c.last_mutation_id).where(db.devices.c.id == bindparam("device_id"))
 )

@@ -133,11 +133,16 @@ def push_request_errors(body: object, max_mutations: int) -> list[FieldError]:
         return [FieldError("mutations", "must be a list")]
     if len(mutations) > max_mutations:
         return [FieldError("mutations", f"has more than {max_mutations} items")]
+    previous = 0
     for index, item in enumerate(mutations):
         if not isinstance(item, Mapping):
             return [FieldError(f"mutations[{index}]", "must be an object")]
         if not _is_count(item.get("id"), 1):
             return [FieldError(f"mutations[{index}].id", "must be a positive whole number")]
+        # One answer per id: a repeated or reordered id would get two different results.
+        if item["id"] <= previous:
+            return [FieldError(f"mutations[{index}].id", "must be greater than the one before")]
+        previous = item["id"]
     return []
 
 
@@ -145,7 +150,7 @@ def mutation_errors(item: Mapping[str, Any]) -> list[FieldError]:
     """Problems with one mutation's shape (not its field values)."""
     errors: list[FieldError] = []
     if not schema.is_uuid(item.get("record_id")):
-        errors.append(FieldError("record_id", "must be a UUID"))
+        errors.append(FieldError("record_id", "must be a lower-case UUID"))
     if item.get("type") not in schema.TYPES:
         errors.append(FieldError("type", "must be a known record type"))
     op = item.get("op")
@@ -193,7 +198,7 @@ def record_errors(item: object) -> list[FieldError]:
         return [FieldError("", "must be an object")]
     errors: list[FieldError] = []
     if not schema.is_uuid(item.get("id")):
-        errors.append(FieldError("id", "must be a UUID"))
+        errors.append(FieldError("id", "must be a lower-case UUID"))
     if item.get("type") not in schema.TYPES:
         errors.append(FieldError("type", "must be a known record type"))
     if not isinstance(item.get("fields"), Mapping):

@@ -41,8 +41,9 @@ TRANSITION_STATUS = ("planned", "handed_off", "acknowledged", "complete")
 CHECKLIST_ITEMS = ("patient_teaching", "medicines_reconciled", "follow_up_appointment", "equipment")
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-# 8-4-4-4-12 hex digits, either case: what ``uuid.UUID`` reads back as the same string.
-_UUID_RE = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+# 8-4-4-4-12 lower-case hex digits: ``str(uuid.UUID(...))``. Ids are compared as strings
+# on phones and server, so an upper-case spelling of an id would make a second record.
+_UUID_RE = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}")
 MAX_TEXT = 200
 MAX_LONG_TEXT = 4000
 
@@ -53,7 +54,8 @@ class Field:
 
     kinds: text, enum, date (YYYY-MM-DD), datetime (ISO 8601), id (UUID), bool, int,
     list (of text, or of ``choices`` when given), objects (list of small dicts of text with
-    keys ``keys``), flags (dict of ``choices`` -> bool), answers (dict of text -> text/int).
+    keys ``keys``), flags (dict of ``choices`` -> bool), answers (dict of text -> text/int),
+    attachments (list of {sha256, thumbnail, caption, content_type, width, height}).
     """
 
     name: str
@@ -85,10 +87,12 @@ def _type(name: str, scope: str, *fields: Field) -> RecordType:
 
 _ATTACHMENTS = Field(
     "attachments",
-    "objects",
+    "attachments",
     keys=("sha256", "caption", "content_type", "width", "height", "thumbnail"),
     max_items=20,
 )
+ATTACHMENT_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic", "application/pdf")
+MAX_PIXELS_SIDE = 100_000
 
 TYPES: dict[str, RecordType] = {
     t.name: t
@@ -213,7 +217,7 @@ FINALIZE_REQUIRED = ("patient_id", "setting", "started_at", "triage")
 
 
 def is_uuid(value: object) -> bool:
-    """True for a UUID string in canonical 8-4-4-4-12 form (hex digits of either case)."""
+    """True for a UUID string in canonical 8-4-4-4-12 form, lower case."""
     # A regex, not uuid.UUID: this runs several times per pushed mutation.
     return isinstance(value, str) and _UUID_RE.fullmatch(value) is not None
 
@@ -291,7 +295,7 @@ def _check(spec: Field, value: Any) -> str | None:
         ok = isinstance(value, int) and not isinstance(value, bool)
         return None if ok else "must be a whole number"
     if kind == "id":
-        return None if is_uuid(value) else "must be a UUID"
+        return None if is_uuid(value) else "must be a lower-case UUID"
     if kind == "date":
         return _check_date(value)
     if kind == "datetime":
@@ -300,6 +304,8 @@ def _check(spec: Field, value: Any) -> str | None:
         return _check_list(spec, value)
     if kind == "objects":
         return _check_objects(spec, value)
+    if kind == "attachments":
+        return _check_attachments(spec, value)
     if kind == "flags":
         if not isinstance(value, dict):
             return "must be an object"
@@ -362,6 +368,36 @@ def _check_list(spec: Field, value: Any) -> str | None:
                 return f"items must be among {', '.join(spec.choices)}"
         elif (problem := _check_text(item, MAX_TEXT)) is not None:
             return f"items {problem}"
+    return None
+
+
+def _check_attachments(spec: Field, value: Any) -> str | None:
+    """Photo and document references: the blobs are addressed by hash, so a hash must be
+    one (a record never refers to bytes nobody could upload)."""
+    problem = _check_objects(spec, value)
+    if problem:
+        return problem
+    seen: set[str] = set()
+    for item in value:
+        sha = item.get("sha256")
+        if not isinstance(sha, str) or not SHA256_RE.match(sha):
+            return "sha256 must be 64 lower-case hex digits"
+        if sha in seen:
+            return "lists the same sha256 twice"
+        seen.add(sha)
+        thumb = item.get("thumbnail")
+        if thumb is not None and (not isinstance(thumb, str) or not SHA256_RE.match(thumb)):
+            return "thumbnail must be 64 lower-case hex digits"
+        kind = item.get("content_type")
+        if kind is not None and kind not in ATTACHMENT_TYPES:
+            return f"content_type must be one of {', '.join(ATTACHMENT_TYPES)}"
+        for side in ("width", "height"):
+            size = item.get(side)
+            if size is not None and (not isinstance(size, int)
+                                     or not 0 < size <= MAX_PIXELS_SIDE):
+                return f"{side} must be a whole number of pixels"
+        if item.get("caption") is not None and not isinstance(item["caption"], str):
+            return "caption must be text"
     return None
 
 

@@ -29,6 +29,8 @@ async def test_unknown_route_and_method(client):
     assert_error(await client.get("/nope"), 404, "not_found")
     assert_error(await client.get("/api/v1/sync/push"), 405, "method_not_allowed")
     assert_error(await client.patch("/api/v1/me"), 405, "method_not_allowed")
+    # A trailing slash is another path: the envelope, never a redirect with an empty body.
+    assert_error(await client.get("/api/v1/me/"), 404, "not_found")
 
 
 async def test_openapi_covers_every_route(client):

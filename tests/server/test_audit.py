@@ -70,3 +70,13 @@ async def test_removing_the_tail_is_detected(client, clock, org, database, datab
         conn.execute(delete(db.audit_log).where(db.audit_log.c.seq == last))
     assert main(["verify-audit", "--database-url", database_url]) != 0
     assert f"row {last} is missing" in capsys.readouterr().err
+
+
+async def test_a_removed_head_row_is_reported_not_a_crash(client, clock, org, database,
+                                                          database_url, capsys):
+    await _activity(client, clock)
+    with database.write() as conn:
+        conn.execute(delete(db.audit_head))
+    assert main(["verify-audit", "--database-url", database_url]) == 2
+    err = capsys.readouterr().err
+    assert "audit log BROKEN" in err and "head row" in err and "Traceback" not in err

@@ -98,11 +98,15 @@ def test_finalize_requires_core_fields():
 
 
 def _is_uuid_by_uuid_module(value: object) -> bool:
-    """The first ``is_uuid``, kept as the oracle the fast one must agree with."""
+    """``is_uuid`` by the uuid module: the oracle the fast one must agree with.
+
+    Only the lower-case canonical form: ids are compared as strings everywhere, so an
+    upper-case copy of an id would be a second record (iOS's ``uuidString`` is upper-case).
+    """
     if not isinstance(value, str) or len(value) != 36:
         return False
     try:
-        return str(uuid.UUID(value)) == value.lower()
+        return str(uuid.UUID(value)) == value
     except ValueError:
         return False
 
@@ -110,8 +114,8 @@ def _is_uuid_by_uuid_module(value: object) -> bool:
 CANONICAL = "6f1c1b1e-8a53-4c4e-9d8e-0d6f3d1f1a11"
 UUID_CASES = [
     (CANONICAL, True),
-    (CANONICAL.upper(), True),  # either case, as uuid.UUID reads it
-    ("6F1c1B1e-8a53-4C4e-9d8E-0d6f3d1f1a11", True),
+    (CANONICAL.upper(), False),  # lower case only: ids are compared as strings
+    ("6F1c1B1e-8a53-4C4e-9d8E-0d6f3d1f1a11", False),
     ("00000000-0000-0000-0000-000000000000", True),
     ("ffffffff-ffff-ffff-ffff-ffffffffffff", True),
     ("{6f1c1b1e-8a53-4c4e-9d8e-0d6f3d1f1a1}", False),  # braces
