@@ -85,7 +85,10 @@ def read_page(conn: Connection, caller: Caller, cursor: int, limit: int) -> Page
 def _record_json(
     record_id: str, type_name: str, _team: Any, fields: str, clock: str, rev: int, deleted: Any
 ) -> str:
-    """A record's wire JSON (``protocol.Record.as_json``) from its stored JSON text."""
+    """A record's wire JSON (``Stored.as_record().as_json()``) from its stored JSON text."""
+    if deleted:  # without its content (``records.tombstone``)
+        kept, stamps = records.tombstone(json.loads(fields), json.loads(clock))
+        fields, clock = db.dumps(kept), db.dumps(stamps)
     return (
         f'{{"id":{json.dumps(record_id)},"type":{json.dumps(type_name)},"fields":{fields},'
         f'"clock":{clock},"rev":{int(rev)},"deleted":{"true" if deleted else "false"}}}'

@@ -35,8 +35,18 @@ class Stored:
     deleted: bool = False
 
     def as_record(self) -> Record:
-        """The wire record of DESIGN §4."""
-        return Record(self.id, self.type, self.fields, self.clock, self.rev, self.deleted)
+        """The wire record of DESIGN §4 (a tombstone without its content)."""
+        fields, clock = (tombstone(self.fields, self.clock) if self.deleted
+                         else (self.fields, self.clock))
+        return Record(self.id, self.type, fields, clock, self.rev, self.deleted)
+
+
+def tombstone(fields: dict[str, Any], clock: dict[str, str]
+              ) -> tuple[dict[str, Any], dict[str, str]]:
+    """What a deleted record shows phones: only the patient it belonged to, which a phone
+    needs to file it. The server keeps the content (a supervisor may need it)."""
+    kept = {k: v for k, v in fields.items() if k == "patient_id"}
+    return kept, {k: v for k, v in clock.items() if k in kept}
 
 
 def from_row(row: Any) -> Stored:

@@ -236,6 +236,15 @@ async def test_tombstones_are_pulled(client, clock, org):
     assert body["results"][0]["status"] == "applied"
     found, _ = await amy.pull_all()
     assert found[patient["record_id"]]["deleted"] is True
+    # A tombstone carries no content to the phones (the server keeps it).
+    assert found[patient["record_id"]]["fields"] == {}
+    task = alice.upsert("task", {"patient_id": patient["record_id"], "title": "Call"})
+    await alice.push(task)  # (a record of a deleted patient is still accepted)
+    await alice.push(alice.delete("task", task["record_id"], None))
+    found, _ = await amy.pull_all()
+    gone = found[task["record_id"]]
+    assert gone["deleted"] and gone["fields"] == {"patient_id": patient["record_id"]}
+    assert set(gone["clock"]) == {"patient_id"}
     later = alice.upsert("patient", {"phone": "1"}, patient["record_id"])
     assert (await alice.push(later))["results"][0]["error"]["code"] == "record_deleted"
     missing = alice.delete("site", new_id(), None)
