@@ -83,6 +83,7 @@ class App:
         self.page, self.state = page, state
         self.connectivity: Any = None  # kept referenced, or Flet unregisters the service
         self.closed = False
+        self._dialogs: list[Any] = []  # the dialogs this app opened (not toasts)
         state.subscribe(self._changed)
 
     @property
@@ -112,7 +113,11 @@ class App:
         self.page.show_dialog(ft.SnackBar(ft.Text(message)))
 
     def show_dialog(self, dialog: Any) -> None:
+        self._dialogs = [d for d in self._dialogs if d.open] + [dialog]
         self.page.show_dialog(dialog)
+
+    def _dialog_open(self) -> bool:
+        return any(d.open for d in self._dialogs)
 
     def close_dialog(self) -> None:
         with contextlib.suppress(Exception):  # nothing open: nothing to close
@@ -169,8 +174,12 @@ class App:
                 self._update_soon()
             return
         top = match_route(self.route)
-        if self.state.first_run.step == "sync" or (top and top[0] in ("sync", "today")):
-            self.render()  # screens that show sync details and have nothing to type into
+        # Screens that show sync details and have nothing to type into are rebuilt, but not
+        # under an open dialog: replacing the views beneath it leaves Flutter's dialog route
+        # behind, and closing the dialog then no longer takes it off the screen.
+        if self.state.first_run.step == "sync" or (
+                top and top[0] in ("sync", "today") and not self._dialog_open()):
+            self.render()
         elif self.page.views:
             badge = w.find(self.page.views[-1], "sync-badge")
             if badge is not None:

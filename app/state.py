@@ -504,11 +504,12 @@ class AppState:
 
     # -- sign in again --------------------------------------------------------------------
     async def sign_in_again(self, password: str) -> str | None:
-        """After the sign-in expired: sign in again as the same user and sync.
+        """After the sign-in expired: sign in again as the same user, then sync.
 
         Every local edit is kept: the server registers this phone as a new device and the
         sync engine numbers the waiting changes for it. The store, its key and its clock
-        node stay as they are. Returns None when signed in, else what to tell the user.
+        node stay as they are. Returns None when signed in (a sync then starts in the
+        background), else what to tell the user.
         """
         store = self.store
         if store is None:
@@ -520,12 +521,14 @@ class AppState:
             problem = await self._enrol_again(store, password)
             if problem is None:
                 self.sync.sign_in_required, self.sync.error = False, None
-                self.emit("sync")
-                await self.syncing.sync_now()
-            return problem
         finally:
             if self.store is store:
-                self.syncing.resume()
+                self.syncing.resume()  # with automatic syncs, this syncs at once
+        if problem is None:
+            if not self.services.auto_sync:
+                self.syncing.start()
+            self.emit("sync")
+        return problem
 
     async def _enrol_again(self, store: Any, password: str) -> str | None:
         username = str(self.account().get("username") or "")

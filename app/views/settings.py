@@ -64,7 +64,7 @@ def _sign_out(app: AppState, nav: shell.Nav) -> list[ft.Control]:
         nav.update()
         unsynced = await app.sign_out(force=force)
         if unsynced:
-            _warn_unsynced(nav, unsynced, erase)
+            _warn_unsynced(nav, unsynced, erase, expired=app.sync.sign_in_required)
 
     async def confirmed(e: Any = None) -> None:
         await erase(False)
@@ -88,15 +88,18 @@ def _sign_out(app: AppState, nav: shell.Nav) -> list[ft.Control]:
     ]
 
 
-def _warn_unsynced(nav: shell.Nav, count: int, erase: Any) -> None:
+def _warn_unsynced(nav: shell.Nav, count: int, erase: Any, *, expired: bool) -> None:
     async def anyway(e: Any = None) -> None:
         await erase(True)
 
+    remedy = ("Your sign-in has expired: sign in again on the Sync screen to send them "
+              "first, or erase anyway." if expired else
+              "Connect to the network and try again, or erase anyway.")
     nav.show_dialog(ft.AlertDialog(
         modal=True, key="unsynced-dialog", title=ft.Text("Unsynced work would be lost"),
         content=ft.Text(f"{count} change{'s' if count != 1 else ''} could not be sent to the "
-                        "server. If you erase now, they are lost for good. Connect to the "
-                        "network and try again, or erase anyway."),
+                        f"server. If you erase now, they are lost for good. {remedy}",
+                        key="unsynced-text"),
         actions=[w.text_button("Keep my data", lambda e: nav.close_dialog(), key="keep"),
                  w.danger_button("Erase anyway", anyway, key="erase-anyway")]))
 

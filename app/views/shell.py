@@ -59,7 +59,8 @@ class Nav(Protocol):
 def sync_badge(app: AppState, nav: Nav) -> ft.TextButton:
     """The sync state in the app bar; tapping it opens the Sync screen."""
     s = app.sync
-    icon = (ft.Icons.SYNC if s.running else ft.Icons.CLOUD_OFF if s.offline
+    icon = (ft.Icons.SYNC if s.running else ft.Icons.LOGIN if s.sign_in_required
+            else ft.Icons.CLOUD_OFF if s.offline
             else ft.Icons.CLOUD_UPLOAD_OUTLINED if s.pending else ft.Icons.CLOUD_DONE_OUTLINED)
     return ft.TextButton(
         s.short_label(), icon=icon, key="sync-badge", height=w.TOUCH,

@@ -153,6 +153,23 @@ def test_today_and_sync_screens_follow_the_sync(app) -> None:
     assert find(page.views[-1], "sync-state").value == "Synced just now"
 
 
+def test_no_rebuild_under_an_open_dialog(app) -> None:
+    """Replacing the views under a dialog leaves Flutter's dialog route behind (seen in
+    Chromium: the dialog stayed on screen after it was closed)."""
+    run(enrolled(app))
+    page, shell = wire(app, "/sync")
+    before = page.views[-1]
+    dialog = ft.AlertDialog(title=ft.Text("Sign in again"))
+    shell.show_dialog(dialog)
+    app.sync.running = True
+    app.emit("sync")
+    assert page.views[-1] is before  # only the badge changed
+    assert find(before, "sync-badge").content == "Syncing…"
+    shell.close_dialog()
+    app.emit("sync")
+    assert page.views[-1] is not before and not dialog.open
+
+
 def test_closing_the_session_locks_and_stops_the_timer(app) -> None:
     run(enrolled(app))
     page, shell = wire(app, "/today")

@@ -193,6 +193,19 @@ def test_sign_out_warns_when_unsynced_then_erases(app, server) -> None:
     assert app.phase == FIRST_RUN
 
 
+def test_sign_out_with_an_expired_sign_in_says_how_to_send_first(app, server) -> None:
+    app.add_patient("Ada Example")
+    app.store.set_meta("token", "expired-token")  # the server no longer knows it
+    nav = FakeNav()
+    find(settings.build(app, nav), "sign-out").on_click(None)
+    run(find(nav.dialogs[-1], "sign-out-confirm").on_click(None))
+    assert app.sync.sign_in_required
+    warning = nav.dialogs[-1]
+    assert "sign in again on the Sync screen" in find(warning, "unsynced-text").value
+    find(warning, "keep").on_click(None)
+    assert app.phase != FIRST_RUN and app.sync.pending == 1
+
+
 def test_sign_out_when_synced_erases_at_once(app, server) -> None:
     nav = FakeNav()
     find(settings.build(app, nav), "sign-out").on_click(None)

@@ -66,11 +66,13 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def liaison_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The base URL of a seeded demo server (SQLite in tmp)."""
+def liaison_server(request: pytest.FixtureRequest,
+                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base URL of a seeded demo server (SQLite in tmp); a test module's
+    ``SERVER_ENV`` dict adds settings (``LIAISON_<NAME>``)."""
     work = tmp_path_factory.mktemp("server")
     url = f"sqlite:///{work / 'liaison.db'}"
-    env = _env(LIAISON_DATABASE_URL=url)
+    env = _env(LIAISON_DATABASE_URL=url, **getattr(request.module, "SERVER_ENV", {}))
     subprocess.run([sys.executable, "-m", "server", "seed-demo"], cwd=work, env=env,
                    check=True, capture_output=True, timeout=120)
     port = free_port()
