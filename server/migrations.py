@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, func, insert, inspect, select, update
+from sqlalchemy import Connection, func, insert, inspect, select, text, update
 
 from server import db
 
@@ -32,10 +32,16 @@ def _accounts(conn: Connection) -> None:
     conn.execute(insert(db.audit_head).values(id=1, seq=0, hash="0" * 64))
 
 
+def _conflicts_by_rev(conn: Connection) -> None:
+    # Pulls read the conflicts of their rev window (a value of the puller's that lost).
+    conn.execute(text("CREATE INDEX ix_conflicts_rev ON conflicts (rev)"))
+
+
 MIGRATIONS: list[Step] = [
     _accounts,  # 1: teams, users, devices, throttling, audit log
     _create("records", "conflicts", "scope_changes", "push_results"),  # 2: sync
     _create("attachments", "attachment_refs"),  # 3: attachments in the database
+    _conflicts_by_rev,  # 4: conflicts found by rev for pulls
 ]
 LATEST = len(MIGRATIONS)
 

@@ -137,6 +137,21 @@ SCHEMAS: dict[str, Any] = {
         cursor=COUNT,
         more={"type": "boolean"},
         last_mutation_id=COUNT,
+        conflicts={"type": "array", "items": _ref("LostValue"),
+                   "description": "Values written by the caller's devices that a later "
+                                  "push beat in this page's rev window"},
+    ),
+    "LostValue": _obj(
+        ["record_id", "type", "field", "value", "clock", "lost_value", "lost_clock",
+         "incoming_won"],
+        record_id=UUID,
+        type={"type": "string"},
+        field={"type": "string"},
+        value={},
+        clock={"type": "string"},
+        lost_value={},
+        lost_clock={"type": "string"},
+        incoming_won={"type": "boolean"},
     ),
     "Stored": _obj(["sha256", "size"], sha256=SHA256, size=COUNT),
 }

@@ -13,7 +13,7 @@ the response rather than parsed and encoded again: the bytes are the same either
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
@@ -39,15 +39,29 @@ _PAGE = InStatements(
 )
 
 
+_C = db.conflicts
+_LOST = (
+    select(_C.c.record_id, _R.c.type, _R.c.team_id, _C.c.field, _C.c.winner_value,
+           _C.c.winner_clock, _C.c.loser_value, _C.c.loser_clock)
+    .join(_R, _R.c.id == _C.c.record_id)
+    .where(_C.c.rev > bindparam("after"), _C.c.rev <= bindparam("upto"),
+           _C.c.incoming_won.is_(True))
+    .order_by(_C.c.id)
+)
+_NODE_START = 22  # an HLC is "<15 digits>-<5 digits>-<node>"
+
+
 @dataclass(frozen=True)
 class Page:
-    """One page of a pull: the records as wire JSON text, purges, and what to audit."""
+    """One page of a pull: the records as wire JSON text, purges, conflicts to report,
+    and what to audit."""
 
     records: list[str]
     purge: list[str]
     cursor: int
     more: bool
     patient_data: list[str]  # ids of the page's team records (patient data), for the audit
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def audit_targets(self) -> list[str]:
@@ -58,8 +72,8 @@ class Page:
         """The response body of DESIGN §4."""
         tail = json.dumps(
             {"purge": self.purge, "cursor": self.cursor, "more": self.more,
-             "last_mutation_id": last_mutation_id},
-            separators=(",", ":"),
+             "last_mutation_id": last_mutation_id, "conflicts": self.conflicts},
+            separators=(",", ":"), ensure_ascii=False,
         )
         return f'{{"records":[{",".join(self.records)}],{tail[1:]}'.encode()
 
@@ -79,7 +93,31 @@ def read_page(conn: Connection, caller: Caller, cursor: int, limit: int) -> Page
         cursor=new_cursor,
         more=more,
         patient_data=[row[0] for row in rows if row[2] is not None],
+        conflicts=_lost_values(conn, caller, cursor, new_cursor),
     )
+
+
+def _lost_values(conn: Connection, caller: Caller, after: int, upto: int
+                 ) -> list[dict[str, Any]]:
+    """Conflicts in (after, upto] where a later push beat a value one of the caller's
+    devices wrote. The push told its sender; this tells the user whose value lost, so
+    nothing is replaced without a word (DESIGN §4: "kept and reported")."""
+    if after == 0 or upto <= after:
+        return []  # a device pulling from 0 held no value that could have lost
+    rows = conn.execute(_LOST, {"after": after, "upto": upto}).all()
+    if not rows:
+        return []
+    devices = db.devices
+    own = set(conn.execute(select(devices.c.id).where(devices.c.user_id == caller.user_id))
+              .scalars())
+    return [
+        {"record_id": r.record_id, "type": r.type, "field": r.field,
+         "value": json.loads(r.winner_value), "clock": r.winner_clock,
+         "lost_value": json.loads(r.loser_value), "lost_clock": r.loser_clock,
+         "incoming_won": True}
+        for r in rows
+        if r.loser_clock[_NODE_START:] in own and caller.sees_team(r.team_id)
+    ]
 
 
 def _record_json(

@@ -296,6 +296,9 @@ class SyncEngine:
                     fetching = asyncio.ensure_future(self._fetch(page.cursor))
                     await asyncio.sleep(0)
                 records = [r.as_json() for r in page.records]
+                # Before the page moves the cursor, so a crash in between loses no note (a
+                # replayed page adds nothing: kept lists are deduplicated).
+                self._keep_lost_values(page.conflicts, result)
                 await self._apply(records, page.purge, page.cursor)
                 result.pulled += len(records)
                 result.purged += page.purge
@@ -342,6 +345,13 @@ class SyncEngine:
         head = self.store.outbox(1)
         if head and head[0]["id"] <= last:
             self.store.acknowledge(last)
+
+    def _keep_lost_values(self, conflicts: list[JSON], result: SyncResult) -> None:
+        """Conflicts the server reports to this device because a value it wrote lost."""
+        notes = [_conflict(c["record_id"], c["type"], c) for c in conflicts]
+        if notes:
+            self._keep("conflicts", [n.as_json() for n in notes])
+            result.conflicts += notes
 
     # -- helpers ----------------------------------------------------------------------
 

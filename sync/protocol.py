@@ -118,6 +118,9 @@ class PullResponse:
     cursor: int
     more: bool
     last_mutation_id: int
+    # Values written by this user's devices that a later push beat (each with record_id
+    # and type beside the push result's conflict fields). Absent from older servers.
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _is_count(value: object, minimum: int = 0) -> bool:
@@ -242,7 +245,17 @@ def parse_pull_response(body: object) -> PullResponse:
                 item["deleted"],
             )
         )
-    return PullResponse(parsed, list(purge), body["cursor"], body["more"], body["last_mutation_id"])
+    conflicts = body.get("conflicts", [])
+    if not isinstance(conflicts, list):
+        raise ProtocolError("conflicts: must be a list")
+    for index, item in enumerate(conflicts):
+        if (not isinstance(item, Mapping) or not schema.is_uuid(item.get("record_id"))
+                or item.get("type") not in schema.TYPES
+                or not isinstance(item.get("field"), str)
+                or not hlc.is_valid(item.get("lost_clock"))):
+            raise ProtocolError(f"conflicts[{index}]: must name a record, field and clock")
+    return PullResponse(parsed, list(purge), body["cursor"], body["more"],
+                        body["last_mutation_id"], [dict(c) for c in conflicts])
 
 
 def parse_push_response(body: object) -> PushResponse:

@@ -321,6 +321,7 @@ async def test_pull_sends_stored_json_as_the_records_would_render(client, clock,
             "cursor": page[-1].rev if more else top,
             "more": more,
             "last_mutation_id": 4,
+            "conflicts": [],
         })
         assert response.content == expected.body
 
@@ -352,3 +353,27 @@ async def test_reads_write_only_what_they_owe(client, clock, org, database):
     found = await alice.pull(cursor=0)
     assert patient["record_id"] in [r["id"] for r in found["records"]]
     assert state() == (pushed[0] + 1, pushed[1])  # audited, not touched again
+
+
+async def test_the_device_whose_value_lost_hears_of_it_in_its_pull(client, clock, org):
+    alice = await enrol(client, clock, "alice")
+    amy = await enrol(client, clock, "amy")
+    multi = await enrol(client, clock, "multi")  # in teams A and B
+    patient = alice.upsert("patient", PATIENT)
+    rev = (await alice.push(patient))["results"][0]["rev"]
+    for device in (alice, amy, multi):
+        await device.pull_all()
+    await alice.push(alice.upsert("patient", {"phone": "111"}, patient["record_id"],
+                                  base_rev=rev))
+    clock.advance(5)
+    beat = await amy.push(amy.upsert("patient", {"phone": "222"}, patient["record_id"],
+                                     base_rev=rev))
+    assert beat["results"][0]["status"] == "merged"  # Amy hears at her push...
+    page = await alice.pull()  # ...and Alice, whose value lost, at her next pull
+    assert [(c["record_id"], c["field"], c["value"], c["lost_value"], c["incoming_won"])
+            for c in page["conflicts"]] == [(patient["record_id"], "phone", "222", "111", True)]
+    assert page["conflicts"][0]["type"] == "patient"
+    assert page["conflicts"][0]["lost_clock"].endswith(alice.id)
+    assert (await amy.pull())["conflicts"] == []  # not the winner
+    assert (await multi.pull())["conflicts"] == []  # not a teammate who wrote nothing
+    assert (await alice.pull(cursor=0))["conflicts"] == []  # a fresh device holds nothing

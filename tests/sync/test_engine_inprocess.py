@@ -270,8 +270,13 @@ async def test_conflicts_name_the_lost_value_device_and_time(world: World, org: 
     [c] = (await late.sync()).conflicts
     assert (c.value, c.lost_value, c.incoming_won) == ("222", "333", False)
     assert c.lost_by == late.device_id
-    await alice.sync()
-    await amy.sync()
+    # Alice, whose value lost to Amy's newer one, is told on her next pull, once.
+    [told] = (await alice.sync()).conflicts
+    assert (told.field, told.value, told.lost_value) == ("phone", "222", "111")
+    assert told.lost_by == alice.device_id and told.record_id == pid
+    assert alice.store.get_meta("conflicts") == [told.as_json()]
+    assert (await alice.sync()).conflicts == []
+    assert (await amy.sync()).conflicts == []  # Amy won; the late phone heard at its push
     assert alice.visible() == amy.visible() == late.visible() == world.server_records(org.team_a)
     assert amy.visible()[pid]["phone"] == "222"
 
