@@ -275,6 +275,11 @@ class _Batch:
     def _delete(self, m: Mutation, existing: Stored | None) -> Result:
         if existing is None:
             raise Rejected("no such record", code="not_found")
+        # The directory (sites, resources) is shared by the organization: any member may add
+        # to it and correct it, but removing an entry is for a supervisor or an admin.
+        if existing.team_id is None and self.caller.role == "liaison":
+            raise Rejected("only a supervisor or an admin removes a shared directory entry",
+                           code="out_of_scope")
         if not existing.deleted:
             if _is_final(existing.fields, existing.type):
                 raise Rejected("a final visit cannot be deleted", code="record_finalized")

@@ -97,3 +97,16 @@ async def test_attachment_references_are_hashes_the_server_holds(client, clock, 
     good = visit({"sha256": sha, "caption": "Rug", "content_type": "image/jpeg",
                   "width": 1, "height": 1})
     assert (await alice.push(good))["results"][0]["status"] == "applied"
+
+
+async def test_only_supervisors_and_admins_remove_directory_entries(client, clock, org):
+    alice = await enrol(client, clock, "alice")
+    sue = await enrol(client, clock, "sue")  # supervisor of team A
+    site = alice.upsert("site", {"name": "Clinic"})
+    await alice.push(site)
+    fixed = alice.upsert("site", {"name": "Clinic (north)"}, site["record_id"])
+    assert (await alice.push(fixed))["results"][0]["status"] == "applied"  # a fix: fine
+    code, _, _ = _error(await alice.push(alice.delete("site", site["record_id"], None)))
+    assert code == "out_of_scope"
+    assert (await sue.push(sue.delete("site", site["record_id"], None)))["results"][0][
+        "status"] == "applied"

@@ -302,7 +302,7 @@ async def test_pull_sends_stored_json_as_the_records_would_render(client, clock,
                                    "needs": ["food", "housing"], "summary": "naïve café 🚲"})
     site = alice.upsert("site", SITE)
     await alice.push(patient, visit, site)
-    await alice.push(alice.delete("site", site["record_id"], None))
+    await alice.push(alice.delete("visit", visit["record_id"], None))
     for limit in (1, 100):
         response = await client.get(f"/api/v1/sync/pull?cursor=0&limit={limit}",
                                     headers=alice.headers)
