@@ -227,3 +227,30 @@ def test_sqlite_synchronous_setting(tmp_path, value, pragma):
     for bad in ("0", "4"):  # OFF could corrupt on a power cut
         with pytest.raises(ValueError, match="LIAISON_SQLITE_SYNCHRONOUS"):
             Settings.from_environ({"LIAISON_SQLITE_SYNCHRONOUS": bad})
+
+
+async def test_large_pull_pages_go_gzipped_to_clients_that_accept_it(client, clock, org):
+    import gzip
+
+    from tests.server.helpers import enrol
+
+    alice = await enrol(client, clock, "alice")
+    await alice.push(*[alice.upsert("site", {"name": f"Clinic {i}", "address": "1 Main St"})
+                       for i in range(30)])
+    url = "/api/v1/sync/pull?cursor=0"
+    plain = await client.get(url, headers={**alice.headers, "Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert plain.headers["vary"] == "Accept-Encoding"
+    raw = b""
+    async with client.stream("GET", url, headers={**alice.headers,
+                                                  "Accept-Encoding": "gzip"}) as zipped:
+        assert zipped.headers["content-encoding"] == "gzip"
+        async for chunk in zipped.aiter_raw():
+            raw += chunk
+    assert gzip.decompress(raw) == plain.content
+    assert len(raw) * 4 < len(plain.content)  # what the weak link is spared
+    refused = await client.get(url, headers={**alice.headers, "Accept-Encoding": "gzip;q=0"})
+    assert "content-encoding" not in refused.headers
+    small = await client.get("/api/v1/sync/pull?cursor=10000",
+                             headers={**alice.headers, "Accept-Encoding": "gzip"})
+    assert "content-encoding" not in small.headers  # not worth it under 2 KB
