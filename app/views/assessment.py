@@ -279,7 +279,8 @@ def _needs(chosen: list[str], on_change: Any) -> ft.Control:
 
     for domain in schema.NEED_DOMAINS:
         chips.append(ft.Chip(key=f"need-{domain}", label=ft.Text(label(domain)),
-                             selected=domain in chosen, on_select=changed))
+                             selected=domain in chosen, on_select=changed,
+                             height=w.TOUCH))  # a thumb's target, as the caseload filters
     return ft.Row(list(chips), key="needs", wrap=True, spacing=8, run_spacing=4)
 
 

@@ -210,7 +210,8 @@ def ui(request: pytest.FixtureRequest, chromium_path: str, liaison_app: str) -> 
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path, args=["--no-sandbox"])
-        context = browser.new_context(viewport=VIEWPORT)
+        # A test module's VIEWPORT replaces the default phone size.
+        context = browser.new_context(viewport=getattr(request.module, "VIEWPORT", VIEWPORT))
         trace = os.environ.get("LIAISON_TRACE")  # a directory: keep a Playwright trace there
         if trace:
             context.tracing.start(screenshots=True, snapshots=True)
