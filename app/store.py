@@ -32,6 +32,7 @@ from sync.attachments import SENT
 from sync.attachments import hashes as blob_hashes
 from sync.errors import FieldError, InvalidRecord, ProtocolError
 from sync.hlc import Clock, wall_ms
+from sync.protocol import tombstone
 from sync.schema import finalize_errors, is_uuid, patient_of, validate
 
 RECORDS, OUTBOX, META = "records", "outbox", "meta"
@@ -565,12 +566,12 @@ def _visit_errors(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[FieldE
 
 def _tombstone(record: Doc, rev: Any) -> Doc:
     """A deleted record keeps only what scoping needs (its patient), not its content."""
-    kept = {k: record["fields"][k] for k in ("patient_id",) if k in record["fields"]}
+    fields, clock = tombstone(record["fields"], record["clock"])
     return {
         "id": record["id"],
         "type": record["type"],
-        "fields": kept,
-        "clock": {k: v for k, v in record["clock"].items() if k in kept},
+        "fields": fields,
+        "clock": clock,
         "rev": rev,
         "deleted": True,
     }

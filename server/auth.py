@@ -228,6 +228,14 @@ def record_use(conn: Connection, caller: Caller, now: float) -> None:
     _TOUCH.run(conn, {"device_id": caller.device_id, "now": now})
 
 
+def device_ids_of(conn: Connection, user_id: str) -> set[str]:
+    """Every device the user ever enrolled (revoked ones too): the clock nodes that are
+    theirs, since a phone that signed in again keeps its clock."""
+    devices = db.devices
+    return set(conn.execute(select(devices.c.id).where(devices.c.user_id == user_id))
+               .scalars())
+
+
 def device_json(conn: Connection, device_id: str) -> dict[str, Any]:
     """A device as the API shows it."""
     row = conn.execute(select(db.devices).where(db.devices.c.id == device_id)).one()

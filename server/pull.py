@@ -18,9 +18,11 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
-from server import db, records
+from server import auth, db, records
 from server.scope import Caller, visible
 from server.statement import InStatements
+from sync import hlc
+from sync.protocol import tombstone
 
 _R = db.records
 # One statement per number of teams; only the columns the wire needs.
@@ -48,7 +50,6 @@ _LOST = (
            _C.c.incoming_won.is_(True))
     .order_by(_C.c.id)
 )
-_NODE_START = 22  # an HLC is "<15 digits>-<5 digits>-<node>"
 
 
 @dataclass(frozen=True)
@@ -107,16 +108,14 @@ def _lost_values(conn: Connection, caller: Caller, after: int, upto: int
     rows = conn.execute(_LOST, {"after": after, "upto": upto}).all()
     if not rows:
         return []
-    devices = db.devices
-    own = set(conn.execute(select(devices.c.id).where(devices.c.user_id == caller.user_id))
-              .scalars())
+    own = auth.device_ids_of(conn, caller.user_id)
     return [
         {"record_id": r.record_id, "type": r.type, "field": r.field,
          "value": json.loads(r.winner_value), "clock": r.winner_clock,
          "lost_value": json.loads(r.loser_value), "lost_clock": r.loser_clock,
          "incoming_won": True}
         for r in rows
-        if r.loser_clock[_NODE_START:] in own and caller.sees_team(r.team_id)
+        if hlc.node_of(r.loser_clock) in own and caller.sees_team(r.team_id)
     ]
 
 
@@ -124,8 +123,8 @@ def _record_json(
     record_id: str, type_name: str, _team: Any, fields: str, clock: str, rev: int, deleted: Any
 ) -> str:
     """A record's wire JSON (``Stored.as_record().as_json()``) from its stored JSON text."""
-    if deleted:  # without its content (``records.tombstone``)
-        kept, stamps = records.tombstone(json.loads(fields), json.loads(clock))
+    if deleted:  # without its content
+        kept, stamps = tombstone(json.loads(fields), json.loads(clock))
         fields, clock = db.dumps(kept), db.dumps(stamps)
     return (
         f'{{"id":{json.dumps(record_id)},"type":{json.dumps(type_name)},"fields":{fields},'

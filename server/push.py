@@ -23,13 +23,14 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
-from server import audit, db, records
+from server import audit, auth, db, records
 from server.errors import BadRequest, Rejected, TooLarge
 from server.records import Stored
 from server.scope import Caller
 from server.settings import Settings
 from server.statement import Statement
 from sync import hlc, protocol, schema
+from sync.attachments import hashes as attachment_hashes
 from sync.errors import FieldError, ProtocolError
 from sync.merge import Conflict, merge
 from sync.protocol import Mutation, Result, ResultError
@@ -193,7 +194,7 @@ class _Batch:
         device's later write never conflicts with its own earlier one), so nobody may stamp
         an edit with a teammate's device."""
         for name, stamp in m.clock.items():
-            node = stamp[_NODE_START:]
+            node = hlc.node_of(stamp)
             if node != self.caller.device_id and node not in self._own_nodes():
                 raise Rejected("a clock's node must be the id of this device",
                                field=f"clock.{name}")
@@ -201,8 +202,8 @@ class _Batch:
     def _check_uploaded(self, incoming: Mapping[str, Any], existing: Stored | None) -> None:
         """A record may only refer to attachment bytes the server holds (the phone uploads
         them before the push), so no reader ever meets a photo nobody can download."""
-        known = records.attachment_hashes(existing.fields) if existing is not None else set()
-        wanted = records.attachment_hashes(dict(incoming)) - known
+        known = attachment_hashes(existing.fields) if existing is not None else set()
+        wanted = attachment_hashes(dict(incoming)) - known
         missing = wanted - self._stored_blobs(wanted)
         if missing:
             raise Rejected(f"attachment {min(missing)[:12]}… was not uploaded first",
@@ -218,9 +219,7 @@ class _Batch:
 
     def _own_nodes(self) -> set[str]:
         if self.own_nodes is None:  # read once, and only when a clock names another node
-            devices = db.devices
-            query = select(devices.c.id).where(devices.c.user_id == self.caller.user_id)
-            self.own_nodes = set(self.conn.execute(query).scalars())
+            self.own_nodes = auth.device_ids_of(self.conn, self.caller.user_id)
         return self.own_nodes
 
     def _apply(self, m: Mutation, field_problems: list[FieldError]) -> Result:
@@ -266,7 +265,7 @@ class _Batch:
             rec.field_revs.update({name: rec.rev for name in merged.changed})
             self._save(rec, new=existing is None)
             if "attachments" in merged.changed:
-                hashes = records.attachment_hashes(rec.fields)
+                hashes = attachment_hashes(rec.fields)
                 records.set_attachment_refs(self.conn, rec.id, hashes)
         self._keep_conflicts(rec, merged.conflicts)
         status = "merged" if merged.conflicts else "applied"
@@ -394,7 +393,6 @@ _C = db.conflicts
 _INSERT_CONFLICT = Statement(
     insert(_C).values({c.name: bindparam(c.name) for c in _C.c if c.name != "id"})
 )
-_NODE_START = hlc.MS_DIGITS + 1 + hlc.COUNTER_DIGITS + 1  # "<ms>-<counter>-" then the node
 _LAST_ID = Statement(
     select(db.devices.c.last_mutation_id).where(db.devices.c.id == bindparam("device_id"))
 )

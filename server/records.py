@@ -16,8 +16,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from server import db
 from server.statement import InStatements, Statement
-from sync import schema
-from sync.protocol import Record
+from sync.protocol import Record, tombstone
 
 
 @dataclass
@@ -36,17 +35,11 @@ class Stored:
 
     def as_record(self) -> Record:
         """The wire record of DESIGN §4 (a tombstone without its content)."""
+        # The server keeps a deleted record's content (a supervisor may need it); phones
+        # get the tombstone only.
         fields, clock = (tombstone(self.fields, self.clock) if self.deleted
                          else (self.fields, self.clock))
         return Record(self.id, self.type, fields, clock, self.rev, self.deleted)
-
-
-def tombstone(fields: dict[str, Any], clock: dict[str, str]
-              ) -> tuple[dict[str, Any], dict[str, str]]:
-    """What a deleted record shows phones: only the patient it belonged to, which a phone
-    needs to file it. The server keeps the content (a supervisor may need it)."""
-    kept = {k: v for k, v in fields.items() if k == "patient_id"}
-    return kept, {k: v for k, v in clock.items() if k in kept}
 
 
 def from_row(row: Any) -> Stored:
@@ -177,19 +170,6 @@ class Revs:
 def high_water(conn: Connection) -> int:
     """The highest committed rev: every rev at or below it is visible to this reader."""
     return int(_HIGH_WATER.scalar(conn))
-
-
-def attachment_hashes(fields: dict[str, Any]) -> set[str]:
-    """The sha256 values (photos and thumbnails) a record's fields refer to."""
-    found: set[str] = set()
-    items = fields.get("attachments")
-    for item in items if isinstance(items, list) else []:
-        if isinstance(item, dict):
-            for key in ("sha256", "thumbnail"):
-                value = item.get(key)
-                if isinstance(value, str) and schema.SHA256_RE.match(value):
-                    found.add(value)
-    return found
 
 
 def set_attachment_refs(conn: Connection, record_id: str, hashes: set[str]) -> None:

@@ -21,6 +21,7 @@ MAX_COUNTER = 10**COUNTER_DIGITS - 1
 MAX_NODE = 64
 # MS_DIGITS and COUNTER_DIGITS ASCII digits, then a node id of 1 to MAX_NODE characters
 # of any kind (it may hold '-' or even a newline). A regex: this runs per pushed field.
+_NODE_START = MS_DIGITS + 1 + COUNTER_DIGITS + 1  # "<ms>-<counter>-" then the node
 _HLC_RE = re.compile(r"[0-9]{15}-[0-9]{5}-.{1,64}", re.DOTALL)
 
 
@@ -49,6 +50,11 @@ def parse(text: str) -> Timestamp:
         raise InvalidClock(f"not an HLC: {text[:80]!r}")
     ms, counter, node = text.split("-", 2)
     return Timestamp(int(ms), int(counter), node)
+
+
+def node_of(text: str) -> str:
+    """The node id of a valid HLC string (without parsing the rest)."""
+    return text[_NODE_START:]
 
 
 def is_valid(text: object) -> bool:

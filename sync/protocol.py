@@ -127,6 +127,14 @@ def _is_count(value: object, minimum: int = 0) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and minimum <= value < MAX_COUNTER
 
 
+def tombstone(fields: Mapping[str, Any], clock: Mapping[str, str]
+              ) -> tuple[dict[str, Any], dict[str, str]]:
+    """What a deleted record keeps on a phone and on the wire: only the patient it belonged
+    to (a phone needs it to file the tombstone), never its content."""
+    kept = {k: v for k, v in fields.items() if k == "patient_id"}
+    return kept, {k: v for k, v in clock.items() if k in kept}
+
+
 def push_request_errors(body: object, max_mutations: int) -> list[FieldError]:
     """Problems with a push request as a whole (each mutation needs a valid ``id``)."""
     if not isinstance(body, Mapping):
