@@ -21,7 +21,7 @@ from server.app import create_app
 from server.db import Database
 from server.settings import Settings
 from sync.engine import SyncStatus as EngineStatus
-from tests.app.views_support import PIN, TINY_SCRYPT, FakeNav, find
+from tests.app.views_support import TINY_SCRYPT, FakeNav, enrolled, find
 from tests.server import conftest as server_fixtures
 from tests.server.conftest import PASSWORD, FakeClock, Org
 
@@ -67,10 +67,8 @@ def test_an_expired_sign_in_keeps_every_edit_and_signing_in_again_sends_them(
     app = phone
 
     async def flow() -> None:
-        assert await app.enrol(SERVER_URL, "alice", PASSWORD)
-        assert await app.choose_pin(PIN, PIN)
-        assert (await app.syncing.sync_now()).status == EngineStatus.OK
-        app.finish_first_run()
+        await enrolled(app, SERVER_URL, "alice", PASSWORD)
+        assert app.sync.last_success is not None and app.sync.error is None
         first_device = app.account()["device_id"]
 
         # Two weeks and a day without a sync: the server no longer takes the token.
@@ -126,9 +124,7 @@ def test_signing_in_again_needs_a_password_and_a_reachable_server(
     app = phone
 
     async def flow() -> Any:
-        assert await app.enrol(SERVER_URL, "alice", PASSWORD)
-        assert await app.choose_pin(PIN, PIN)
-        app.finish_first_run()
+        await enrolled(app, SERVER_URL, "alice", PASSWORD)
         token = app.store.get_meta("token")
         assert await app.sign_in_again("") == "Type your password."
         assert app.store.get_meta("token") == token  # nothing changed

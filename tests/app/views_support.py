@@ -180,9 +180,11 @@ def run(coro: Coroutine[Any, Any, Any]) -> Any:
     return asyncio.run(coro)
 
 
-async def enrolled(app: AppState) -> AppState:
-    """Take ``app`` through sign-in, PIN and the first sync."""
-    assert await app.enrol("http://127.0.0.1:9", "demo", "pw")
+async def enrolled(app: AppState, url: str = "http://127.0.0.1:9", username: str = "demo",
+                   password: str = "pw") -> AppState:
+    """Take ``app`` through sign-in, PIN and the first sync (the FakeServer's account by
+    default)."""
+    assert await app.enrol(url, username, password)
     assert await app.choose_pin(PIN, PIN)
     await app.syncing.sync_now()
     app.finish_first_run()

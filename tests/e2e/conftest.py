@@ -171,6 +171,33 @@ class Ui:
                 return
         raise AssertionError(f"{name!r} holds {box.input_value()!r} after {tries} tries")
 
+    def enrol(self, pin: str) -> None:
+        """First run with the demo liaison: sign in, choose ``pin``, wait out the first sync."""
+        self.see("Set up Liaison")
+        self.type("Username", DEMO_USER)
+        self.type("Password", DEMO_PASSWORD)
+        self.click("Sign in")
+        self.see("Signed in as demo", timeout=30_000)
+        self.type("New PIN", pin)
+        self.type("New PIN again", pin)
+        self.click("Set PIN")
+        self.button("Continue").wait_for(timeout=60_000)
+        self.click("Continue")
+
+    def open_patient(self, name: str, *, shows: str) -> None:
+        """Tap the patient in the Patients tab until their page (which shows ``shows``) is
+        open: a tap during the page transition can be lost."""
+        self.tab("Patients").click()
+        self.see(name)
+        for attempt in range(3):
+            self.text(name).first.click()
+            try:
+                self.see(shows, timeout=5_000)
+                return
+            except Exception:
+                if attempt == 2:
+                    raise
+
     def search(self, name: str, value: str, *, hides: str, tries: int = 3) -> None:
         """Type into a search-as-you-type field until ``hides`` leaves the results.
 

@@ -31,26 +31,8 @@ PICKED = noise_photo(31, (1200, 900))
 
 
 def test_01_enrol_and_open_a_patient(ui: Ui) -> None:
-    ui.see("Set up Liaison")
-    ui.type("Username", DEMO_USER)
-    ui.type("Password", DEMO_PASSWORD)
-    ui.click("Sign in")
-    ui.see("Signed in as demo", timeout=30_000)
-    ui.type("New PIN", PIN)
-    ui.type("New PIN again", PIN)
-    ui.click("Set PIN")
-    ui.button("Continue").wait_for(timeout=60_000)
-    ui.click("Continue")
-    ui.tab("Patients").click()
-    ui.see(PATIENT)
-    for attempt in range(3):  # a tap during the page transition can be lost: tap again
-        ui.text(PATIENT).first.click()
-        try:
-            ui.see("Photos and documents", timeout=5_000)
-            break
-        except Exception:
-            if attempt == 2:
-                raise
+    ui.enrol(PIN)
+    ui.open_patient(PATIENT, shows="Photos and documents")
 
 
 def test_02_pick_a_photo_for_a_visit(ui: Ui) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import DEMO_PASSWORD, DEMO_USER, Ui
+from tests.e2e.conftest import Ui
 
 pytestmark = pytest.mark.browser
 VIEWPORT = {"width": 360, "height": 740}
@@ -52,15 +52,7 @@ def problems(ui: Ui) -> list[str]:
 def test_01_enrol(ui: Ui) -> None:
     ui.see("Set up Liaison")
     assert problems(ui) == []
-    ui.type("Username", DEMO_USER)
-    ui.type("Password", DEMO_PASSWORD)
-    ui.click("Sign in")
-    ui.see("Signed in as demo", timeout=30_000)
-    ui.type("New PIN", PIN)
-    ui.type("New PIN again", PIN)
-    ui.click("Set PIN")
-    ui.button("Continue").wait_for(timeout=60_000)
-    ui.click("Continue")
+    ui.enrol(PIN)
 
 
 @pytest.mark.parametrize("tab,sign", [("Today", "Office round"), ("Patients", PATIENT),
@@ -74,16 +66,7 @@ def test_02_main_tabs_fit(ui: Ui, tab: str, sign: str) -> None:
 
 
 def test_03_patient_and_assessment_fit(ui: Ui) -> None:
-    ui.tab("Patients").click()
-    ui.see(PATIENT)
-    for attempt in range(3):  # a tap during the page transition can be lost: tap again
-        ui.text(PATIENT).first.click()
-        try:
-            ui.see("Timeline", timeout=5_000)
-            break
-        except Exception:
-            if attempt == 2:
-                raise
+    ui.open_patient(PATIENT, shows="Timeline")
     ui.settle(800)
     assert problems(ui) == []
     ui.click("Assess")

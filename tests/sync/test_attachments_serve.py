@@ -12,11 +12,9 @@ import asyncio
 import os
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from app import photos
@@ -29,25 +27,9 @@ from sync.client import RetryPolicy, SyncClient
 from sync.engine import SyncEngine, SyncStatus
 from tests.app.photo_support import noise_photo
 from tests.sync.faultproxy import DROP_AFTER, DROP_BEFORE, DROP_MID_REQUEST, FaultProxy
-from tests.sync.live_server import PASSWORD, ServerProcess, seeded_database
+from tests.sync.live_server import PASSWORD, ServerProcess
 
 TRIES = 3
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    url = seeded_database(tmp_path_factory.mktemp("server") / "liaison.db")
-    process = ServerProcess(url, tmp_path_factory.mktemp("log") / "server.log")
-    process.start()
-    yield process
-    process.stop()
-
-
-@pytest.fixture
-def proxy(server: ServerProcess) -> Iterator[FaultProxy]:
-    fault_proxy = FaultProxy(server.port).start()
-    yield fault_proxy
-    fault_proxy.stop()
 
 
 class Phone:

@@ -13,7 +13,6 @@ import json
 import os
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,27 +26,7 @@ from server.db import Database
 from sync.client import RetryPolicy, SyncClient
 from sync.engine import SyncEngine, SyncResult
 from tests.sync.faultproxy import DELAY, DROP_AFTER, DROP_BEFORE, DROP_MID, HOOK_AFTER, FaultProxy
-from tests.sync.live_server import PASSWORD, ServerProcess, seeded_database
-
-
-@pytest.fixture(scope="module")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return seeded_database(tmp_path_factory.mktemp("server") / "liaison.db")
-
-
-@pytest.fixture(scope="module")
-def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = ServerProcess(database_url, tmp_path_factory.mktemp("log") / "server.log")
-    process.start()
-    yield process
-    process.stop()
-
-
-@pytest.fixture
-def proxy(server: ServerProcess) -> Iterator[FaultProxy]:
-    fault_proxy = FaultProxy(server.port).start()
-    yield fault_proxy
-    fault_proxy.stop()
+from tests.sync.live_server import PASSWORD, ServerProcess
 
 
 class Phone:
