@@ -78,9 +78,8 @@ def build(app: AppState, nav: shell.Nav, patient_id: str = "", visit_id: str = "
     visit = work.get(visit_id, "visit") if visit_id else None
     pid = visit["fields"]["patient_id"] if visit else patient_id
     if (visit_id and visit is None) or work.get(pid, "patient") is None:
-        return shell.screen(app, nav, route, "Assessment", [w.empty_state(
-            "Not found", "This visit or patient is not on this phone.",
-            icon=ft.Icons.SEARCH_OFF, key="visit-missing")])
+        return shell.missing(app, nav, route, "Assessment",
+                             "This visit or patient is not on this phone.", key="visit-missing")
     name = work.patient_name(pid)
     if visit and a.is_final(visit["fields"]):
         return shell.screen(app, nav, route, "Visit",

@@ -37,9 +37,9 @@ def build(app: AppState, nav: shell.Nav, patient_id: str = "", referral_id: str 
     route = f"/refer/{patient_id}" + (f"?referral_id={referral_id}" if referral_id else "")
     record = work.get(referral_id, "referral") if referral_id else None
     if work.get(patient_id, "patient") is None or (referral_id and record is None):
-        return shell.screen(app, nav, route, "Referral", [w.empty_state(
-            "Not found", "This referral or patient is not on this phone.",
-            icon=ft.Icons.SEARCH_OFF, key="referral-missing")])
+        return shell.missing(app, nav, route, "Referral",
+                             "This referral or patient is not on this phone.",
+                             key="referral-missing")
     key = f"referral:{referral_id or 'new:' + patient_id}"
     form = app.ui.get(key)
     if form is None:

@@ -43,9 +43,8 @@ def build(app: AppState, nav: shell.Nav, round_id: str = "", **_: str) -> ft.Vie
     route = f"/round/{round_id}" if round_id else "/round"
     state = _state(app, work, round_id)
     if state is None:
-        return shell.screen(app, nav, route, "Office round", [w.empty_state(
-            "Round not found", "This round is not on this phone.", icon=ft.Icons.SEARCH_OFF,
-            key="round-missing")])
+        return shell.missing(app, nav, route, "Office round", "This round is not on this phone.",
+                             key="round-missing", heading="Round not found")
     f = state["fields"]
     site_names = {s["id"]: str(s["fields"].get("name", "")) for s in work.sites()}
     status = ft.Text("Saved" if state["id"] else "Not saved yet", key="round-save-status",

@@ -129,3 +129,10 @@ def bare(route: str, controls: Sequence[ft.Control], *, title: str | None = None
         padding=ft.Padding.symmetric(horizontal=20, vertical=12),
         controls=[ft.SafeArea(w.scroll_column(controls, key="body"), expand=True)],
     )
+
+
+def missing(app: AppState, nav: Nav, route: str, title: str, message: str, *, key: str,
+            heading: str = "Not found") -> ft.View:
+    """The screen for a record this phone does not hold (an old link, a purged patient)."""
+    return screen(app, nav, route, title, [w.empty_state(
+        heading, message, icon=ft.Icons.SEARCH_OFF, key=key)])

@@ -84,6 +84,14 @@ def _subject(app: AppState, record_id: str, sent: dict[str, Any] | None = None) 
     return str(((patient or {}).get("fields") or {}).get("name", ""))
 
 
+def _card(key: str, title: str, subject: str, body: list[ft.Control]) -> ft.Card:
+    """One item to review: what it is (and whose), then its details and buttons."""
+    heading = ft.Text(title + (f" — {subject}" if subject else ""),
+                      theme_style=ft.TextThemeStyle.TITLE_SMALL)
+    return ft.Card(key=key, content=ft.Container(
+        padding=ft.Padding.all(12), content=ft.Column([heading, *body], spacing=8)))
+
+
 def _conflicts(app: AppState, nav: shell.Nav) -> list[ft.Control]:
     items = app.syncing.conflicts()
     out: list[ft.Control] = [w.section_header(f"Conflicts to review ({len(items)})")]
@@ -104,19 +112,15 @@ def _conflicts(app: AppState, nav: shell.Nav) -> list[ft.Control]:
                c.get("user") or f"device {str(c.get('lost_by', ''))[:8]}")
         subject = _subject(app, str(c.get("record_id", "")))
         title = f"{_type_label(str(c.get('type')))} · {_field(str(c.get('field')))}"
-        out.append(ft.Card(key=f"conflict-{i}", content=ft.Container(
-            padding=ft.Padding.all(12),
-            content=ft.Column([
-                ft.Text(title + (f" — {subject}" if subject else ""),
-                        theme_style=ft.TextThemeStyle.TITLE_SMALL),
-                w.labelled_value("Current value", _value(c.get("value"))),
-                w.labelled_value(f"Other value, by {who} at {_when(str(c.get('lost_at')))}",
-                                 _value(c.get("lost_value"))),
-                w.button_row([
-                    w.secondary_button("Keep current", resolve(False), key=f"keep-{i}"),
-                    w.secondary_button("Use other value", resolve(True), key=f"replace-{i}"),
-                ]),
-            ], spacing=8))))
+        out.append(_card(f"conflict-{i}", title, subject, [
+            w.labelled_value("Current value", _value(c.get("value"))),
+            w.labelled_value(f"Other value, by {who} at {_when(str(c.get('lost_at')))}",
+                             _value(c.get("lost_value"))),
+            w.button_row([
+                w.secondary_button("Keep current", resolve(False), key=f"keep-{i}"),
+                w.secondary_button("Use other value", resolve(True), key=f"replace-{i}"),
+            ]),
+        ]))
     return out
 
 
@@ -156,14 +160,10 @@ def _rejected(app: AppState, nav: shell.Nav) -> list[ft.Control]:
                                               icon=ft.Icons.EDIT, key=f"fix-{i}"))
         buttons.append(w.text_button("Discard", ask, icon=ft.Icons.DELETE_OUTLINE,
                                      key=f"discard-{i}"))
-        out.append(ft.Card(key=f"rejected-{i}", content=ft.Container(
-            padding=ft.Padding.all(12),
-            content=ft.Column([
-                ft.Text(_type_label(str(m.get("type"))) + (f" — {subject}" if subject else ""),
-                        theme_style=ft.TextThemeStyle.TITLE_SMALL),
-                ft.Text(why),
-                w.labelled_value("What was sent", sent or "(a deletion)"),
-                w.button_row(buttons)], spacing=8))))
+        out.append(_card(f"rejected-{i}", _type_label(str(m.get("type"))), subject, [
+            ft.Text(why),
+            w.labelled_value("What was sent", sent or "(a deletion)"),
+            w.button_row(buttons)]))
     return out
 
 

@@ -55,9 +55,9 @@ def build(app: AppState, nav: shell.Nav, patient_id: str = "", transition_id: st
                                              if transition_id else "")) if patient_id \
         else f"/transition/edit/{transition_id}"
     if (transition_id and record is None) or work.get(pid, "patient") is None:
-        return shell.screen(app, nav, route, "Transition", [w.empty_state(
-            "Not found", "This transition or patient is not on this phone.",
-            icon=ft.Icons.SEARCH_OFF, key="transition-missing")])
+        return shell.missing(app, nav, route, "Transition",
+                             "This transition or patient is not on this phone.",
+                             key="transition-missing")
     key = f"transition:{transition_id or 'new:' + pid}"
     form = app.ui.get(key)
     if form is None:
