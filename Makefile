@@ -4,15 +4,46 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck install bench screenshots clean
+# Lock files pin every package with its hashes; .venv is installed from DEV_LOCK only.
+# `make lock` writes them from pyproject.toml (a later lock, say requirements/server.lock, adds
+# its name to LOCKS and one line to `lock`); tests/test_lock.py fails when they disagree with
+# pyproject.toml. `make lock` keeps the locked versions of indirect packages; to move them too:
+# `make lock LOCK_FLAGS=--upgrade` (or `LOCK_FLAGS='--upgrade-package NAME'`).
+DEV_LOCK := requirements/dev.lock
+LOCKS := $(DEV_LOCK)
+LOCK_FLAGS ?=
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 \
+	--generate-hashes --no-strip-extras --custom-compile-command 'make lock' $(LOCK_FLAGS)
+# `make audit` fails on a package it could not check, not only on a known vulnerability.
+AUDIT_FLAGS ?= --strict
 
-$(STAMP): pyproject.toml
+.PHONY: run test lint typecheck install lock lock-check audit bench screenshots clean
+
+# The lock's pip goes in first (it installs the rest far faster than the venv's own pip), then
+# the lock, then the project itself: every download checked against the lock's hashes.
+$(STAMP): pyproject.toml $(DEV_LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	awk '/^pip==/ { on = 1; print; next } on && /^ +--hash=/ { print; next } { on = 0 }' \
+		$(DEV_LOCK) > $(VENV)/pip.lock
+	test ! -s $(VENV)/pip.lock || $(BIN)/python -m pip install -q --require-hashes -r $(VENV)/pip.lock
+	$(BIN)/python -m pip install -q --require-hashes -r $(DEV_LOCK)
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Rewrites the lock files from pyproject.toml with uv (pinned in the dev extra).
+lock: install
+	$(UV_COMPILE) --extra dev -o $(DEV_LOCK)
+
+# Offline: the lock files pin what pyproject.toml asks for.
+lock-check: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_lock.py
+
+# Known vulnerabilities in the locked packages (pip-audit, advisories from PyPI; needs network).
+audit: install
+	$(BIN)/pip-audit --disable-pip --require-hashes --progress-spinner off --desc on \
+		$(AUDIT_FLAGS) $(addprefix -r ,$(LOCKS))
 
 # Starts the server on SQLite with demo data (port 8000) and the app at http://127.0.0.1:8550.
 run: install
@@ -24,7 +55,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy sync server app
 
-test: lint typecheck
+test: lock-check lint typecheck
 	$(BIN)/python -m pytest
 
 # Refreshes docs/screenshots/ (demo data only) from the browser tests.
