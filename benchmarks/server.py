@@ -41,7 +41,7 @@ from typing import Any
 
 import httpx
 
-from server import auth, migrations
+from server import audit, auth, migrations
 from server.db import Database
 from server.passwords import hash_password
 from server.settings import Settings
@@ -91,7 +91,7 @@ def _free_port() -> int:
 def _setup(url: str, devices: int, team_size: int) -> list[Device]:
     """Migrate and add this run's teams and users (names unique to the run)."""
     settings = Settings.from_environ(CHEAP_ARGON2)
-    database = Database(url)
+    database = Database(url, audit_key=audit.load_key())
     try:
         migrations.migrate(database)
         encoded = hash_password(PASSWORD, settings)

@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 
 from app.store import Store
-from server import auth, migrations, records
+from server import audit, auth, migrations, records
 from server.db import Database
 from server.passwords import hash_password
 from server.records import Stored
@@ -108,7 +108,7 @@ def _free_port() -> int:
 
 def seed(url: str, count: int) -> None:
     """One team, user ``bench`` and ``count`` records of its caseload (not timed)."""
-    database = Database(url)
+    database = Database(url, audit_key=audit.load_key())
     migrations.migrate(database)
     rng = random.Random(2026)
     now = time.time()

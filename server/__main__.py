@@ -8,10 +8,10 @@ import sys
 import time
 from collections.abc import Sequence
 
-from server import audit, auth, migrations, records, seed
+from server import account_cli, audit, auth, migrations, records, seed, serving
 from server.db import Database
 from server.errors import ServerError
-from server.passwords import hash_password, password_problem
+from server.service import Service
 from server.settings import Settings, database_url
 from sync import hlc
 
@@ -33,19 +33,30 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="log every request (off by default: it costs as much as a /healthz answer)",
     )
+    serve.add_argument(
+        "--trusted-proxy", action="append", default=[], metavar="IP",
+        help="a reverse proxy whose X-Forwarded-For is believed (repeatable; default: none, "
+        "or $LIAISON_TRUSTED_PROXIES, comma-separated)",
+    )
     team = commands.add_parser("create-team", parents=[common], help="add a team")
     team.add_argument("name")
-    user = commands.add_parser("create-user", parents=[common], help="add a user")
-    user.add_argument("username")
-    user.add_argument("--password", required=True)
-    user.add_argument("--role", required=True, choices=["liaison", "supervisor", "admin"])
-    user.add_argument("--team", action="append", default=[], help="team name (repeatable)")
+    account_cli.add_parsers(commands, common)
     assign = commands.add_parser("assign", parents=[common], help="move a patient to a team")
     assign.add_argument("patient_id")
     assign.add_argument("--team", required=True)
     revoke = commands.add_parser("revoke-device", parents=[common], help="revoke a device")
     revoke.add_argument("device_id")
-    commands.add_parser("verify-audit", parents=[common], help="check the audit hash chain")
+    verify = commands.add_parser("verify-audit", parents=[common],
+                                 help="check the audit log's keyed hash chain")
+    verify.add_argument("--anchor", action="append", default=[], metavar="SEQ:HASH",
+                        help="a head printed by audit-head earlier (repeatable)")
+    verify.add_argument("--anchors-file", metavar="FILE",
+                        help="a file of such heads, one per line (kept off this server)")
+    commands.add_parser("audit-head", parents=[common],
+                        help="print the audit log's head (SEQ:HASH) to keep elsewhere")
+    commands.add_parser("housekeeping", parents=[common],
+                        help="delete unreferenced attachments past their grace period "
+                        "(a running server does it every hour)")
     demo = commands.add_parser("seed-demo", parents=[common], help="create demo data")
     demo.add_argument("--if-empty", action="store_true", help="only on a fresh database")
     return parser
@@ -55,9 +66,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the process exit code."""
     args = _parser().parse_args(argv)
     settings = Settings.from_environ()
-    database = Database(args.database_url, synchronous=settings.sqlite_synchronous)
+    try:
+        key = audit.load_key()
+    except ServerError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    database = Database(args.database_url, synchronous=settings.sqlite_synchronous,
+                        audit_key=key, timeout=settings.db_timeout_seconds)
     try:
         migrations.migrate(database)
+        if args.command != "verify-audit":  # which reports a foreign key as its finding
+            with database.write() as conn:
+                audit.bind_key(conn, key)
         return _run(args, settings, database)
     except ServerError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
@@ -75,10 +95,11 @@ def _run(args: argparse.Namespace, settings: Settings, database: Database) -> in
 
         _tune_gc()
         uvicorn.run(
-            create_app(settings, database),
-            host=args.host,
-            port=args.port,
-            access_log=args.access_log,
+            **serving.uvicorn_options(
+                create_app(settings, database), host=args.host, port=args.port,
+                proxies=serving.trusted_proxies(args.trusted_proxy),
+                header_timeout=settings.header_timeout_seconds, access_log=args.access_log,
+            )
         )
         return 0
     if args.command == "create-team":
@@ -87,8 +108,8 @@ def _run(args: argparse.Namespace, settings: Settings, database: Database) -> in
             audit.append(conn, at=now, actor="cli", action="team.create", targets=[team_id])
         print(team_id)
         return 0
-    if args.command == "create-user":
-        return _create_user(args, settings, database, now)
+    if args.command in account_cli.COMMANDS:
+        return account_cli.run(args, settings, database, now)
     if args.command == "assign":
         with database.write() as conn:
             team_id = auth.team_id_by_name(conn, args.team)
@@ -108,13 +129,15 @@ def _run(args: argparse.Namespace, settings: Settings, database: Database) -> in
         print(f"revoked {args.device_id}")
         return 0
     if args.command == "verify-audit":
+        return _verify_audit(args, database)
+    if args.command == "audit-head":
         with database.read() as conn:
-            verdict = audit.verify(conn)
-        if verdict.ok:
-            print(f"audit log ok: {verdict.rows} rows")
-            return 0
-        print(f"audit log BROKEN at row {verdict.bad_seq}: {verdict.reason}", file=sys.stderr)
-        return 2
+            print(audit.head(conn))
+        return 0
+    if args.command == "housekeeping":
+        removed = Service(settings, database).housekeeping()
+        print(f"deleted {removed} unreferenced attachments")
+        return 0
     if args.command == "seed-demo":
         if args.if_empty and not seed.is_empty(database):
             print("database already has users; not seeding")
@@ -123,6 +146,27 @@ def _run(args: argparse.Namespace, settings: Settings, database: Database) -> in
             print(f"demo {role}: username {username!r} password {password!r}")
         return 0
     raise AssertionError(args.command)
+
+
+def _verify_audit(args: argparse.Namespace, database: Database) -> int:
+    lines = list(args.anchor)
+    if args.anchors_file:
+        with open(args.anchors_file, encoding="utf-8") as kept:
+            lines += [line for line in kept if line.strip() and not line.startswith("#")]
+    try:
+        anchors = [audit.parse_anchor(line) for line in lines]
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    assert database.audit_key is not None
+    with database.read() as conn:
+        verdict = audit.verify(conn, database.audit_key, anchors)
+    if verdict.ok:
+        checked = f", {len(anchors)} anchors held" if anchors else ""
+        print(f"audit log ok: {verdict.rows} rows{checked}; head {verdict.head}")
+        return 0
+    print(f"audit log BROKEN at row {verdict.bad_seq}: {verdict.reason}", file=sys.stderr)
+    return 2
 
 
 def _tune_gc() -> None:
@@ -135,22 +179,6 @@ def _tune_gc() -> None:
     """
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
-
-
-def _create_user(
-    args: argparse.Namespace, settings: Settings, database: Database, now: float
-) -> int:
-    problem = password_problem(args.password)
-    if problem:
-        print(f"error: password {problem}", file=sys.stderr)
-        return 1
-    encoded = hash_password(args.password, settings)
-    with database.write() as conn:
-        team_ids = [auth.team_id_by_name(conn, name) for name in args.team]
-        user_id = auth.create_user(conn, args.username, encoded, args.role, team_ids, now)
-        audit.append(conn, at=now, actor="cli", action="user.create", targets=[user_id])
-    print(user_id)
-    return 0
 
 
 if __name__ == "__main__":

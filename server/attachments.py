@@ -1,20 +1,28 @@
 """Attachments: photos and PDFs stored in the database, addressed by their sha256.
 
-Anyone signed in may upload bytes that match their hash and look like an image (JPEG,
-PNG, WebP, HEIC) or a PDF; a download is allowed only when a record the caller can see
-refers to the hash, and answers 404 otherwise so that existence does not leak.
+Knowing a hash grants nothing. Anyone signed in may upload bytes that match their hash and
+look like an image (JPEG, PNG, WebP, HEIC) or a PDF, and the upload records that this
+user holds them; a push may then refer to a hash only when its user uploaded the bytes
+or a record the user can see already refers to them (``may_refer``). A download is
+allowed only when a record the caller can see refers to the hash, and answers 404
+otherwise; an upload answers the same whether or not the bytes were there before.
+
+Uploads count against a daily byte budget per device and per user (429 past it), and
+blobs that no record refers to any more are deleted after a grace period (``collect``),
+which leaves a phone time to push the record it uploaded them for.
 """
 
 from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import Connection, exists, select
+from sqlalchemy import Connection, delete, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from server import audit, db
+from server import audit, db, throttle
 from server.errors import Invalid, NotFound
 from server.scope import Caller, visible
+from server.settings import MIB, Settings
 
 HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
 
@@ -34,15 +42,30 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
-def put(conn: Connection, caller: Caller, sha256: str, data: bytes, now: float) -> bool:
-    """Store the bytes under their hash; returns True when new, False when already there."""
+DAY = 24 * 3600
+
+
+def put(
+    conn: Connection, caller: Caller, sha256: str, data: bytes, now: float, settings: Settings
+) -> bool:
+    """Store the bytes under their hash and note that the caller holds them; returns True
+    when they were new (never told to the client). Raises Throttled past a budget."""
     if hashlib.sha256(data).hexdigest() != sha256:
         raise Invalid("the bytes do not match the sha256 in the path", code="hash_mismatch")
     content_type = sniff(data)
     if content_type is None:
         raise Invalid("only JPEG, PNG, WebP, HEIC images and PDF are accepted",
                       code="unsupported_type")
+    budgets = {f"upload-device:{caller.device_id}": settings.attachment_device_mib_per_day * MIB,
+               f"upload-user:{caller.user_id}": settings.attachment_user_mib_per_day * MIB}
+    throttle.reserve(conn, budgets, DAY, now, amount=len(data),
+                     message="the daily upload allowance is used up; the rest goes tomorrow")
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(
+        dialect.insert(db.attachment_uploads)
+        .values(sha256=sha256, user_id=caller.user_id, created_at=now)
+        .on_conflict_do_nothing(index_elements=["sha256", "user_id"])
+    )
     stored = conn.execute(
         dialect.insert(db.attachments)
         .values(
@@ -84,3 +107,34 @@ def get(conn: Connection, caller: Caller, sha256: str) -> tuple[str, bytes]:
     if row is None:
         raise NotFound("no such attachment")
     return row.content_type, bytes(row.data)
+
+
+def may_refer(conn: Connection, caller: Caller, hashes: set[str]) -> set[str]:
+    """The hashes among ``hashes`` that the caller may put into a record: stored bytes the
+    caller's user uploaded, or that a record the caller sees refers to already."""
+    if not hashes:
+        return set()
+    wanted = sorted(hashes)
+    up, refs, recs, blobs = db.attachment_uploads, db.attachment_refs, db.records, db.attachments
+    own = select(up.c.sha256).where(
+        up.c.user_id == caller.user_id, up.c.sha256.in_(wanted),
+        exists().where(blobs.c.sha256 == up.c.sha256))
+    seen = select(refs.c.sha256).where(
+        refs.c.sha256.in_(wanted), refs.c.record_id == recs.c.id,
+        recs.c.deleted.is_(False), visible(recs, caller))
+    return set(conn.execute(own.union(seen)).scalars())
+
+
+def collect(conn: Connection, now: float, grace_seconds: float) -> int:
+    """Delete the blobs that no record refers to, stored more than ``grace_seconds`` ago,
+    with their upload notes; returns how many blobs went."""
+    blobs, refs, up = db.attachments, db.attachment_refs, db.attachment_uploads
+    unreferenced = ~exists().where(refs.c.sha256 == blobs.c.sha256)
+    doomed = list(conn.execute(
+        select(blobs.c.sha256).where(blobs.c.created_at < now - grace_seconds, unreferenced)
+    ).scalars())
+    for start in range(0, len(doomed), 500):
+        chunk = doomed[start:start + 500]
+        conn.execute(delete(up).where(up.c.sha256.in_(chunk)))
+        conn.execute(delete(blobs).where(blobs.c.sha256.in_(chunk)))
+    return len(doomed)

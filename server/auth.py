@@ -11,18 +11,17 @@ import hashlib
 import re
 import secrets
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from server import audit, db, throttle
+from server import audit, db
 from server.errors import (
     Conflict,
     DeviceRevoked,
-    Forbidden,
     Invalid,
     NotFound,
-    Throttled,
     TokenExpired,
     Unauthorized,
 )
@@ -104,46 +103,59 @@ def user_json(conn: Connection, user_id: str) -> dict[str, Any]:
     }
 
 
-def throttle_keys(username: str, address: str, settings: Settings) -> dict[str, int]:
-    """The throttle keys of a sign-in attempt and their failure limits."""
+def sign_in_limits(
+    username: str, address: str, cookie_device: str | None, settings: Settings
+) -> dict[str, int]:
+    """The throttle keys of a sign-in attempt and their limits.
+
+    Attempts count against the username, except from a phone that shows the token it was
+    given before (a *device cookie*, even an expired one): those count against that device
+    only. So five wrong guesses by a stranger lock the name out for new phones for the
+    window, but not the user's own phone signing in again. Every attempt also counts
+    against the client's address.
+    """
+    subject = f"device:{cookie_device}" if cookie_device else f"user:{username[:64]}"
     return {
-        f"user:{username[:64]}": settings.throttle_user_failures,
+        subject: settings.throttle_user_failures,
         f"addr:{address[:100]}": settings.throttle_address_failures,
     }
 
 
-def check_throttle(conn: Connection, keys: dict[str, int], settings: Settings, now: float) -> None:
-    """Raise Throttled when the username or address has failed too often."""
-    wait = throttle.retry_after(conn, keys, settings.throttle_window_seconds, now)
-    if wait is not None:
-        raise Throttled("too many failed sign-ins; try again later", wait)
+def address_limit(address: str, settings: Settings) -> dict[str, int]:
+    """The throttle key of the client address alone (checked before a body is read)."""
+    return {f"addr:{address[:100]}": settings.throttle_address_failures}
 
 
-def password_hash_of(conn: Connection, username: str) -> tuple[str | None, str | None]:
-    """The user id and stored hash for a username, or (None, None)."""
+def device_cookie(conn: Connection, device_token: str | None, username: str) -> str | None:
+    """The id of the caller's earlier device when ``device_token`` is one of the named
+    user's tokens (expired or not, never revoked); else None."""
+    if not device_token or len(device_token) > 200:
+        return None
+    found = conn.execute(
+        select(_D.c.id)
+        .join(db.users, db.users.c.id == _D.c.user_id)
+        .where(_D.c.token_hash == token_hash(device_token), db.users.c.username == username,
+               _D.c.revoked_at.is_(None))
+    ).scalar()
+    return str(found) if found else None
+
+
+@dataclass(frozen=True)
+class Account:
+    """What a sign-in needs to know of a user."""
+
+    user_id: str
+    password_hash: str
+    disabled: bool
+
+
+def account_of(conn: Connection, username: str) -> Account | None:
+    """The account of a username, or None."""
+    u = db.users
     row = conn.execute(
-        select(db.users.c.id, db.users.c.password_hash).where(db.users.c.username == username)
+        select(u.c.id, u.c.password_hash, u.c.disabled_at).where(u.c.username == username)
     ).first()
-    return (row.id, row.password_hash) if row else (None, None)
-
-
-def record_login(
-    conn: Connection,
-    *,
-    user_id: str | None,
-    username: str,
-    keys: dict[str, int],
-    settings: Settings,
-    now: float,
-) -> None:
-    """Count or clear throttling and write the audit row of a sign-in attempt."""
-    user_key = next(iter(keys))
-    if user_id is None:
-        throttle.record_failure(conn, list(keys), settings.throttle_window_seconds, now)
-        audit.append(conn, at=now, actor=f"user:{username[:64]}", action="login.failed")
-    else:
-        throttle.clear(conn, user_key)
-        audit.append(conn, at=now, actor=f"user:{username}", action="login.ok")
+    return Account(row.id, row.password_hash, row.disabled_at is not None) if row else None
 
 
 def enrol_device(conn: Connection, user_id: str, device_name: str, now: float) -> tuple[str, str]:
@@ -168,7 +180,7 @@ def enrol_device(conn: Connection, user_id: str, device_name: str, now: float) -
 _D = db.devices
 _CALLER = Statement(
     select(_D.c.id, _D.c.user_id, _D.c.created_at, _D.c.last_used_at, _D.c.revoked_at,
-           _D.c.last_mutation_id, db.users.c.username, db.users.c.role)
+           _D.c.last_mutation_id, db.users.c.username, db.users.c.role, db.users.c.disabled_at)
     .join(db.users, db.users.c.id == _D.c.user_id)
     .where(_D.c.token_hash == bindparam("token_hash"))
 )
@@ -197,8 +209,9 @@ def authenticate(
     found = _CALLER.first(conn, {"token_hash": token_hash(token)})
     if found is None:
         raise Unauthorized("unknown token")
-    device_id, user_id, created_at, last_used_at, revoked_at, last_id, username, role = found
-    if revoked_at is not None:
+    (device_id, user_id, created_at, last_used_at, revoked_at, last_id, username, role,
+     disabled_at) = found
+    if revoked_at is not None or disabled_at is not None:
         raise DeviceRevoked("this device was revoked; its local data must be erased")
     if now - created_at > settings.token_absolute_seconds:
         raise TokenExpired("the sign-in has expired; sign in again")
@@ -255,7 +268,8 @@ def revoke_device(conn: Connection, device_id: str, caller: Caller | None, now: 
     if row is None:
         raise NotFound("no such device")
     if caller is not None and not caller.is_admin and row.user_id != caller.user_id:
-        raise Forbidden("only an admin can revoke another user's device", code="forbidden")
+        # Not 403: another user's device id must not be confirmed to exist.
+        raise NotFound("no such device")
     if row.revoked_at is None:
         conn.execute(
             update(db.devices).where(db.devices.c.id == device_id).values(revoked_at=now)

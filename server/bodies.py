@@ -9,16 +9,23 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import zlib
 from typing import Any
 
+import anyio
 from starlette.requests import Request
 
-from server.errors import BadRequest, TooLarge, UnsupportedMediaType
+from server.errors import BadRequest, RequestTimeout, TooLarge, UnsupportedMediaType
 
 
-async def read_bytes(request: Request, limit: int) -> bytes:
-    """The raw body; raises TooLarge past ``limit`` bytes, before reading when announced."""
+async def read_bytes(request: Request, limit: int, idle: float | None = None) -> bytes:
+    """The raw body; raises TooLarge past ``limit`` bytes, before reading when announced,
+    and RequestTimeout when the client pauses longer than ``idle`` seconds (its
+    settings' ``body_idle_seconds``) between chunks: a slow client holds no connection
+    for ever."""
+    if idle is None:
+        idle = float(request.app.state.service.settings.body_idle_seconds)
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -27,7 +34,15 @@ async def read_bytes(request: Request, limit: int) -> bytes:
             raise TooLarge(f"the body is larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    stream = request.stream()
+    while True:
+        try:
+            with anyio.fail_after(idle):
+                chunk = await anext(stream)
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise RequestTimeout(f"the body stalled for more than {idle:g} s") from None
         size += len(chunk)
         if size > limit:
             raise TooLarge(f"the body is larger than {limit} bytes")
@@ -81,15 +96,45 @@ def parse_json(data: bytes, encoding: str, limit: int) -> Any:
             # Strict UTF-8 refuses surrogates smuggled in as bytes; then only an escape
             # can spell a lone surrogate, and the costly check below is rarely needed.
             text = data.decode("utf-8")
-            body = json.loads(text)
+            body = _loads(text)
             if "\\u" in text:
                 _encodable(body)
         else:
-            body = json.loads(data)
+            body = _loads(data)
             _encodable(body)
+    except _OutOfRange as exc:
+        raise BadRequest(str(exc)) from exc
     except (ValueError, RecursionError) as exc:  # Unicode errors are ValueErrors
         raise BadRequest("the body is not valid JSON", code="malformed_json") from exc
     return body
+
+
+MAX_INT_DIGITS = 20  # beyond any count, rev or id here; Python would take 4,300
+
+
+class _OutOfRange(ValueError):
+    """A number JSON allows but no field here can hold."""
+
+
+def _int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise _OutOfRange(f"a number in the body has more than {MAX_INT_DIGITS} digits")
+    return int(text)
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999: stored JSON must stay strict (no Infinity)
+        raise _OutOfRange("a number in the body is out of range")
+    return value
+
+
+def _constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN, Infinity: Python's json takes them
+
+
+def _loads(text: str | bytes) -> Any:
+    return json.loads(text, parse_int=_int, parse_float=_float, parse_constant=_constant)
 
 
 def _encodable(body: Any) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -66,6 +67,7 @@ users = Table(
     Column("password_hash", String(255), nullable=False),
     Column("role", String(16), nullable=False),
     Column("created_at", Float, nullable=False),
+    Column("disabled_at", Float),  # a disabled user cannot sign in; their devices are revoked
 )
 
 memberships = Table(
@@ -86,6 +88,9 @@ devices = Table(
     Column("last_used_at", Float, nullable=False),
     Column("revoked_at", Float),
     Column("last_mutation_id", BigInteger, nullable=False, default=0),
+    # The rev range (from, to] whose pull this device was last audited for (server.pull).
+    Column("audited_from", BigInteger),
+    Column("audited_to", BigInteger),
 )
 
 throttle = Table(
@@ -113,6 +118,7 @@ audit_head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("key_id", String(64)),  # which audit key the chain is written with (server.audit)
 )
 
 records = Table(
@@ -179,6 +185,25 @@ attachments = Table(
     Column("created_at", Float, nullable=False),
 )
 
+membership_changes = Table(
+    "membership_changes",
+    metadata,
+    # A rev from the records' counter: pulls see a user leaving a team in rev order.
+    Column("rev", BigInteger, primary_key=True, autoincrement=False),
+    Column("user_id", String(36), nullable=False, index=True),
+    Column("team_id", String(36), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+attachment_uploads = Table(
+    "attachment_uploads",
+    metadata,
+    # Who proved they hold the bytes by uploading them: only they may refer to them first.
+    Column("sha256", String(64), primary_key=True),
+    Column("user_id", String(36), primary_key=True),
+    Column("created_at", Float, nullable=False),
+)
+
 attachment_refs = Table(
     "attachment_refs",
     metadata,
@@ -222,22 +247,42 @@ dumps = _canonical_dumps()
 
 
 def normalize_url(url: str) -> str:
-    """Use psycopg 3 for PostgreSQL URLs; make SQLite's directory exist."""
+    """Use psycopg 3 for PostgreSQL URLs; make SQLite's file private before SQLite makes it."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        _private_file(Path(parsed.database))
     return url
+
+
+def _private_file(path: Path) -> None:
+    """Create the database file (and its directory) readable by its owner only.
+
+    SQLite creates a missing file with the process umask (usually 0644: every local user
+    could read the patient data) and gives its -wal and -shm files the mode of the main
+    file; an existing file is left as it is.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 class Database:
     """An engine plus short read and write transactions; the one place DB errors map."""
 
-    def __init__(self, url: str, *, pool_size: int = 5, synchronous: int = 2) -> None:
-        """``synchronous`` is SQLite's (1 NORMAL, 2 FULL); see ``_sqlite_events``."""
+    def __init__(
+        self, url: str, *, pool_size: int = 5, synchronous: int = 2,
+        audit_key: bytes | None = None, timeout: float = 10.0,
+    ) -> None:
+        """``synchronous`` is SQLite's (1 NORMAL, 2 FULL); see ``_sqlite_events``.
+        ``audit_key`` keys the audit chain (``server.audit``); without it nothing that
+        writes an audit row can run. ``timeout`` (seconds) bounds waiting for a connection,
+        for a lock and, on PostgreSQL, for a statement: a database that stops answering
+        gives errors (503) instead of requests that hang."""
         self.url = normalize_url(url)
+        self.audit_key = audit_key
         self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
         # SQLite has one writer at a time: queue this process's writers on a lock rather
         # than have them poll the file lock (the busy timeout still covers other processes).
@@ -245,12 +290,13 @@ class Database:
         self.engine: Engine
         if self.is_sqlite:
             self.engine = create_engine(
-                self.url, connect_args={"check_same_thread": False, "timeout": 30}
+                self.url, connect_args={"check_same_thread": False, "timeout": timeout}
             )
-            _sqlite_events(self.engine, synchronous)
+            _sqlite_events(self.engine, synchronous, timeout)
         else:
             self.engine = create_engine(
-                self.url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True
+                self.url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True,
+                pool_timeout=timeout, connect_args=_postgres_timeouts(timeout),
             )
         # server.statement runs hot statements on the driver: its errors arrive unwrapped.
         self._driver_error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
@@ -271,7 +317,7 @@ class Database:
     def _transaction(self, *, write: bool) -> Iterator[Connection]:
         try:
             with self.engine.connect() as conn:
-                conn.execution_options(liaison_write=write)
+                conn.execution_options(liaison_write=write, liaison_audit_key=self.audit_key)
                 with conn.begin():
                     yield conn
         except ServerError:
@@ -291,7 +337,28 @@ class Database:
         self.engine.dispose()
 
 
-def _sqlite_events(engine: Engine, synchronous: int) -> None:
+def _postgres_timeouts(timeout: float) -> dict[str, Any]:
+    """libpq settings so that no call waits for ever on a server that stopped answering.
+
+    The server-side timeouts end slow statements and lock waits; a server that does not
+    answer at all (paused, or the network gone) is caught by the connect timeout, TCP
+    keepalives and ``tcp_user_timeout``, and otherwise by the request deadline of the
+    HTTP layer (``server.api.in_thread``).
+    """
+    ms = int(timeout * 1000)
+    return {
+        "connect_timeout": max(2, int(timeout)),
+        "options": f"-c statement_timeout={ms} -c lock_timeout={ms} "
+                   f"-c idle_in_transaction_session_timeout={ms * 6}",
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        "tcp_user_timeout": ms,
+    }
+
+
+def _sqlite_events(engine: Engine, synchronous: int, timeout: float = 10.0) -> None:
     # WAL with synchronous=FULL (2, the default) syncs the WAL at every commit, so an
     # acknowledged push survives a power cut: the phone drops it from its outbox on that
     # acknowledgement. FULL costs one fsync per write transaction (0.4 to 1.4 ms here,
@@ -305,7 +372,7 @@ def _sqlite_events(engine: Engine, synchronous: int) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()

@@ -7,6 +7,7 @@ ServerError                      500 internal_error
 │   └── DeviceRevoked            401 device_revoked, with "wipe": true
 ├── Forbidden                    403 out_of_scope / forbidden
 ├── NotFound                     404 not_found
+├── RequestTimeout               408 request_timeout (the body stalled)
 ├── Conflict                     409 conflict (already exists)
 ├── TooLarge                     413 too_large
 ├── UnsupportedMediaType         415 unsupported_encoding
@@ -96,6 +97,13 @@ class NotFound(ServerError):
 
     status = 404
     code = "not_found"
+
+
+class RequestTimeout(ServerError):
+    """The client stopped sending its body."""
+
+    status = 408
+    code = "request_timeout"
 
 
 class Conflict(ServerError):

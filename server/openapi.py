@@ -19,6 +19,7 @@ ERROR_TEXT = {
     409: "Conflict",
     413: "Too large",
     415: "Unsupported Content-Encoding (gzip and identity are read)",
+    408: "The request body stalled",
     422: "Invalid content",
     429: "Throttled (see Retry-After)",
     503: "Database unavailable (see Retry-After)",
@@ -70,7 +71,28 @@ SCHEMAS: dict[str, Any] = {
         username={"type": "string", "maxLength": 64},
         password={"type": "string", "maxLength": 200},
         device_name={"type": "string", "minLength": 1, "maxLength": 100},
+        device_token={"type": "string", "maxLength": 200,
+                      "description": "This phone's earlier token, even expired: its sign-in "
+                                     "attempts are then throttled apart from strangers'"},
     ),
+    "Device": _obj(
+        ["id", "name", "created_at", "last_used_at", "revoked_at"],
+        id=UUID, name={"type": "string"}, created_at={"type": "number"},
+        last_used_at={"type": "number"}, revoked_at={"type": "number", "nullable": True},
+    ),
+    "UserDetail": {"allOf": [_ref("User"), _obj(
+        ["disabled", "devices"], disabled={"type": "boolean"},
+        devices={"type": "array", "items": _ref("Device")})]},
+    "UserSummary": {"allOf": [_ref("User"), _obj(
+        ["disabled", "active_devices"], disabled={"type": "boolean"}, active_devices=COUNT)]},
+    "NewUser": _obj(
+        ["username", "password", "role"],
+        username={"type": "string", "maxLength": 64},
+        password={"type": "string", "minLength": 8, "maxLength": 200},
+        role={"type": "string", "enum": ["liaison", "supervisor", "admin"]},
+        team_ids={"type": "array", "items": UUID},
+    ),
+    "Team": _obj(["id", "name"], id=UUID, name={"type": "string"}),
     "Enrolled": _obj(
         ["device_id", "token", "user"], device_id=UUID, token={"type": "string"}, user=_ref("User")
     ),
@@ -167,6 +189,16 @@ def _paths() -> dict[str, Any]:
                 "responses": {"200": _json(_obj(["status"], status={"type": "string"}), "OK")},
             }
         },
+        "/readyz": {
+            "get": {
+                "summary": "Readiness probe: the database answers",
+                "security": [],
+                "responses": {
+                    "200": _json(_obj(["status"], status={"type": "string"}), "Ready"),
+                    "503": _json(_ref("Error"), ERROR_TEXT[503]),
+                },
+            }
+        },
         "/openapi.json": {
             "get": {
                 "summary": "This description",
@@ -181,10 +213,11 @@ def _paths() -> dict[str, Any]:
                 "requestBody": {"required": True, "content": {JSON: {"schema": _ref("Enrolment")}}},
                 "responses": {
                     "201": _json(_ref("Enrolled"), "Enrolled"),
-                    **_errors(401, 409, 413, 415, 422, 429),
+                    **_errors(401, 408, 409, 413, 415, 422, 429),
                 },
             }
         },
+        **_admin_paths(),
         "/api/v1/devices/{device_id}": {
             "delete": {
                 "summary": "Revoke a device (own, or any as admin)",
@@ -233,9 +266,8 @@ def _paths() -> dict[str, Any]:
                                                                          "format": "binary"}}},
                 },
                 "responses": {
-                    "200": _json(_ref("Stored"), "Already stored"),
-                    "201": _json(_ref("Stored"), "Stored"),
-                    **_errors(401, 409, 413, 422),
+                    "201": _json(_ref("Stored"), "Stored (whether or not it was before)"),
+                    **_errors(401, 409, 413, 422, 429),
                 },
             },
             "get": {
@@ -249,6 +281,69 @@ def _paths() -> dict[str, Any]:
                     **_errors(401, 404),
                 },
             },
+        },
+    }
+
+
+def _admin(summary: str, ok: dict[str, Any], body: dict[str, Any] | None = None,
+           *errors: int, params: tuple[str, ...] = ()) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": summary + " (admins only)",
+        "parameters": [{"name": p, "in": "path", "required": True, "schema": UUID}
+                       for p in params],
+        "responses": {**ok, **_errors(401, 403, *errors)},
+    }
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": {JSON: {"schema": body}}}
+    return operation
+
+
+def _admin_paths() -> dict[str, Any]:
+    user = ("user_id",)
+    detail = {"200": _json(_ref("UserDetail"), "The user")}
+    done = {"204": {"description": "Done"}}
+    return {
+        "/api/v1/users": {
+            "get": _admin("Every user", {"200": _json(_obj(["users"], users={
+                "type": "array", "items": _ref("UserSummary")}), "Users")}),
+            "post": _admin("Add a user", {"201": _json(_ref("UserDetail"), "Added")},
+                           _ref("NewUser"), 404, 409, 413, 415, 422),
+        },
+        "/api/v1/users/{user_id}": {
+            "get": _admin("A user with their devices", detail, None, 404, params=user),
+        },
+        "/api/v1/users/{user_id}/disable": {
+            "post": _admin("Disable a user: no sign-in, every device revoked (they erase "
+                           "their data)", detail, None, 404, params=user),
+        },
+        "/api/v1/users/{user_id}/enable": {
+            "post": _admin("Let a disabled user sign in again", detail, None, 404, params=user),
+        },
+        "/api/v1/users/{user_id}/password": {
+            "put": _admin("Set a new password, optionally revoking every device", done,
+                          _obj(["password"], password={"type": "string", "minLength": 8,
+                                                       "maxLength": 200},
+                               revoke_devices={"type": "boolean"}),
+                          404, 413, 415, 422, params=user),
+        },
+        "/api/v1/users/{user_id}/role": {
+            "put": _admin("Change a user's role", detail, _obj(["role"], role={
+                "type": "string", "enum": ["liaison", "supervisor", "admin"]}),
+                404, 413, 415, 422, params=user),
+        },
+        "/api/v1/users/{user_id}/teams/{team_id}": {
+            "put": _admin("Add a user to a team", done, None, 404, 409,
+                          params=("user_id", "team_id")),
+            "delete": _admin("Remove a user from a team (their devices purge its patients)",
+                             done, None, 404, params=("user_id", "team_id")),
+        },
+        "/api/v1/teams": {
+            "get": _admin("Every team", {"200": _json(_obj(["teams"], teams={
+                "type": "array", "items": _ref("Team")}), "Teams")}),
+            "post": _admin("Add a team", {"201": _json(_ref("Team"), "Added")},
+                           _obj(["name"], name={"type": "string", "minLength": 1,
+                                                "maxLength": 100}),
+                           409, 413, 415, 422),
         },
     }
 

@@ -5,7 +5,13 @@ The page is bounded by the committed high-water rev read first: revs commit in o
 never passes a rev that has yet to commit.
 
 A page is read in a read-only transaction and its audit row written after, in a short
-write (``Service.pull_body``), so pulls never queue behind pushes for the reading. Records go
+write (``Service.pull_body``), so pulls never queue behind pushes for the reading.
+
+A pull is audited once, not once per page: the first page of a pull audits the whole rev
+range it will walk, (cursor, high water], naming every patient (and team round) with a
+record in that range, and the device remembers the range (``devices.audited_from/to``).
+Later pages inside that range write nothing; a page that reaches past it (records
+changed meanwhile), or a pull that starts again, audits its own range. Records go
 out as the JSON text they are stored as (canonical JSON, see ``db.dumps``), spliced into
 the response rather than parsed and encoded again: the bytes are the same either way.
 """
@@ -16,11 +22,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from server import auth, db, records
 from server.scope import Caller, visible
-from server.statement import InStatements
+from server.statement import InStatements, Statement
 from sync import hlc
 from sync.protocol import tombstone
 
@@ -28,7 +34,8 @@ _R = db.records
 # One statement per number of teams; only the columns the wire needs.
 _PAGE = InStatements(
     lambda teams: select(
-        _R.c.id, _R.c.type, _R.c.team_id, _R.c.fields, _R.c.clock, _R.c.rev, _R.c.deleted
+        _R.c.id, _R.c.type, _R.c.team_id, _R.c.fields, _R.c.clock, _R.c.rev, _R.c.deleted,
+        _R.c.patient_id,
     )
     .where(
         _R.c.rev > bindparam("cursor"),
@@ -40,6 +47,9 @@ _PAGE = InStatements(
     prefix="team",
 )
 
+
+# What a purge names: a device erases the record and every record of that patient.
+PURGED_TYPES = ("patient", "round")
 
 _C = db.conflicts
 _LOST = (
@@ -53,21 +63,27 @@ _LOST = (
 
 
 @dataclass(frozen=True)
+class AuditSpan:
+    """What a pull's audit row covers: the rev range and the patients (and team rounds) in
+    it; ``targets`` is empty when the range holds no patient data."""
+
+    start: int
+    end: int
+    targets: list[str]
+    remember: bool = False  # the pull goes on: later pages inside the range write nothing
+
+
+@dataclass(frozen=True)
 class Page:
     """One page of a pull: the records as wire JSON text, purges, conflicts to report,
-    and what to audit."""
+    and the audit it owes (None when an earlier page of the same pull covered it)."""
 
     records: list[str]
     purge: list[str]
     cursor: int
     more: bool
-    patient_data: list[str]  # ids of the page's team records (patient data), for the audit
+    audit: AuditSpan | None
     conflicts: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def audit_targets(self) -> list[str]:
-        """What the audit row of this page lists; empty when it holds no patient data."""
-        return self.patient_data + self.purge
 
     def body(self, last_mutation_id: int) -> bytes:
         """The response body of DESIGN §4."""
@@ -88,14 +104,63 @@ def read_page(conn: Connection, caller: Caller, cursor: int, limit: int) -> Page
     more = len(rows) > limit
     rows = rows[:limit]
     new_cursor = int(rows[-1][5]) if more else top
+    purge = _purges(conn, caller, cursor, new_cursor)
+    span = None
+    if cursor and _covered(conn, caller, cursor, new_cursor):
+        pass  # a later page of a pull whose first page audited its whole range
+    elif not more:  # the pull is this one page (the usual case): audit what it holds
+        shown = [row[7] or row[0] for row in rows if row[2] is not None]
+        span = AuditSpan(cursor, top, sorted({*shown, *purge}))
+    else:
+        targets = [*_patients_in(conn, caller, cursor, top), *_purges(conn, caller, cursor, top)]
+        span = AuditSpan(cursor, top, sorted(set(targets)), remember=True)
     return Page(
-        records=[_record_json(*row) for row in rows],
-        purge=_purges(conn, caller, cursor, new_cursor),
+        records=[_record_json(*row[:7]) for row in rows],
+        purge=purge,
         cursor=new_cursor,
         more=more,
-        patient_data=[row[0] for row in rows if row[2] is not None],
+        audit=span,
         conflicts=_lost_values(conn, caller, cursor, new_cursor),
     )
+
+
+_D = db.devices
+_AUDITED = Statement(
+    select(_D.c.audited_from, _D.c.audited_to).where(_D.c.id == bindparam("device_id"))
+)
+
+
+def _covered(conn: Connection, caller: Caller, cursor: int, upto: int) -> bool:
+    """True when this page continues a pull whose audit row covered (cursor, upto]."""
+    found = _AUDITED.first(conn, {"device_id": caller.device_id})
+    if found is None or found[0] is None:
+        return False
+    start, end = int(found[0]), int(found[1])
+    # cursor == start is a pull starting again (or a retried first page): audited anew.
+    return start < cursor and upto <= end
+
+
+def _patients_in(conn: Connection, caller: Caller, after: int, upto: int) -> list[str]:
+    """The patients (and team rounds) with a record the caller sees in (after, upto]."""
+    if not caller.team_ids or upto <= after:
+        return []
+    owner = func.coalesce(_R.c.patient_id, _R.c.id)
+    return list(conn.execute(
+        select(owner).distinct()
+        .where(_R.c.rev > after, _R.c.rev <= upto, _R.c.team_id.in_(caller.team_ids))
+    ).scalars())
+
+
+_SET_AUDITED = Statement(
+    update(_D).where(_D.c.id == bindparam("device_id"))
+    .values(audited_from=bindparam("start"), audited_to=bindparam("end"))
+)
+
+
+def record_audited(conn: Connection, caller: Caller, span: AuditSpan) -> None:
+    """Remember the range a pull's audit row covered (in the same write as the row)."""
+    _SET_AUDITED.run(conn, {"device_id": caller.device_id, "start": span.start,
+                            "end": span.end})
 
 
 def _lost_values(conn: Connection, caller: Caller, after: int, upto: int
@@ -133,14 +198,25 @@ def _record_json(
 
 
 def _purges(conn: Connection, caller: Caller, after: int, upto: int) -> list[str]:
-    """Patients that left the caller's teams in (after, upto] and are not back in scope."""
-    if after == 0 or upto <= after or not caller.team_ids:
+    """Team records that left the caller's scope in (after, upto] and are not back in it:
+    patients moved to another team, and the patients and rounds of a team the caller left.
+    """
+    if after == 0 or upto <= after:
         return []  # a device pulling from 0 holds nothing to purge
-    sc = db.scope_changes
-    left = conn.execute(
-        select(sc.c.patient_id)
-        .where(sc.c.rev > after, sc.c.rev <= upto, sc.c.from_team_id.in_(caller.team_ids))
-        .order_by(sc.c.rev)
+    sc, mc, r = db.scope_changes, db.membership_changes, db.records
+    left: list[str] = []
+    if caller.team_ids:
+        left += conn.execute(
+            select(sc.c.patient_id)
+            .where(sc.c.rev > after, sc.c.rev <= upto, sc.c.from_team_id.in_(caller.team_ids))
+            .order_by(sc.c.rev)
+        ).scalars()
+    teams_left = select(mc.c.team_id).where(
+        mc.c.user_id == caller.user_id, mc.c.rev > after, mc.c.rev <= upto)
+    left += conn.execute(
+        select(r.c.id)
+        .where(r.c.team_id.in_(teams_left), r.c.type.in_(PURGED_TYPES))
+        .order_by(r.c.rev)
     ).scalars()
     candidates = list(dict.fromkeys(left))
     if not candidates:

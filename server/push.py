@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
-from server import audit, auth, db, records
+from server import attachments, audit, auth, db, records
 from server.errors import BadRequest, Rejected, TooLarge
 from server.records import Stored
 from server.scope import Caller
@@ -36,6 +36,7 @@ from sync.merge import Conflict, merge
 from sync.protocol import Mutation, Result, ResultError
 
 KEEP_RESULTS = 5000  # replayable results per device, counted in mutation ids
+AUTHORED = ("visit", "addendum")  # records only their author changes (see _check_author)
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ class _Batch:
         self.changed: dict[str, Stored] = {}  # to update
         self.conflicts: list[dict[str, Any]] = []
         self.own_nodes: set[str] | None = None  # ids of the caller's devices, when needed
-        self.blobs: set[str] = set()  # attachment hashes known to be stored
+        self.blobs: set[str] = set()  # attachment hashes this caller may refer to
 
     def prefetch(self, batch: list[Prepared]) -> None:
         """Load every record the batch names (and their patients) in one query."""
@@ -201,21 +202,18 @@ class _Batch:
 
     def _check_uploaded(self, incoming: Mapping[str, Any], existing: Stored | None) -> None:
         """A record may only refer to attachment bytes the server holds (the phone uploads
-        them before the push), so no reader ever meets a photo nobody can download."""
+        them before the push), so no reader ever meets a photo nobody can download; and,
+        since knowing a hash must grant nothing, only to bytes this user uploaded or can
+        already see (``attachments.may_refer``)."""
         known = attachment_hashes(existing.fields) if existing is not None else set()
         wanted = attachment_hashes(dict(incoming)) - known
-        missing = wanted - self._stored_blobs(wanted)
+        unknown = wanted - self.blobs
+        if unknown:
+            self.blobs |= attachments.may_refer(self.conn, self.caller, unknown)
+        missing = wanted - self.blobs
         if missing:
             raise Rejected(f"attachment {min(missing)[:12]}… was not uploaded first",
                            code="missing_attachment", field="attachments")
-
-    def _stored_blobs(self, hashes: set[str]) -> set[str]:
-        unknown = hashes - self.blobs
-        if unknown:
-            table = db.attachments
-            query = select(table.c.sha256).where(table.c.sha256.in_(sorted(unknown)))
-            self.blobs.update(self.conn.execute(query).scalars())
-        return hashes & self.blobs
 
     def _own_nodes(self) -> set[str]:
         if self.own_nodes is None:  # read once, and only when a clock names another node
@@ -225,10 +223,13 @@ class _Batch:
     def _apply(self, m: Mutation, field_problems: list[FieldError]) -> Result:
         existing = self.load(m.record_id)
         if existing is not None:
-            if existing.type != m.type:
-                raise Rejected(f"the record is a {existing.type}", field="type")
+            # Scope first: a record of another team is "not in your scope" and nothing more
+            # (not even its type).
             if not self.caller.sees_team(existing.team_id):
                 raise Rejected("the record is not in your scope", code="out_of_scope")
+            if existing.type != m.type:
+                raise Rejected(f"the record is a {existing.type}", field="type")
+            self._check_author(m, existing)
         if m.op == "delete":
             return self._delete(m, existing)
         incoming, clock = dict(m.fields), dict(m.clock)
@@ -237,7 +238,8 @@ class _Batch:
             self._check_uploaded(incoming, existing)
         if existing is None:
             team_id, patient_id = self._place(m, incoming, clock)
-            rec = Stored(m.record_id, m.type, team_id, patient_id, {}, {})
+            rec = Stored(m.record_id, m.type, team_id, patient_id, {}, {},
+                         created_by=self.caller.user_id)
         else:
             if existing.deleted:
                 raise Rejected("the record was deleted", code="record_deleted")
@@ -271,6 +273,17 @@ class _Batch:
         status = "merged" if merged.conflicts else "applied"
         return Result(m.id, status, rec.rev, [c.as_json() for c in merged.conflicts])
 
+    def _check_author(self, m: Mutation, existing: Stored) -> None:
+        """A draft visit and an addendum are their author's: nobody else edits or finalizes
+        them; a supervisor (or an admin) may discard another's draft."""
+        if existing.type not in AUTHORED or existing.created_by in ("", self.caller.user_id):
+            return
+        if _is_final(existing.fields, existing.type):
+            return  # nobody changes it: "record_finalized" says why
+        if m.op == "delete" and self.caller.role in ("supervisor", "admin"):
+            return
+        raise Rejected(f"only its author can change this {existing.type}", code="not_author")
+
     def _delete(self, m: Mutation, existing: Stored | None) -> Result:
         if existing is None:
             raise Rejected("no such record", code="not_found")
@@ -293,9 +306,10 @@ class _Batch:
     ) -> tuple[str | None, str | None]:
         """The team and patient of a new record (its scope), checked against the caller."""
         caller = self.caller
-        if schema.TYPES[m.type].scope == "org":
+        scope = schema.TYPES[m.type].scope
+        if scope == "org":
             return None, None
-        if m.type == "patient":
+        if scope == "team":  # a patient or a round: the team named, or the caller's only one
             team = incoming.get("team_id")
             if team is None:
                 if not caller.team_ids:
@@ -308,7 +322,7 @@ class _Batch:
                                field="team_id")
             incoming["team_id"] = team
             clock.setdefault("team_id", self.server_clock.now())
-            return team, m.record_id
+            return team, (m.record_id if m.type == "patient" else None)
         patient_id = incoming.get("patient_id")
         if not patient_id:
             raise Rejected("is required", field="patient_id")
@@ -357,9 +371,9 @@ def _check(problems: list[Any]) -> None:
 
 def _keep_links(existing: Stored, incoming: dict[str, Any], clock: dict[str, str]) -> None:
     """Refuse moving a record to another patient or team; the server owns team_id."""
-    if existing.type == "patient" and "team_id" in incoming:
+    if schema.TYPES[existing.type].scope == "team" and "team_id" in incoming:
         if incoming["team_id"] != existing.team_id:
-            raise Rejected("a patient changes team only by reassignment", field="team_id")
+            raise Rejected("a record changes team only by reassignment", field="team_id")
         del incoming["team_id"], clock["team_id"]
     moved = incoming.get("patient_id", existing.patient_id) != existing.patient_id
     if existing.type != "patient" and moved:

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from server import db
 from server.statement import InStatements, Statement
@@ -32,6 +32,7 @@ class Stored:
     field_revs: dict[str, int] = field(default_factory=dict)
     rev: int = 0
     deleted: bool = False
+    created_by: str = ""  # the user who created it ("" when unknown)
 
     def as_record(self) -> Record:
         """The wire record of DESIGN §4 (a tombstone without its content)."""
@@ -54,19 +55,21 @@ def from_row(row: Any) -> Stored:
         field_revs=json.loads(row.field_revs),
         rev=int(row.rev),
         deleted=bool(row.deleted),
+        created_by=row.created_by or "",
     )
 
 
 _R = db.records
 _STORED = (_R.c.id, _R.c.type, _R.c.team_id, _R.c.patient_id, _R.c.fields, _R.c.clock,
-           _R.c.field_revs, _R.c.rev, _R.c.deleted)
+           _R.c.field_revs, _R.c.rev, _R.c.deleted, _R.c.created_by)
 _LOAD = Statement(select(*_STORED).where(_R.c.id == bindparam("record_id")))
 _LOAD_MANY = InStatements(lambda ids: select(*_STORED).where(_R.c.id.in_(ids)))
 
 
 def _stored(row: Any) -> Stored:
     """A Stored record from a row of the ``_STORED`` columns (a driver tuple)."""
-    record_id, type_name, team_id, patient_id, fields, clock, field_revs, rev, deleted = row
+    (record_id, type_name, team_id, patient_id, fields, clock, field_revs, rev, deleted,
+     created_by) = row
     return Stored(
         id=record_id,
         type=type_name,
@@ -77,6 +80,7 @@ def _stored(row: Any) -> Stored:
         field_revs=json.loads(field_revs),
         rev=int(rev),
         deleted=bool(deleted),
+        created_by=created_by or "",
     )
 
 
@@ -170,6 +174,25 @@ class Revs:
 def high_water(conn: Connection) -> int:
     """The highest committed rev: every rev at or below it is visible to this reader."""
     return int(_HIGH_WATER.scalar(conn))
+
+
+def restamp_team(conn: Connection, team_id: str) -> int:
+    """Give every record of a team a new rev above all others, in their old order, so a
+    device whose cursor is past their old revs (a new member's) pulls them; returns how
+    many. Field revs stay: nothing changed, so no push sees a conflict because of it."""
+    revs = Revs(conn)  # the lock: no rev is handed out meanwhile
+    low, high, count = conn.execute(
+        select(func.min(_R.c.rev), func.max(_R.c.rev), func.count()).where(
+            _R.c.team_id == team_id)
+    ).one()
+    if not count:
+        return 0
+    # Every new rev is above the counter, so none collides with a rev in use.
+    shift = revs.start + 1 - int(low)
+    conn.execute(update(_R).where(_R.c.team_id == team_id).values(rev=_R.c.rev + shift))
+    revs.last = int(high) + shift
+    revs.finish()
+    return int(count)
 
 
 def set_attachment_refs(conn: Connection, record_id: str, hashes: set[str]) -> None:

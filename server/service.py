@@ -9,16 +9,19 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
-from server import attachments, audit, auth, passwords, pull, push, records
+from sqlalchemy import Connection
+
+from server import attachments, audit, auth, passwords, pull, push, records, throttle
 from server.bodies import parse_json
 from server.db import Database
-from server.errors import Invalid, Unauthorized
+from server.errors import Forbidden, Invalid, Throttled, Unauthorized, Unavailable
 from server.scope import Caller
 from server.settings import Settings
 
 Clock = Callable[[], float]
+T = TypeVar("T")
 
 
 class Service:
@@ -29,42 +32,95 @@ class Service:
         self.database = database
         self.clock = clock
 
+    def check_address(self, address: str) -> None:
+        """Raise Throttled when the client address is over its sign-in limit (before any
+        body is read: a flood from one address costs a read, not a parse and a hash)."""
+        limits = auth.address_limit(address, self.settings)
+        with self.database.read() as conn:
+            wait = throttle.retry_after(
+                conn, limits, self.settings.throttle_window_seconds, self.clock()
+            )
+        if wait is not None:
+            raise Throttled("too many failed sign-ins; try again later", wait)
+
     def enrol(
-        self, username: str, password: str, device_name: str, address: str
+        self, username: str, password: str, device_name: str, address: str,
+        device_token: str | None = None,
     ) -> dict[str, Any]:
-        """Sign in and register a device; raises Unauthorized or Throttled."""
+        """Sign in and register a device; raises Unauthorized, Throttled or Unavailable.
+
+        The attempt is reserved against its throttle keys before the password is checked
+        (so concurrent guesses cannot exceed the limit) and given back when it succeeds.
+        ``device_token`` is the phone's earlier token, if any (see ``auth.sign_in_limits``).
+        """
         if not 1 <= len(device_name) <= 100:
             raise Invalid("must be 1 to 100 characters", field="device_name")
         username = username.strip().lower()[:64]
-        keys = auth.throttle_keys(username, address, self.settings)
-        with self.database.read() as conn:
-            auth.check_throttle(conn, keys, self.settings, self.clock())
-            user_id, encoded = auth.password_hash_of(conn, username)
-        # The slow hash runs outside any transaction; unknown users cost the same time.
-        ok = len(password) <= passwords.MAX_LENGTH and passwords.verify_password(
-            password, encoded or passwords.dummy_hash(self.settings)
-        )
-        verified = user_id if ok and encoded else None
+        window = self.settings.throttle_window_seconds
+        with self.database.write() as conn:
+            cookie = auth.device_cookie(conn, device_token, username)
+            limits = auth.sign_in_limits(username, address, cookie, self.settings)
+            throttle.reserve(conn, limits, window, self.clock())
+            account = auth.account_of(conn, username)
+        try:
+            # The slow hash runs outside any transaction; unknown users cost the same time.
+            ok = len(password) <= passwords.MAX_LENGTH and passwords.verify_password(
+                password, account.password_hash if account else passwords.dummy_hash(self.settings)
+            )
+        except Unavailable:
+            with self.database.write() as conn:
+                throttle.release(conn, list(limits))  # not an attempt: nothing was checked
+            raise
+        verified = account if ok else None
         with self.database.write() as conn:
             now = self.clock()
-            auth.record_login(
-                conn, user_id=verified, username=username, keys=keys, settings=self.settings,
-                now=now,
-            )
             if verified is None:
+                audit.append(conn, at=now, actor=f"user:{username}", action="login.failed")
+                result = None
+            elif verified.disabled:
+                audit.append(conn, at=now, actor=f"user:{username}", action="login.disabled")
                 result = None
             else:
-                device_id, token = auth.enrol_device(conn, verified, device_name, now)
+                subject, address_key = list(limits)
+                throttle.clear(conn, subject)
+                throttle.release(conn, [address_key])
+                audit.append(conn, at=now, actor=f"user:{username}", action="login.ok")
+                device_id, token = auth.enrol_device(conn, verified.user_id, device_name, now)
                 audit.append(conn, at=now, actor=f"user:{username} device:{device_id}",
                              action="device.enrol", targets=[device_id])
                 result = {
                     "device_id": device_id,
                     "token": token,
-                    "user": auth.user_json(conn, verified),
+                    "user": auth.user_json(conn, verified.user_id),
                 }
         if result is None:
+            if verified is not None:  # the right password: the user may know why
+                raise Unauthorized("this account is disabled; ask an administrator",
+                                   code="account_disabled")
             raise Unauthorized("wrong username or password", code="invalid_credentials")
         return result
+
+    def require_admin(self, token: str | None) -> None:
+        """Raise unless the token is an admin's (before costly work on an admin request)."""
+        with self.database.read() as conn:
+            caller = auth.authenticate(conn, token, self.settings, self.clock(), touch=False)
+        if not caller.is_admin:
+            raise Forbidden("only an administrator manages accounts", code="forbidden")
+
+    def admin(self, token: str | None, change: Callable[[Connection, str, float], T]) -> T:
+        """Run ``change(conn, actor, now)`` for an admin caller in one write transaction
+        (``server.accounts`` writes the audit row)."""
+        with self.database.write() as conn:
+            now = self.clock()
+            caller = auth.authenticate(conn, token, self.settings, now)
+            if not caller.is_admin:
+                raise Forbidden("only an administrator manages accounts", code="forbidden")
+            return change(conn, caller.actor, now)
+
+    def check_database(self) -> None:
+        """Raise Unavailable unless the database answers a query."""
+        with self.database.read() as conn:
+            conn.exec_driver_sql("SELECT 1")
 
     def check_token(self, token: str | None) -> None:
         """Raise as ``authenticate`` would, before a large body is read."""
@@ -117,7 +173,14 @@ class Service:
         with self.database.read() as conn:
             caller = auth.authenticate(conn, token, self.settings, self.clock(), touch=False)
             page = pull.read_page(conn, caller, cursor, limit)
-        self._after_read(caller, "sync.pull", page.audit_targets)
+        span = page.audit
+        if span is not None and span.targets:
+            self._after_read(caller, "sync.pull", [f"revs:{span.start}-{span.end}",
+                                                   *span.targets],
+                             (lambda conn: pull.record_audited(conn, caller, span))
+                             if span.remember else None)
+        else:
+            self._after_read(caller)
         return page.body(caller.last_mutation_id)
 
     def put_attachment(self, token: str | None, sha256: str, data: bytes) -> bool:
@@ -125,7 +188,16 @@ class Service:
         with self.database.write() as conn:
             now = self.clock()
             caller = auth.authenticate(conn, token, self.settings, now)
-            return attachments.put(conn, caller, sha256, data, now)
+            return attachments.put(conn, caller, sha256, data, now, self.settings)
+
+    def housekeeping(self) -> int:
+        """Delete the blobs no record has referred to for the grace period, and throttle
+        counts whose window ended; returns how many blobs went."""
+        with self.database.write() as conn:
+            now = self.clock()
+            throttle.forget_before(conn, now - attachments.DAY)
+            return attachments.collect(
+                conn, now, self.settings.attachment_grace_hours * 3600.0)
 
     def get_attachment(self, token: str | None, sha256: str) -> tuple[str, bytes]:
         """An attachment's content type and bytes, if the caller may see it."""
@@ -135,7 +207,10 @@ class Service:
         self._after_read(caller, "attachment.get", [sha256])
         return found
 
-    def _after_read(self, caller: Caller, action: str = "", targets: Sequence[str] = ()) -> None:
+    def _after_read(
+        self, caller: Caller, action: str = "", targets: Sequence[str] = (),
+        also: Callable[[Connection], None] | None = None,
+    ) -> None:
         """The writes a read owes, in one short write: its audit row and the device's use.
 
         Reads run in read-only transactions so they never queue behind writers; only a
@@ -151,3 +226,5 @@ class Service:
                 auth.record_use(conn, caller, now)
             if targets:
                 audit.append(conn, at=now, actor=caller.actor, action=action, targets=targets)
+            if also is not None:
+                also(conn)

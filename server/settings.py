@@ -37,6 +37,18 @@ class Settings:
     # FULL by default: an acknowledged push is deleted from the phone's outbox, so it must
     # survive a power cut on the server too ("no edit may ever be lost").
     sqlite_synchronous: int = 2
+    # Attachment upload budgets (bytes a day) and how long unreferenced blobs are kept.
+    attachment_device_mib_per_day: int = 256
+    attachment_user_mib_per_day: int = 512
+    attachment_grace_hours: int = 7 * 24
+    # A database that stops answering: its calls give up after db_timeout_seconds, and a
+    # request's database work after request_deadline_seconds (503 either way).
+    db_timeout_seconds: int = 10
+    request_deadline_seconds: int = 30
+    # Slow clients: a request's head must arrive within this many seconds, and a body may
+    # pause at most this long between chunks (server.serving, server.bodies).
+    header_timeout_seconds: int = 15
+    body_idle_seconds: int = 30
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:

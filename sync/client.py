@@ -122,9 +122,18 @@ class SyncClient:
             return False
         return body.get("status") == "ok"
 
-    async def enrol(self, username: str, password: str, device_name: str) -> JSON:
-        """Sign in and register this device: ``{device_id, token, user}``."""
+    async def enrol(
+        self, username: str, password: str, device_name: str, device_token: str | None = None
+    ) -> JSON:
+        """Sign in and register this device: ``{device_id, token, user}``.
+
+        ``device_token`` is this phone's earlier token when it signs in again (even an
+        expired one): the server then throttles its attempts apart from strangers', who
+        cannot lock the user's own phone out by guessing.
+        """
         payload = {"username": username, "password": password, "device_name": device_name}
+        if device_token:
+            payload["device_token"] = device_token
         # Not idempotent (a lost answer would leave a stray device): retry only when the
         # request surely never reached the server.
         return await self._send(

@@ -157,7 +157,8 @@ TYPES: dict[str, RecordType] = {
         ),
         _type(
             "round",
-            "org",
+            "team",  # its notes name patients: the team's, like a patient (DESIGN §3)
+            Field("team_id", "text", max_length=64),
             Field("site_id", "id"),
             Field("date", "date", required=True),
             Field("attendees", "list", max_items=30),

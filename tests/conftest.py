@@ -14,6 +14,10 @@ PG_ADMIN_URL = os.environ.get(
     "LIAISON_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 CHROMIUM = os.environ.get("LIAISON_CHROMIUM", "/usr/bin/chromium")
+# One audit key for every server the tests run, in process or as `python -m server`
+# (which inherit the environment): no test writes var/audit.key.
+TEST_AUDIT_KEY = bytes(range(32))
+os.environ["LIAISON_AUDIT_KEY"] = TEST_AUDIT_KEY.hex()
 
 
 def missing_service(reason: str) -> None:

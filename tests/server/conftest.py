@@ -17,6 +17,7 @@ from server.app import create_app
 from server.db import Database
 from server.passwords import hash_password
 from server.settings import Settings
+from tests.conftest import TEST_AUDIT_KEY
 
 PASSWORD = "password-123"
 START = 1_800_000_000.0
@@ -113,7 +114,7 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def database(database_url: str) -> Iterator[Database]:
     """A migrated, empty database."""
-    db = Database(database_url)
+    db = Database(database_url, audit_key=TEST_AUDIT_KEY)
     yield db
     db.dispose()
 

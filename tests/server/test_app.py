@@ -254,3 +254,41 @@ async def test_large_pull_pages_go_gzipped_to_clients_that_accept_it(client, clo
     small = await client.get("/api/v1/sync/pull?cursor=10000",
                              headers={**alice.headers, "Accept-Encoding": "gzip"})
     assert "content-encoding" not in small.headers  # not worth it under 2 KB
+
+
+@pytest.mark.parametrize("number", ["9" * 4000, "1e999", "-1e999", "NaN", "Infinity"])
+async def test_numbers_no_field_can_hold_are_refused(client, clock, org, number):
+    alice = await enrol(client, clock, "alice")
+    raw = ('{"mutations": [{"id": 1, "record_id": "00000000-0000-4000-8000-000000000001", '
+           '"type": "site", "op": "upsert", "fields": {"name": "x", "phone": NUMBER}, '
+           '"clock": {}, "base_rev": null}]}').replace("NUMBER", number)
+    response = await client.post("/api/v1/sync/push", content=raw,
+                                 headers={**alice.headers, "Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] in ("malformed", "malformed_json")
+    sign_in = await client.post("/api/v1/devices", content=f'{{"username": {number}}}')
+    assert sign_in.status_code == 400
+
+
+async def test_a_bug_is_a_500_envelope_and_its_log_holds_no_patient_data(
+        database, settings, clock, org, caplog, monkeypatch):
+    import httpx
+
+    from server.service import Service
+
+    secret = {"message": "patient Ada Example, born 1950-01-01"}  # as a driver's might
+
+    def broken(*args):
+        raise RuntimeError(secret["message"])
+
+    app = create_app(settings, database, clock=clock)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        alice = await enrol(client, clock, "alice")
+        monkeypatch.setattr(Service, "pull_body", broken)
+        with caplog.at_level("ERROR", logger="server"):
+            response = await client.get("/api/v1/sync/pull", headers=alice.headers)
+    assert_error(response, 500, "internal_error")
+    assert "Ada Example" not in response.text
+    assert "RuntimeError" in caplog.text and "/api/v1/sync/pull" in caplog.text
+    assert "Ada Example" not in caplog.text and "1950" not in caplog.text

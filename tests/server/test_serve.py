@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,13 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.server.served import PASSWORD, Served
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _cli(env: dict[str, str], cwd: Path, *args: str) -> str:
@@ -46,32 +41,13 @@ def test_seed_demo_if_empty(tmp_path: Path, cli_env: dict[str, str]) -> None:
     assert "ok" in _cli(cli_env, tmp_path, "verify-audit")
 
 
-def test_serve_enrol_push_pull(tmp_path: Path, cli_env: dict[str, str]) -> None:
-    url = ["--database-url", f"sqlite:///{tmp_path}/smoke.db"]
-    _cli(cli_env, tmp_path, "create-team", "Smoke", *url)
-    _cli(cli_env, tmp_path, "create-user", "smoke", "--password", "smoke-pass-1",
-         "--role", "liaison", "--team", "Smoke", *url)
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--port", str(port), *url],
-        env=cli_env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
+def test_serve_enrol_push_pull(tmp_path: Path) -> None:
+    served = Served(tmp_path, {"LIAISON_ARGON2_MEMORY_KIB": "1024"})
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None, server.stderr.read() if server.stderr else ""
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
-        with httpx.Client(base_url=base, timeout=10) as client:
+        with httpx.Client(base_url=served.base, timeout=10) as client:
             enrolled = client.post(
                 "/api/v1/devices",
-                json={"username": "smoke", "password": "smoke-pass-1", "device_name": "ci"},
+                json={"username": "nurse", "password": PASSWORD, "device_name": "ci"},
             )
             assert enrolled.status_code == 201, enrolled.text
             headers = {"Authorization": f"Bearer {enrolled.json()['token']}"}
@@ -85,11 +61,10 @@ def test_serve_enrol_push_pull(tmp_path: Path, cli_env: dict[str, str]) -> None:
             assert pushed.json()["results"][0]["status"] == "applied", pushed.text
             pulled = client.get("/api/v1/sync/pull", headers=headers).json()
             assert [r["id"] for r in pulled["records"]] == [record_id]
+            assert client.get("/readyz").json() == {"status": "ready"}
+        assert served.stop()
     finally:
-        server.terminate()
-        server.wait(timeout=10)
-        if server.stderr:
-            server.stderr.close()
+        served.kill()
 
 
 def test_serve_options() -> None:
