@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sync import schema
+from sync import hlc, schema
 from sync.errors import FieldError, InvalidRecord
 
 YES, NO, INCOMPLETE = "yes", "no", "incomplete"
@@ -306,6 +306,12 @@ def new_visit_fields(patient_id: str, now: dt.datetime) -> dict[str, Any]:
 def is_final(fields: Mapping[str, Any]) -> bool:
     """True for a finalized (read-only) visit."""
     return fields.get("status") == "final"
+
+
+def author_node(visit: Mapping[str, Any]) -> str | None:
+    """The device (HLC node) that started a visit: the writer of its ``patient_id``."""
+    stamp = (visit.get("clock") or {}).get("patient_id")
+    return hlc.node_of(stamp) if isinstance(stamp, str) and hlc.is_valid(stamp) else None
 
 
 def apply_edit(fields: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:

@@ -153,12 +153,38 @@ class Casework:
         return self.put("visit", {**fields, "status": "draft"}, visit_id)
 
     def todays_draft(self, patient_id: str) -> Record | None:
-        """The patient's newest draft visit started today, to resume instead of a new one."""
+        """The patient's newest draft visit started today on this device, to resume
+        instead of a new one (a colleague's draft is theirs to finish)."""
         today = self.today.isoformat()
         drafts = [v for v in self.store.list("visit", patient_id=patient_id)
                   if v["fields"].get("status") != "final"
-                  and str(v["fields"].get("started_at", ""))[:10] == today]
+                  and str(v["fields"].get("started_at", ""))[:10] == today
+                  and not self.colleagues_draft(v)]
         return max(drafts, key=lambda v: str(v["fields"].get("started_at")), default=None)
+
+    def colleagues_draft(self, visit: Record) -> bool:
+        """True for a draft visit another device started: only its author may change,
+        finalize or discard it (the server refuses anyone else: ``not_author``)."""
+        node = assessment.author_node(visit)
+        return not assessment.is_final(visit["fields"]) and node not in (None,
+                                                                         self.store.node_id)
+
+    def may_discard(self, visit: Record) -> bool:
+        """Whether this user may discard the draft: its author, or a supervisor."""
+        if assessment.is_final(visit["fields"]):
+            return False
+        role = (self.store.get_meta("user") or {}).get("role")
+        return not self.colleagues_draft(visit) or role == "supervisor"
+
+    def discard_draft(self, visit_id: str) -> None:
+        """Delete a draft visit (see ``may_discard``)."""
+        visit = self.get(visit_id, "visit")
+        if visit is None:
+            raise RecordNotFound("the draft is not on this phone")
+        if not self.may_discard(visit):
+            raise InvalidRecord([FieldError("status", "only its author or a supervisor can "
+                                                      "discard this draft")])
+        self.store.delete(visit_id)
 
     def finalize_visit(self, visit_id: str | None, fields: Mapping[str, Any]) -> Record:
         """Finalize a visit; raises InvalidRecord naming each missing field."""
@@ -298,8 +324,18 @@ class Casework:
         return sorted(found, key=lambda s: fold(str(s["fields"].get("name", ""))))
 
     def save_round(self, fields: Mapping[str, Any], round_id: str | None = None) -> Record:
-        """Create or update a round's header."""
+        """Create or update a round's header; a new round belongs to a team, placed like a
+        patient (``AppState.team_for_new``: raises InvalidRecord until one is chosen)."""
+        if round_id is None:
+            team = self.app.team_for_new("round", fields.get("team_id"))
+            fields = {**fields, "team_id": team} if team else fields
         return self.put("round", fields, round_id)
+
+    def round_team(self, round_id: str) -> str | None:
+        """The team of a saved round (None when the server placed it)."""
+        record = self.get(round_id, "round")
+        team = (record or {}).get("fields", {}).get("team_id")
+        return team if isinstance(team, str) else None
 
     def round_entries(self, round_id: str) -> list[Record]:
         """A round's entries in the order they were added."""
@@ -314,9 +350,13 @@ class Casework:
         note: str,
         items: str,
     ) -> tuple[Record, list[Record]]:
-        """Add a patient discussed (existing, or new by name) and make its action items tasks."""
+        """Add a patient discussed (existing, or new by name, in the round's team) and make
+        its action items tasks."""
         if not patient_id:
-            patient_id = self.put("patient", rounds.new_patient_fields(new_name))["id"]
+            fields = rounds.new_patient_fields(new_name)
+            if team := self.round_team(round_id) or self.app.team_for_new("patient"):
+                fields["team_id"] = team
+            patient_id = self.put("patient", fields)["id"]
         entry = self.put(
             "round_entry",
             rounds.entry_fields(round_id, patient_id, note, rounds.split_action_items(items)),

@@ -64,6 +64,7 @@ def round_fields(
     attendees: Iterable[str] = (),
     education_topics: Iterable[str] = (),
     notes: str = "",
+    team_id: str | None = None,
 ) -> dict[str, Any]:
     """Fields of a round record; raises InvalidRecord naming a bad field."""
     fields: dict[str, Any] = {
@@ -71,6 +72,8 @@ def round_fields(
         "attendees": list(attendees),
         "education_topics": list(education_topics),
     }
+    if team_id:
+        fields["team_id"] = team_id
     if site_id:
         fields["site_id"] = site_id
     if notes.strip():

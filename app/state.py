@@ -20,7 +20,7 @@ from typing import Any
 
 from app import errors
 from app.attachments import Attachments
-from app.syncing import Syncing, SyncStatus, ago
+from app.syncing import Syncing, SyncStatus, ago, stale_screen_state
 from sync import errors as sync_errors
 
 __all__ = ["AppState", "Services", "SyncStatus", "ago", "match_route", "parent_route",
@@ -207,7 +207,7 @@ class AppState:
         self.first_run = FirstRun(server_url=services.default_server_url)
         self.unlock_state = Unlock()
         self.syncing = Syncing(services, emit=self.emit, now=now, plain_error=plain_error,
-                               on_revoked=self._erase_local)
+                               on_revoked=self._erase_local, on_purged=self._forget_patients)
         self.last_activity = now()
         self.auto_lock_minutes = DEFAULT_AUTO_LOCK_MINUTES
         self.notice: str | None = None  # a one-time message for the next screen
@@ -482,19 +482,45 @@ class AppState:
             fields["phone"] = phone.strip()
         if birth_date.strip():
             fields["birth_date"] = birth_date.strip()
-        teams = self.teams()
-        if team_id is None and len(teams) == 1:
-            team_id = teams[0][0]
-        if team_id:
-            fields["team_id"] = team_id
-        elif len(teams) > 1:
-            return None, {"team_id": "Choose the team this patient belongs to."}
         try:
+            if team := self.team_for_new("patient", team_id):
+                fields["team_id"] = team
             record = self.store.put("patient", fields)
         except sync_errors.InvalidRecord as exc:
-            return None, {e.field: f"{e.field.replace('_', ' ').capitalize()} {e.message}."
+            return None, {e.field: f"{e.message[:1].upper()}{e.message[1:]}."
+                          if e.field == "team_id" else
+                          f"{e.field.replace('_', ' ').capitalize()} {e.message}."
                           for e in exc.errors}
         return str(record["id"]), {}
+
+    def team_for_new(self, what: str, chosen: str | None = None) -> str | None:
+        """The team a new patient or round belongs to (DESIGN §3): the chosen one, else the
+        user's only team; None when no team is known (the server places it). Raises
+        InvalidRecord on ``team_id`` when the user is in several teams and chose none."""
+        teams = self.teams()
+        if chosen:
+            return chosen
+        if len(teams) > 1:
+            raise sync_errors.InvalidRecord(
+                [sync_errors.FieldError("team_id", f"choose the team this {what} belongs to")])
+        return teams[0][0] if teams else None
+
+    def _forget_patients(self, patient_ids: list[str]) -> None:
+        """Patients left this device's scope: drop the screen state holding their data,
+        with any pending autosave, so nothing of theirs is shown or written back."""
+        store = self.store
+        if store is None:
+            return
+
+        def exists(record_id: str) -> bool:
+            return store.get(record_id, include_deleted=True) is not None
+
+        for key in stale_screen_state(self.ui, set(patient_ids), exists):
+            value = self.ui.pop(key)
+            pending = value.get("debouncer") if isinstance(value, dict) else \
+                getattr(value, "debouncer", None)
+            if pending is not None:
+                pending.cancel()
 
     def record_saved(self) -> None:
         """After any local save: count pending changes and tell listeners ("saved")."""
@@ -535,7 +561,8 @@ class AppState:
         try:
             client = self.services.client(store.get_meta("server_url") or "", None)
             try:
-                enrolment = await client.enrol(username, password, self.services.device_name)
+                enrolment = await client.enrol(username, password, self.services.device_name,
+                                               store.get_meta("token") or None)
             finally:
                 await client.aclose()
         except sync_errors.ServerRefused as exc:

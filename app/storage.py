@@ -26,10 +26,12 @@ Every document's table and id are associated data of the ciphertext holding it; 
 ids is itself encrypted, so the file reveals neither ids nor content. ``seq`` is the
 entry's position (1, 2, ...) and is never stored: a reordered, removed, duplicated or
 foreign entry fails authentication. Only a crash mid-append can damage the end: an
-incomplete final entry (short frame, length past the end of file, or a zero-filled tail
-from a power cut) is a torn tail and is truncated; any other damage raises
-``StoreCorrupted`` and the file is left untouched. Truncation at an entry boundary (a
-rollback) cannot be detected without state kept outside the file.
+incomplete final entry (short frame, length past the end of file, a frame that is zeros,
+or zeros from a disk sector boundary to the end of the file: sectors a power cut left
+unwritten) is a torn tail and is truncated; any other damage, such as a complete final
+entry whose tag or ciphertext was zeroed, raises ``StoreCorrupted`` and the file is left
+untouched. Truncation at an entry boundary (a rollback) cannot be detected without state
+kept outside the file.
 """
 
 from __future__ import annotations
@@ -69,6 +71,10 @@ TAG = 16
 HEADER_LEN = 8 + 16 + NONCE + TAG + 4
 FRAME = struct.Struct(">II")
 MIN_PAYLOAD = NONCE + 4 + TAG + NONCE + TAG
+# The smallest unit a disk writes. What a power cut leaves unwritten is whole sectors: zeros
+# from a sector boundary to the end of the file (or an entry whose frame never landed).
+SECTOR = 512
+_SLACK = 8  # zero bytes that may precede the unwritten sectors as part of the landed data
 CHUNK_DOCS = 512  # documents per entry when compacting: few large decryptions open fast
 CHUNK_BYTES = 1 << 20
 COMPACT_MIN_BYTES = 1 << 20  # never compact a small file
@@ -396,7 +402,8 @@ class JournalStorage(Storage):
             raise _Torn
         length, crc = FRAME.unpack_from(buf, pos)
         if zlib.crc32(buf[pos : pos + 4]) != crc:
-            if not buf[pos:].strip(b"\0"):  # a zero-filled tail: the data never landed
+            # The frame itself never landed, or only its part before a sector boundary.
+            if _unwritten(buf, pos) < pos + FRAME.size or not buf[pos:].strip(b"\0"):
                 raise _Torn
             raise _damaged(f"entry {seq} has a damaged frame")
         if length > rest - FRAME.size:
@@ -408,8 +415,10 @@ class JournalStorage(Storage):
             # Authenticated content is what commit() wrote: no need to re-check its shape.
             keys, docs = self._open(self._file_id, seq, view[pos + FRAME.size : end])
         except (InvalidTag, ValueError, TypeError):
-            if end == len(buf) and not buf[end - TAG : end].strip(b"\0"):
-                raise _Torn from None  # the final entry's last block never landed
+            # The final entry's last sectors never landed; a zeroed tag or ciphertext that
+            # does not run from a sector boundary to the end is damage, not a power cut.
+            if end == len(buf) and _unwritten(buf, pos + FRAME.size) < end:
+                raise _Torn from None
             raise _damaged(f"entry {seq} does not authenticate") from None
         return keys, docs, end
 
@@ -438,6 +447,18 @@ def _check_header(buf: bytes, aead: AESGCM) -> bytes:
             "so the key is most likely wrong"
         ) from None
     return file_id
+
+
+def _unwritten(buf: bytes, start: int) -> int:
+    """Where the zeros that a power cut could have left begin: a sector boundary after
+    ``start`` from which every byte to the end is zero (``len(buf)`` when there is none).
+
+    The zeros must begin at the boundary, give or take the few zero bytes landed data can
+    end with (at most 3 in a length field; more in ciphertext by chance 1 in 2**40).
+    """
+    first_zero = start + len(buf[start:].rstrip(b"\0"))
+    boundary = -(-first_zero // SECTOR) * SECTOR
+    return boundary if boundary < len(buf) and boundary - first_zero < _SLACK else len(buf)
 
 
 def _damaged(what: str) -> StoreCorrupted:

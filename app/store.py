@@ -11,6 +11,7 @@ copy, so a caller cannot change stored documents behind the journal's back.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import shutil
 import threading
@@ -30,6 +31,7 @@ from app.storage import Changes, Doc, JournalStorage, fsync_dir
 from sync import merge as merging
 from sync.attachments import SENT
 from sync.attachments import hashes as blob_hashes
+from sync.engine import CONFLICTS, REJECTED, REPAIR
 from sync.errors import FieldError, InvalidRecord, ProtocolError
 from sync.hlc import Clock, wall_ms
 from sync.protocol import tombstone
@@ -48,6 +50,7 @@ _LETTERS = str.maketrans(
 
 Records = list[Doc]
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def clone(value: T) -> T:
@@ -203,6 +206,12 @@ class Store:
         return self.table(RECORDS)
 
     @property
+    def node_id(self) -> str:
+        """This store's clock node: the device id it was enrolled with (it stays the same
+        after signing in again), so a record's clock tells which writes were made here."""
+        return self._clock.node
+
+    @property
     def last_mutation_id(self) -> int:
         """The id of the newest mutation ever queued (0 before the first)."""
         with self._lock:
@@ -337,24 +346,66 @@ class Store:
                 record = self._pulled(incoming, changes.get(key) or local.get(key[1]))
                 changes[(RECORDS, record["id"])] = record
                 mark = max([mark, *incoming["clock"].values()])
-            for patient in purge:
-                # Purged records vanish without a trace: no tombstone, no mutation.
-                doomed = set(self._by_patient.get(patient, ()))
-                for (_, record_id), new in list(changes.items()):
-                    if (
-                        new is not None
-                        and patient_of(new["type"], record_id, new["fields"]) == patient
-                    ):
-                        doomed.add(record_id)
-                for record_id in doomed:
-                    if record_id in local:
-                        changes[(RECORDS, record_id)] = None
-                    else:
-                        changes.pop((RECORDS, record_id), None)
+            purged = self._purge(set(purge), changes, local)
             changes[(META, "cursor")] = {"value": cursor}
             changes[(META, _DEVICE)] = self._device_doc(mark, self._next_id)
             self.commit(changes)
             self._mark = mark
+            if purged:  # the journal's history still holds them: rewrite it without
+                try:
+                    self._live().compact()
+                except OSError as exc:  # the purge is durable; compaction comes later
+                    log.warning("store: compaction after a purge failed (%s)",
+                                type(exc).__name__)
+
+    def _purge(self, patients: set[str], changes: dict[tuple[str, str], Doc | None],
+               local: Mapping[str, Doc]) -> bool:
+        """Add to ``changes`` the removal of every trace of ``patients``: their records (no
+        tombstone, no mutation), pending mutations, and the refused changes, conflicts and
+        re-fetches kept for them; True when anything of theirs was here."""
+        if not patients:
+            return False
+        doomed = {i for p in patients for i in self._by_patient.get(p, ())}
+        for (_, record_id), new in list(changes.items()):
+            if new is not None and patient_of(new["type"], record_id, new["fields"]) in patients:
+                doomed.add(record_id)
+        for record_id in doomed:
+            if record_id in local:
+                changes[(RECORDS, record_id)] = None
+            else:
+                changes.pop((RECORDS, record_id), None)
+
+        def theirs(record_id: Any, *patient_ids: Any) -> bool:
+            if isinstance(record_id, str) and (record_id in doomed or record_id in patients):
+                return True
+            return any(isinstance(p, str) and p in patients for p in patient_ids)
+
+        def mutation(m: Any) -> bool:
+            m = m if isinstance(m, dict) else {}
+            return theirs(m.get("record_id"), (m.get("fields") or {}).get("patient_id"))
+
+        def conflict(c: dict[str, Any]) -> bool:
+            moved = (c.get("value"), c.get("lost_value")) if c.get("field") == "patient_id" else ()
+            return theirs(c.get("record_id"), *moved)
+
+        found = bool(doomed)
+        for key, pending in self._docs(OUTBOX).items():
+            if mutation(pending):
+                changes[(OUTBOX, key)] = None
+                found = True
+        kept: dict[str, Callable[[Any], bool]] = {
+            REJECTED: lambda x: isinstance(x, dict) and mutation(x.get("mutation")),
+            CONFLICTS: lambda x: isinstance(x, dict) and conflict(x),
+            REPAIR: lambda x: theirs(x),
+        }
+        meta = self._docs(META)
+        for name, is_theirs in kept.items():
+            items = (meta.get(name) or {}).get("value")
+            if isinstance(items, list) and any(is_theirs(x) for x in items):
+                left = [x for x in items if not is_theirs(x)]
+                changes[(META, name)] = {"value": left} if left else None
+                found = True
+        return found
 
     def _pulled(self, incoming: Any, old: Doc | None) -> Doc:
         """The local record after a server record arrives (per-field merge)."""

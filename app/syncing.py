@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
 from app import errors
 from sync import errors as sync_errors
+from sync import schema
 from sync.engine import SyncResult
 from sync.engine import SyncStatus as EngineStatus
 from sync.scheduler import SyncScheduler
@@ -78,6 +79,30 @@ class SyncStatus:
         return "Synced" if self.last_success is not None else "Not synced"
 
 
+def stale_screen_state(ui: Mapping[str, Any], patients: Collection[str],
+                       exists: Callable[[str], bool]) -> list[str]:
+    """Keys of screen state (``AppState.ui``) holding purged patients' data: a form whose
+    key or content names one of ``patients``, or whose key names a record no longer here."""
+    def names(value: Any) -> bool:
+        if isinstance(value, str):
+            return value in patients
+        if isinstance(value, Mapping):
+            return any(names(v) for v in value.values())
+        if isinstance(value, list | tuple):
+            return any(names(v) for v in value)
+        if is_dataclass(value) and not isinstance(value, type):
+            return any(names(getattr(value, f.name)) for f in fields(value))
+        return False
+
+    stale = []
+    for key, value in ui.items():
+        parts = key.split(":")
+        if any(p in patients or (schema.is_uuid(p) and not exists(p)) for p in parts) \
+                or names(value):
+            stale.append(key)
+    return stale
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' if n != 1 else ''}"
 
@@ -87,9 +112,11 @@ class Syncing:
 
     def __init__(self, services: Any, *, emit: Callable[[str], None], now: Callable[[], float],
                  plain_error: Callable[[BaseException], str],
-                 on_revoked: Callable[[str], None]) -> None:
+                 on_revoked: Callable[[str], None],
+                 on_purged: Callable[[list[str]], None] | None = None) -> None:
         self.services, self.emit, self.now = services, emit, now
         self.plain_error, self.on_revoked = plain_error, on_revoked
+        self.on_purged = on_purged  # patients a sync purged: forget their screen state
         self.status = SyncStatus()
         self.store: Any = None
         self.task: asyncio.Task[Any] | None = None  # a sync started by start() without
@@ -221,6 +248,8 @@ class Syncing:
             self.on_revoked("This device was signed out by an administrator; its Liaison "
                             "data was erased.")
             return result
+        if result.purged and self.on_purged is not None:
+            self.on_purged(list(result.purged))
         self._finished(result)
         if problem:
             s.error = problem

@@ -6,7 +6,8 @@
    confirms through ``last_mutation_id``; refused mutations are kept (meta ``rejected``)
    and undone locally, conflicts kept (meta ``conflicts``);
 2. pull pages since the saved cursor, each applied with its purges and new cursor in one
-   store write, and acknowledge what the pull says the server already has;
+   store write, and acknowledge what the pull says the server already has; at the end of
+   the first full pull, purge patients this device pushed that the pull never returned;
 3. pull again the records whose refused changes were undone, so they equal the server's.
 
 The engine never does HTTP itself: it takes a ``Transport`` (``sync.client.SyncClient``,
@@ -20,13 +21,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sync import attachments, hlc, protocol
+from sync import attachments, hlc, protocol, schema
 from sync.errors import (
     AuthExpired,
     DeviceRevoked,
@@ -42,6 +44,11 @@ JSON = dict[str, Any]
 PUSH_BATCH = 500
 PULL_LIMIT = 1000
 REPAIR = "sync_repair"  # meta key: records to pull again after a refused change
+REJECTED = "rejected"  # meta key: refused mutations kept for the user (``Rejected``)
+CONFLICTS = "conflicts"  # meta key: values that lost a merge, kept for review
+# Meta key, set while the first pull (from cursor 0) has not reached its end: the highest
+# rev the server gave this device's pushes meanwhile (see ``_purge_unreturned``).
+FIRST_PULL = "sync_first_pull"
 # Stores being synced, by id(): one sync per store, even with several engines (the app
 # makes an engine per sync). A store in the set is alive, so its id is not reused.
 _SYNCING: set[int] = set()
@@ -55,6 +62,7 @@ class LocalStore(Protocol):
     def pending_count(self) -> int: ...
     def acknowledge(self, up_to_id: int, /) -> Any: ...
     def apply_pull(self, records: list[JSON], purge: list[str], cursor: int, /) -> Any: ...
+    def list(self, type: str | None = ..., /) -> list[JSON]: ...
     def get_meta(self, key: str, default: Any = None, /) -> Any: ...
     def set_meta(self, key: str, value: Any, /) -> Any: ...
     def wipe(self) -> Any: ...
@@ -196,6 +204,8 @@ class SyncEngine:
     async def _sync(self) -> SyncResult:
         result = SyncResult()
         to_push = self.store.pending_count()
+        if not self.store.get_meta("cursor") and self.store.get_meta(FIRST_PULL) is None:
+            self.store.set_meta(FIRST_PULL, 0)  # until its last page, in this sync or later
         try:
             done = await self._push(result, to_push)
             await self._pull(result, done, to_push)
@@ -256,6 +266,10 @@ class SyncEngine:
         """Keep rejections and conflicts before acknowledging, so a crash loses neither."""
         by_id = {r.id: r for r in results}
         rejected, conflicts = [], []
+        pushed_up_to = self.store.get_meta(FIRST_PULL)
+        revs = [r.rev for r in results if isinstance(r.rev, int)]
+        if isinstance(pushed_up_to, int) and revs and max(revs) > pushed_up_to:
+            self.store.set_meta(FIRST_PULL, max(revs))
         for mutation in confirmed:
             outcome = by_id.get(mutation["id"])
             if outcome is None:
@@ -271,7 +285,7 @@ class SyncEngine:
         if rejected:
             # Keep the refused change for the user, remember to re-fetch the server's
             # version, then take it out of the local record.
-            self._keep("rejected", [r.as_json() for r in rejected])
+            self._keep(REJECTED, [r.as_json() for r in rejected])
             repair = dict.fromkeys(self.store.get_meta(REPAIR) or [])
             repair.update(dict.fromkeys(r.mutation["record_id"] for r in rejected))
             self.store.set_meta(REPAIR, list(repair))
@@ -279,7 +293,7 @@ class SyncEngine:
                 self.store.revert(r.mutation)
             result.rejected += rejected
         if conflicts:
-            self._keep("conflicts", [c.as_json() for c in conflicts])
+            self._keep(CONFLICTS, [c.as_json() for c in conflicts])
             result.conflicts += conflicts
 
     # -- phase 2: pull, and phase 3: acknowledge what the server already has ------------
@@ -311,7 +325,37 @@ class SyncEngine:
             fetching.cancel()
             with contextlib.suppress(asyncio.CancelledError, SyncError):
                 await fetching
+        pushed_up_to = self.store.get_meta(FIRST_PULL)
+        if isinstance(pushed_up_to, int) and cursor >= pushed_up_to:
+            await self._purge_unreturned(result, cursor)
         await self._repair(cursor)
+        if result.purged:  # what the purges took is no longer there to fix or review
+            result.rejected = _still_kept(self.store, REJECTED, result.rejected)
+            result.conflicts = _still_kept(self.store, CONFLICTS, result.conflicts)
+
+    async def _purge_unreturned(self, result: SyncResult, cursor: int) -> None:
+        """End of the first full pull: purge patients this device pushed that it never
+        returned. The server purges only for pages after cursor 0, as a device pulling
+        from 0 holds nothing pulled; but one that pushed before its first pull finished
+        holds its own records, and a patient moved away meanwhile would stay for ever.
+        Such records never got a rev here although the pull went past every rev the server
+        gave them; a patient with a change still pending waits for a later pull's end."""
+        busy = set()
+        for mutation in self.store.outbox():
+            record = self.store.get(mutation["record_id"], include_deleted=True)
+            if record is not None:
+                busy.add(schema.patient_of(record["type"], record["id"], record["fields"]))
+        unreturned: dict[str, None] = {}
+        for record in self.store.list():
+            patient = schema.patient_of(record["type"], record["id"], record["fields"])
+            if patient is not None and record.get("rev") is None:
+                unreturned[patient] = None
+        gone = [p for p in unreturned if p not in busy]
+        if gone:
+            await self._apply([], gone, cursor)
+            result.purged += gone
+        if len(gone) == len(unreturned):
+            self.store.set_meta(FIRST_PULL, None)
 
     async def _fetch(self, cursor: int) -> protocol.PullResponse:
         return protocol.parse_pull_response(await self.transport.pull(cursor, self.pull_limit))
@@ -350,7 +394,7 @@ class SyncEngine:
         """Conflicts the server reports to this device because a value it wrote lost."""
         notes = [_conflict(c["record_id"], c["type"], c) for c in conflicts]
         if notes:
-            self._keep("conflicts", [n.as_json() for n in notes])
+            self._keep(CONFLICTS, [n.as_json() for n in notes])
             result.conflicts += notes
 
     # -- helpers ----------------------------------------------------------------------
@@ -367,10 +411,18 @@ class SyncEngine:
             self.on_progress(Progress(phase, pushed, to_push, pulled))
 
 
+def _still_kept(store: LocalStore, key: str, items: list[Any]) -> list[Any]:
+    """The ``items`` (``Rejected`` or ``ConflictNote``) still in the store's kept list."""
+    kept = {_identity(x) for x in store.get_meta(key) or []}
+    return [x for x in items if _identity(x.as_json()) in kept]
+
+
 def _identity(item: JSON) -> tuple[Any, ...]:
     if "mutation" in item:  # a rejection: one per mutation id
         return ("mutation", item["mutation"].get("id"))
-    return (item.get("record_id"), item.get("field"), item.get("lost_clock"), item.get("value"))
+    # The value may be a list or an object (needs, risk flags): compare it as JSON text.
+    value = json.dumps(item.get("value"), sort_keys=True, separators=(",", ":"))
+    return (item.get("record_id"), item.get("field"), item.get("lost_clock"), value)
 
 
 def _rejected(mutation: JSON, error: protocol.ResultError | None) -> Rejected:

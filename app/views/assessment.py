@@ -3,9 +3,11 @@
 ``/assess/{patient_id}`` starts a new assessment (the draft visit is created by its first
 autosave, so opening the screen by mistake leaves nothing behind; a draft of the same
 patient started today is resumed instead, e.g. after an auto-lock); ``/visit/{visit_id}``
-opens one: a draft stays editable, a final visit is read-only and takes addenda. Edits
-live in a screen-local ``VisitEdit`` kept in ``app.ui`` and are written through
-``Casework`` about a second after the last change (``app.autosave.Debouncer``).
+opens one: a draft stays editable by its author (a draft another device started is shown
+read-only; its author or a supervisor may discard it), a final visit is read-only and
+takes addenda. Edits live in a screen-local ``VisitEdit`` kept in ``app.ui`` and are
+written through ``Casework`` about a second after the last change
+(``app.autosave.Debouncer``).
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ from app import assessment as a
 from app.attachments import Target
 from app.autosave import Debouncer
 from app.casework import Casework
+from app.errors import AppError
 from app.queries import label
 from app.state import AppState, plain_error
 from app.triage import Proposal
 from app.views import next_steps, photos, screening, shell
 from app.views import widgets as w
-from app.views.visit_final import SOURCES, final_view
+from app.views.visit_final import SOURCES, facts, final_view
 from sync import schema
 from sync.errors import InvalidRecord
 
@@ -84,6 +87,9 @@ def build(app: AppState, nav: shell.Nav, patient_id: str = "", visit_id: str = "
     if visit and a.is_final(visit["fields"]):
         return shell.screen(app, nav, route, "Visit",
                             [_heading(name), *final_view(app, nav, work, visit)])
+    if visit and work.colleagues_draft(visit):
+        return shell.screen(app, nav, route, "Draft visit",
+                            [_heading(name), *_colleagues_draft(app, nav, work, visit)])
     edit = _edit(app, work, pid, visit)
     return shell.screen(app, nav, route, "Assessment",
                         [_heading(name), *_form(app, nav, work, edit)])
@@ -235,7 +241,56 @@ def _form(app: AppState, nav: shell.Nav, work: Casework, edit: VisitEdit) -> lis
         errors_box,
         ft.Row([w.primary_button("Finalize", finalize, icon=ft.Icons.TASK_ALT,
                                  key="finalize", expand=True)]),
+        *([ft.Row([_discard_button(app, nav, work, edit.visit_id, edit.patient_id)])]
+          if edit.visit_id else []),
     ]
+
+
+def _colleagues_draft(app: AppState, nav: shell.Nav, work: Casework, visit: dict[str, Any]
+                      ) -> list[ft.Control]:
+    """Another device's draft: shown, not changed (a supervisor may still discard it)."""
+    items: list[ft.Control] = [
+        w.banner("Draft by a colleague — only its author can change it.", kind="warning",
+                 key="colleague-draft-banner"),
+        *facts(app, nav, visit),
+    ]
+    if work.may_discard(visit):
+        items.append(ft.Row([_discard_button(app, nav, work, visit["id"],
+                                             visit["fields"]["patient_id"])]))
+    return items
+
+
+def _discard_button(app: AppState, nav: shell.Nav, work: Casework, visit_id: str,
+                    patient_id: str) -> ft.Control:
+    """"Discard draft", after a confirmation: the draft is deleted (and synced as such)."""
+
+    def discard(e: Any = None) -> None:
+        nav.close_dialog()
+        for key in (f"visit:{visit_id}", f"visit:new:{patient_id}"):
+            edit = app.ui.get(key)
+            if isinstance(edit, VisitEdit) and edit.visit_id == visit_id:
+                if edit.debouncer is not None:
+                    edit.debouncer.cancel()  # no autosave may bring the draft back
+                app.ui.pop(key)
+        try:
+            work.discard_draft(visit_id)
+        except (InvalidRecord, AppError) as exc:
+            nav.toast(plain_error(exc))
+            return
+        nav.saved()
+        nav.toast("Draft discarded")
+        nav.go(f"/patient/{patient_id}")
+
+    def ask(e: Any = None) -> None:
+        nav.show_dialog(ft.AlertDialog(
+            modal=True, key="discard-draft-dialog", title=ft.Text("Discard this draft?"),
+            content=ft.Text("The draft visit is deleted, on this phone and on the server."),
+            actions=[w.text_button("Cancel", lambda e: nav.close_dialog(),
+                                   key="discard-draft-cancel"),
+                     w.danger_button("Discard", discard, key="discard-draft-confirm")]))
+
+    return w.text_button("Discard draft", ask, icon=ft.Icons.DELETE_OUTLINE,
+                         key="discard-draft")
 
 
 def _proposals(nav: shell.Nav, work: Casework, edit: VisitEdit) -> ft.Control:

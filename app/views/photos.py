@@ -1,7 +1,8 @@
 """Photos on a screen: thumbnails with captions, Add photo / Take photo, and the full view.
 
 Images are shown from bytes decrypted in memory (``ft.Image(src=bytes)``); nothing is ever
-written to a cache or temp file. "Add photo" opens the platform's picker for images
+written to a cache or temp file, and the copies the picker and camera plugins write there
+are deleted once read (``app.picked``). "Add photo" opens the platform's picker for images
 through a ``PickFiles`` client action (browsers open a picker only inside the click), with
 the bytes delivered to Python; "Take photo" uses ``flet-camera`` where it exists (the
 Android and iOS builds; never web mode, whose prebuilt client has no camera). A photo is
@@ -14,11 +15,11 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import flet as ft
 
+from app import picked
 from app.attachments import Item, Target, photos_of
 from app.errors import AppError, PhotoError
 from app.photos import PreparedPhoto
@@ -186,14 +187,13 @@ def camera_available() -> bool:
 
 def _files_of(event: Any) -> list[tuple[str, bytes]]:
     """(name, bytes) of the picked files: bytes from the picker, else read from the path
-    (desktop development only; phones and browsers hand over the bytes)."""
+    (desktop development); the picker's copy in the app's cache is deleted once read."""
     out = []
+    roots = picked.temp_roots()
     for f in getattr(event, "files", None) or []:
-        data = f.bytes
-        if data is None and f.path:
-            data = Path(f.path).read_bytes()
+        data = picked.read_file(f.bytes, f.path, roots)
         if data is not None:
-            out.append((str(f.name or "photo"), bytes(data)))
+            out.append((str(f.name or "photo"), data))
     return out
 
 
@@ -228,13 +228,14 @@ def camera_button(app: AppState, nav: shell.Nav, on_picked: Picked, *, key: str
 
         async def shoot(e: Any = None) -> None:
             try:
-                data = await camera.take_picture()
+                # Bytes (flet-camera 1.0.5) or a path; its shot file is deleted either way.
+                data = picked.picture_bytes(await camera.take_picture(), picked.temp_roots())
             except Exception as exc:  # noqa: BLE001 - the plugin raises platform errors
                 message.value = f"The camera did not take the photo ({type(exc).__name__})."
                 nav.update()
                 return
             nav.close_dialog()
-            await on_picked([("camera.jpg", bytes(data))])
+            await on_picked([("camera.jpg", data)])
 
         dialog = ft.AlertDialog(
             key="camera", title=ft.Text("Take photo"),

@@ -1,9 +1,10 @@
-"""Office round: site, date, attendees and topics, then one inline row per patient discussed.
+"""Office round: team, site, date, attendees and topics, then one row per patient discussed.
 
 Built for speed: the "next patient" row (search or new name, note, action items, Add) stays
 at the bottom and clears after each Add, so eight patients take minutes. Each action item
 becomes a task. ``/round`` starts (or resumes) a round; ``/round/{round_id}`` opens one. The
-header is autosaved like an assessment draft (``app.autosave.Debouncer``).
+header is autosaved like an assessment draft (``app.autosave.Debouncer``). A round belongs to
+a team like a patient: a user in several teams chooses it before the round is first saved.
 """
 
 from __future__ import annotations
@@ -50,18 +51,33 @@ def build(app: AppState, nav: shell.Nav, round_id: str = "", **_: str) -> ft.Vie
     status = ft.Text("Saved" if state["id"] else "Not saved yet", key="round-save-status",
                      color=ft.Colors.ON_SURFACE_VARIANT)
 
+    teams = app.teams()
+    team = ft.Dropdown(key="round-team", label="Team", value=f.get("team_id"), expand=True,
+                       options=[ft.DropdownOption(key=tid, text=name) for tid, name in teams],
+                       visible=len(teams) > 1, disabled=bool(state["id"]),
+                       error_text=state["errors"].get("team_id"))
+
     def save() -> bool:
         if app.store is None:
             return False
         try:
             fields = rounds.round_fields(f.get("date") or "", f.get("site_id"),
                                          f.get("attendees") or [],
-                                         f.get("education_topics") or [], f.get("notes") or "")
+                                         f.get("education_topics") or [], f.get("notes") or "",
+                                         team_id=f.get("team_id"))
             record = work.save_round(fields, state["id"])
         except (InvalidRecord, AppError) as exc:
-            status.value = f"Not saved: {plain_error(exc)}"
+            unplaced = [e for e in getattr(exc, "errors", ()) if e.field == "team_id"]
+            problem = f"{unplaced[0].message.capitalize()}." if unplaced else None
+            state["errors"]["team_id"] = team.error_text = problem
+            status.value = "Not saved: choose the team first." if problem else \
+                f"Not saved: {plain_error(exc)}"
+            state["problem"] = problem or "Fix the round's date first"
             nav.update()
             return False
+        state["errors"].pop("team_id", None)
+        state.pop("problem", None)
+        team.error_text = None
         if state["id"] is None:
             app.ui[f"round:{record['id']}"] = state
         state["id"] = record["id"]
@@ -84,6 +100,7 @@ def build(app: AppState, nav: shell.Nav, round_id: str = "", **_: str) -> ft.Vie
                        options=[ft.DropdownOption(key=s["id"], text=site_names[s["id"]])
                                 for s in offices])
     site.on_select = lambda e: change("site_id", site.value or None)
+    team.on_select = lambda e: change("team_id", team.value or None)
     date = w.text_field("Date (YYYY-MM-DD)", key="round-date", value=str(f.get("date") or ""))
     date.on_change = lambda e: change("date", (date.value or "").strip())
     attendees = w.text_field("Attendees (separate with commas)", key="attendees",
@@ -107,7 +124,7 @@ def build(app: AppState, nav: shell.Nav, round_id: str = "", **_: str) -> ft.Vie
     heading = rounds.round_title(f, site_names.get(f.get("site_id") or ""))
     controls: list[ft.Control] = [
         ft.Text(heading, key="round-title", theme_style=ft.TextThemeStyle.TITLE_LARGE),
-        status, ft.Row([site]), date, attendees, topics,
+        status, ft.Row([team]), ft.Row([site]), date, attendees, topics,
         w.section_header(f"Patients discussed ({len(entries)})", key="entries-header"),
     ]
     if not entries:
@@ -188,7 +205,7 @@ def _next_row(app: AppState, nav: shell.Nav, work: Casework, state: dict[str, An
         if state["id"] is None or debouncer.pending:
             debouncer.cancel()
             if not save():
-                nav.toast("Fix the round's date first")
+                nav.toast(state.get("problem") or "Fix the round's date first")
                 return
         try:
             entry, tasks = work.add_round_entry(state["id"], nxt["patient_id"], nxt["name"],

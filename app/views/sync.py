@@ -174,6 +174,8 @@ def sign_in_dialog(app: AppState, nav: shell.Nav) -> ft.AlertDialog:
     busy = ft.ProgressBar(key="sign-in-busy", visible=False, semantics_label="Signing in")
 
     async def sign_in(e: Any = None) -> None:
+        if button.disabled:
+            return  # one sign-in at a time: a second tap (or Enter) during one does nothing
         busy.visible, button.disabled, password.error = True, True, None
         nav.update()
         problem = await app.sign_in_again(password.value or "")

@@ -1,4 +1,4 @@
-"""A final visit, read-only: what was found and decided, its next steps, and its addenda."""
+"""A visit read-only: a final one with its next steps and addenda; a colleague's draft."""
 
 from __future__ import annotations
 
@@ -26,10 +26,27 @@ def final_view(app: AppState, nav: shell.Nav, work: Casework, visit: dict[str, A
                ) -> list[ft.Control]:
     """The controls of a final visit's screen."""
     f = visit["fields"]
-    needs = ", ".join(NEED_LABELS.get(n, n) for n in a.effective_needs(f)) or "None recorded"
     items: list[ft.Control] = [
         w.banner("Final: this visit can no longer change. Add an addendum to correct it.",
                  key="final-banner"),
+        *facts(app, nav, visit),
+    ]
+
+    def accept(p: Proposal) -> None:
+        next_steps.accept(work, nav, p)
+        nav.refresh()
+
+    items.append(next_steps.panel(work.proposals(visit), work.accepted(visit["id"]), accept,
+                                  triage=f.get("triage")))
+    items += _addenda(app, nav, work, visit)
+    return items
+
+
+def facts(app: AppState, nav: shell.Nav, visit: dict[str, Any]) -> list[ft.Control]:
+    """What a visit found and decided, read-only, with its photos."""
+    f = visit["fields"]
+    needs = ", ".join(NEED_LABELS.get(n, n) for n in a.effective_needs(f)) or "None recorded"
+    items: list[ft.Control] = [
         w.labelled_value("Started", str(f.get("started_at", ""))[:16].replace("T", " "),
                          key="fact-started"),
         w.labelled_value("Setting", label(f.get("setting")) or "—", key="fact-setting"),
@@ -47,14 +64,6 @@ def final_view(app: AppState, nav: shell.Nav, work: Casework, visit: dict[str, A
     if photos_of(visit):  # read-only like the rest; new photos go with an addendum
         items += photos.section(app, nav, record_target(app.store, "visit", visit["id"]),
                                 key="visit-photos", editable=False)
-
-    def accept(p: Proposal) -> None:
-        next_steps.accept(work, nav, p)
-        nav.refresh()
-
-    items.append(next_steps.panel(work.proposals(visit), work.accepted(visit["id"]), accept,
-                                  triage=f.get("triage")))
-    items += _addenda(app, nav, work, visit)
     return items
 
 

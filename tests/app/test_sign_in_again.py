@@ -21,6 +21,7 @@ from server.app import create_app
 from server.db import Database
 from server.settings import Settings
 from sync.engine import SyncStatus as EngineStatus
+from sync.errors import ServerRefused, SyncError
 from tests.app.views_support import TINY_SCRYPT, FakeNav, enrolled, find
 from tests.server import conftest as server_fixtures
 from tests.server.conftest import PASSWORD, FakeClock, Org
@@ -132,3 +133,62 @@ def test_signing_in_again_needs_a_password_and_a_reachable_server(
         assert await app.sign_in_again(PASSWORD) == "Unlock Liaison first."
 
     asyncio.run(flow())
+
+
+def test_a_strangers_guesses_do_not_lock_the_phone_out(
+        phone: AppState, database: Database, settings: Settings, clock: FakeClock) -> None:
+    app = phone
+
+    async def flow() -> None:
+        await enrolled(app, SERVER_URL, "alice", PASSWORD)
+        app.add_patient("Dot Example")
+        clock.advance(settings.token_idle_seconds + 86_400)
+        assert (await app.syncing.sync_now()).status == EngineStatus.SIGN_IN_REQUIRED
+        # Meanwhile someone guesses Alice's password until her name is locked.
+        client = app.services.client(SERVER_URL, None)  # another phone, same server
+        for _ in range(settings.throttle_user_failures):
+            with pytest.raises(ServerRefused) as refused:
+                await client.enrol("alice", "a-wrong-guess", "thief")
+            assert refused.value.status == 401
+        with pytest.raises(SyncError):  # 429: even the right password waits now
+            await client.enrol("alice", PASSWORD, "thief")
+        await client.aclose()
+        # Her own phone shows its earlier token and is let in.
+        assert await app.sign_in_again(PASSWORD) is None
+        await app.syncing.task
+        assert "Dot Example" in server_names(database)
+
+    asyncio.run(flow())
+
+
+def test_a_second_tap_during_a_sign_in_does_nothing(
+        phone: AppState, database: Database, settings: Settings, clock: FakeClock) -> None:
+    app = phone
+
+    async def flow() -> None:
+        await enrolled(app, SERVER_URL, "alice", PASSWORD)
+        clock.advance(settings.token_idle_seconds + 86_400)
+        assert (await app.syncing.sync_now()).status == EngineStatus.SIGN_IN_REQUIRED
+        nav = FakeNav("/sync")
+        find(sync_view.build(app, nav), "sign-in-again").on_click(None)
+        dialog = nav.dialogs[-1]
+        find(dialog, "sign-in-password").value = PASSWORD
+        submit = find(dialog, "sign-in-submit")
+        # A tap and an Enter (or a double tap) arrive together: one sign-in, one device.
+        await asyncio.gather(submit.on_click(None), submit.on_click(None))
+        assert nav.dialogs == [] and nav.toasts == ["Signed in again."]
+        await app.syncing.task
+        assert len(_devices_of_alice(database)) == 2  # the first enrolment and one more
+
+    asyncio.run(flow())
+
+
+def _devices_of_alice(database: Database) -> list[str]:
+    from sqlalchemy import select
+
+    from server import db
+
+    with database.read() as conn:
+        return list(conn.execute(
+            select(db.devices.c.id).join(db.users, db.users.c.id == db.devices.c.user_id)
+            .where(db.users.c.username == "alice")).scalars())

@@ -176,23 +176,84 @@ def test_a_torn_final_entry_is_dropped_and_the_rest_opens(tmp_path: Path, keep: 
     store.close()
 
 
-@pytest.mark.parametrize("how", ["zeros_appended", "last_block_zeroed"])
+LONG_ADDRESS = "Long Street " + "n" * 480  # a final entry spanning several disk sectors
+
+
+def _grow(directory: Path, pad: int) -> list[str]:
+    """``filled``, a setting of ``pad`` characters, then a patient with a long address."""
+    ids = filled(directory)
+    store = open_store(directory)
+    store.set_meta("pad", "p" * pad)
+    ids.append(store.put("patient", {"name": "Last", "address": LONG_ADDRESS})["id"])
+    store.close()
+    return ids
+
+
+def final_entry(
+    directory: Path, *, start_at: int | None = None, end_at: int | None = None
+) -> tuple[list[str], tuple[int, int]]:
+    """A store whose long final entry starts (or ends) ``*_at`` bytes into a disk sector;
+    (patient ids, the final entry's (start, end)). Entry sizes depend only on content
+    lengths, so a probe store tells how much padding puts the entry there."""
+    sector = journal.SECTOR
+    probe = directory.with_name(directory.name + "-probe")
+    _grow(probe, 0)
+    start, end = entries(journal_path(probe))[-1]
+    target = start_at if start_at is not None else (end_at or 0) - (end - start)
+    ids = _grow(directory, (target - start) % sector)
+    found = entries(journal_path(directory))[-1]
+    assert found[1] - found[0] == end - start > 2 * sector
+    assert start_at is None or found[0] % sector == start_at % sector
+    assert end_at is None or found[1] % sector == end_at % sector
+    return ids, found
+
+
+@pytest.mark.parametrize("how", ["zeros_appended", "last_sector_zeroed", "last_sectors_zeroed",
+                                 "whole_entry_zeroed", "frame_cut_at_a_sector"])
 def test_a_zero_filled_tail_from_a_power_cut_is_a_tear(tmp_path: Path, how: str) -> None:
-    ids = filled(tmp_path / "s")
+    """A power cut leaves whole sectors unwritten (zeros up to the file's end): a tear."""
+    sector = journal.SECTOR
+    at = sector - 3 if how == "frame_cut_at_a_sector" else 100  # the frame straddles
+    ids, (start, end) = final_entry(tmp_path / "s", start_at=at)
     path = journal_path(tmp_path / "s")
     data = bytearray(path.read_bytes())
-    start, end = entries(path)[-1]
-    if how == "zeros_appended":
+    expected, size = ids[:-1], start
+    cut = {"last_sector_zeroed": (end - 1) // sector * sector,
+           "last_sectors_zeroed": (start // sector + 1) * sector,
+           "whole_entry_zeroed": start,  # the frame header itself never landed
+           "frame_cut_at_a_sector": start + 3}.get(how)
+    if cut is None:  # zeros_appended
         data += bytes(4096)
         expected, size = ids, end
     else:
-        data[end - 64 : end] = bytes(64)
-        expected, size = ids[:-1], start
+        assert cut == start or cut % sector == 0
+        data[cut:end] = bytes(end - cut)
     path.write_bytes(bytes(data))
     store = open_store(tmp_path / "s")
     assert [p["id"] for p in store.list("patient")] == expected
     store.close()
     assert path.stat().st_size == size
+
+
+@pytest.mark.parametrize(
+    "how", ["tag_zeroed", "last_64_bytes_zeroed", "ciphertext_zeroed", "frame_zeroed"]
+)
+def test_a_zeroed_tag_or_ciphertext_of_a_complete_final_entry_is_damage(
+    tmp_path: Path, how: str
+) -> None:
+    """Zeros that do not run from a sector boundary to the end were not left by a power
+    cut: the final entry was altered. Reported like any tampering; the file stays as is."""
+    ids, (start, end) = final_entry(tmp_path / "s", end_at=journal.SECTOR - 100)
+    path = journal_path(tmp_path / "s")
+    data = bytearray(path.read_bytes())
+    span = {"tag_zeroed": (end - journal.TAG, end), "last_64_bytes_zeroed": (end - 64, end),
+            "ciphertext_zeroed": (end - 200, end - journal.TAG),
+            "frame_zeroed": (start, start + journal.FRAME.size)}[how]
+    data[span[0] : span[1]] = bytes(span[1] - span[0])
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreCorrupted, match="damaged"):
+        open_store(tmp_path / "s")
+    assert path.read_bytes() == bytes(data)
 
 
 def test_a_wrong_key_is_a_clear_error_and_changes_nothing(tmp_path: Path) -> None:

@@ -248,3 +248,94 @@ def test_todays_draft_is_resumed_after_a_lock(app):
     app.ui.clear()
     view = assessment.build(app, nav, patient_id=pid)
     assert find(view, "setting").value is None
+
+
+COLLEAGUE_STAMP = f"{1_790_000_000_000:015d}-00000-colleague-phone"
+
+
+def colleagues_draft(app, pid, summary="Seen at home by Sam"):
+    """A draft visit another device started, as a pull brings it."""
+    import uuid
+
+    fields = {"patient_id": pid, "setting": "home", "started_at": "2026-11-23T08:00:00",
+              "summary": summary, "status": "draft"}
+    record = {"id": str(uuid.uuid4()), "type": "visit", "fields": fields,
+              "clock": dict.fromkeys(fields, COLLEAGUE_STAMP), "rev": 7, "deleted": False}
+    app.store.apply_pull([record], [], 7)
+    return record["id"]
+
+
+def signed_in_as(app, role):
+    app.store.set_meta("user", {"username": "me", "role": role, "teams": []})
+
+
+EDIT_KEYS = ("finalize", "summary", "started-at", "setting", "triage", "consent",
+             "visit-photos-add", "discard-draft")
+
+
+def test_a_colleagues_draft_is_read_only(app):
+    pid = patient(app)
+    signed_in_as(app, "liaison")
+    vid = colleagues_draft(app, pid)
+    view = assessment.build(app, FakeNav(), visit_id=vid)
+    assert find(view, "colleague-draft-banner")
+    assert "Draft by a colleague — only its author can change it." in texts(view)
+    assert "Seen at home by Sam" in texts(find(view, "fact-summary"))
+    for key in EDIT_KEYS:
+        assert key not in keys(view), key
+    assert [m["record_id"] for m in app.store.outbox()] == [pid]  # nothing written
+
+
+def test_a_supervisor_can_discard_a_colleagues_draft(app):
+    pid = patient(app)
+    signed_in_as(app, "supervisor")
+    vid = colleagues_draft(app, pid)
+    nav = FakeNav(f"/visit/{vid}")
+    view = assessment.build(app, nav, visit_id=vid)
+    for key in EDIT_KEYS[:-1]:
+        assert key not in keys(view), key
+    find(view, "discard-draft").on_click(None)
+    find(nav.dialogs[-1], "discard-draft-confirm").on_click(None)
+    assert app.store.get(vid) is None
+    (mutation,) = [m for m in app.store.outbox() if m["record_id"] == vid]
+    assert mutation["op"] == "delete"
+    assert nav.went[-1] == f"/patient/{pid}" and nav.toasts[-1] == "Draft discarded"
+
+
+def test_a_new_assessment_never_resumes_a_colleagues_draft(app):
+    pid = patient(app)
+    vid = colleagues_draft(app, pid)
+    view = assessment.build(app, FakeNav(), patient_id=pid)
+    assert find(view, "save-status").value == "Not saved yet"
+    summary = find(view, "summary")
+    assert summary.value == ""
+    summary.value = "My own visit"
+    summary.on_change(None)
+    assert app.store.get(vid)["fields"]["summary"] == "Seen at home by Sam"
+    assert len(visits(app)) == 2
+
+
+def test_the_author_discards_an_own_draft_also_after_signing_in_again(app):
+    pid = patient(app)
+    signed_in_as(app, "liaison")
+    draft = Casework(app).save_visit(None, {"patient_id": pid, "summary": "Mine",
+                                            "started_at": "2026-11-23T09:00:00"})
+    app.store.set_meta("device_id", "a-new-device-id")  # signing in again: the node stays
+    nav = FakeNav(f"/visit/{draft['id']}")
+    view = assessment.build(app, nav, visit_id=draft["id"])
+    assert "colleague-draft-banner" not in keys(view)
+    assert find(view, "summary").value == "Mine"
+    find(view, "discard-draft").on_click(None)
+    find(nav.dialogs[-1], "discard-draft-cancel").on_click(None)
+    assert app.store.get(draft["id"]) is not None
+    find(view, "discard-draft").on_click(None)
+    find(nav.dialogs[-1], "discard-draft-confirm").on_click(None)
+    assert app.store.get(draft["id"]) is None
+    assert nav.went[-1] == f"/patient/{pid}"
+    assert f"visit:{draft['id']}" not in app.ui
+
+
+def test_a_new_assessment_has_nothing_to_discard_until_saved(app):
+    pid = patient(app)
+    view = assessment.build(app, FakeNav(), patient_id=pid)
+    assert "discard-draft" not in keys(view)

@@ -247,3 +247,76 @@ def test_the_same_photo_twice_is_attached_once(app: Any) -> None:
     view = patient.build(app, FakeNav(), patient_id=pid)
     pick(view, "patient-photos-add", ("a.jpg", PHOTO), ("copy of a.jpg", PHOTO))
     assert len(app.store.get(pid)["fields"]["attachments"]) == 1
+
+
+@pytest.fixture
+def temp_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """(the app's temp directory as Flet names it, a user's Pictures folder)."""
+    temp, pictures = tmp_path / "app-cache", tmp_path / "Pictures"
+    temp.mkdir()
+    pictures.mkdir()
+    monkeypatch.setenv("FLET_APP_STORAGE_TEMP", str(temp))
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "py-tmp"))
+    return temp, pictures
+
+
+def pick_paths(view: Any, key: str, *paths: Path, with_bytes: bool) -> None:
+    """What a phone's picker hands over: each file's path (a copy in the app's cache), and
+    its bytes too when asked for them."""
+    button = find(view, key)
+    button.on_click(None)
+    event = SimpleNamespace(files=[
+        ft.FilePickerFile(id=i, name=p.name, size=p.stat().st_size, path=str(p),
+                          bytes=p.read_bytes() if with_bytes else None)
+        for i, p in enumerate(paths)])
+    run(button.action.file_picker.on_result(event))
+
+
+@pytest.mark.parametrize("with_bytes", [True, False])
+def test_the_pickers_copy_in_the_app_cache_is_deleted_once_read(
+    app: Any, temp_dirs: tuple[Path, Path], with_bytes: bool
+) -> None:
+    temp, pictures = temp_dirs
+    copy = temp / "file_picker" / "1790000000123" / "IMG_0001.jpg"
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(PHOTO)
+    original = pictures / "IMG_0002.jpg"  # a desktop pick: the user's own file
+    original.write_bytes(noise_photo(5))
+    pid, _ = app.add_patient("Ada Example")
+    view = patient.build(app, FakeNav(), patient_id=pid)
+    pick_paths(view, "patient-photos-add", copy, original, with_bytes=with_bytes)
+    assert len(app.store.get(pid)["fields"]["attachments"]) == 2
+    assert not copy.exists() and list(temp.iterdir()) == []
+    assert original.read_bytes() == noise_photo(5)
+
+
+def test_the_camera_plugins_shot_file_is_deleted(app: Any, temp_dirs: tuple[Path, Path],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import flet_camera as fc
+
+    temp, _ = temp_dirs
+    shot = temp / "CAP5551234.jpg"  # where the Android camera plugin writes each shot
+
+    class FakeCamera(ft.Container):
+        async def get_available_cameras(self) -> list[Any]:
+            return [SimpleNamespace(lens_direction=fc.CameraLensDirection.BACK)]
+
+        async def initialize(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        async def take_picture(self) -> Any:
+            shot.write_bytes(PHOTO)
+            return returns.pop(0)
+
+    monkeypatch.setattr(fc, "Camera", FakeCamera)
+    monkeypatch.setattr(photos, "camera_available", lambda: True)
+    pid, _ = app.add_patient("Ada Example")
+    nav = FakeNav(f"/patient/{pid}")
+    returns: list[Any] = [PHOTO, str(shot)]  # flet-camera 1.0.5 returns bytes; a path too
+    while returns:
+        view = patient.build(app, nav, patient_id=pid)
+        run(find(view, "patient-photos-camera").on_click(None))
+        run(find(nav.dialogs[-1], "camera-shoot").on_click(None))
+        assert not shot.exists()
+        (item,) = app.store.get(pid)["fields"]["attachments"]
+        assert item["sha256"] == pipeline.prepare(PHOTO).sha256

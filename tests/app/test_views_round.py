@@ -108,3 +108,61 @@ def test_search_hints_and_validation(app):
 def test_unknown_round(app):
     view = round_view.build(app, FakeNav(), round_id="00000000-0000-4000-8000-000000000000")
     assert "round-missing" in keys(view)
+
+
+TEAMS = [{"id": "team-a", "name": "North team"}, {"id": "team-b", "name": "South team"}]
+
+
+def signed_in(app, *teams):
+    app.store.set_meta("user", {"username": "demo", "role": "liaison", "teams": list(teams)})
+
+
+def test_a_new_round_belongs_to_the_users_only_team(app):
+    signed_in(app, TEAMS[0])
+    nav = FakeNav()
+    view = round_view.build(app, nav)
+    assert not find(view, "round-team").visible  # nothing to choose
+    set_value(view, "attendees", "Dr. Lee")
+    find(view, "attendees").on_blur(None)
+    (rnd,) = app.store.list("round")
+    assert rnd["fields"]["team_id"] == "team-a"
+    add_patient(app, nav, "New Person")
+    (new,) = app.store.list("patient")
+    assert new["fields"]["team_id"] == "team-a"
+
+
+def test_a_user_in_several_teams_chooses_the_rounds_team_before_it_is_saved(app):
+    signed_in(app, *TEAMS)
+    nav = FakeNav()
+    view = round_view.build(app, nav)
+    team = find(view, "round-team")
+    assert team.visible and [o.key for o in team.options] == ["team-a", "team-b"]
+    set_value(view, "attendees", "Dr. Lee")
+    find(view, "attendees").on_blur(None)
+    assert app.store.list("round") == []
+    assert find(view, "round-save-status").value.startswith("Not saved")
+    assert find(view, "round-team").error_text == "Choose the team this round belongs to."
+    add_patient(app, nav, "Too Early")
+    assert app.store.list("patient") == [] and nav.toasts[-1] == \
+        "Choose the team this round belongs to."
+    view = round_view.build(app, nav)
+    set_value(view, "round-team", "team-b")
+    find(view, "attendees").on_blur(None)
+    (rnd,) = app.store.list("round")
+    assert rnd["fields"]["team_id"] == "team-b"
+    assert find(view, "round-team").error_text is None
+    # The patients it adds by name are placed in the round's team too.
+    add_patient(app, nav, "New Person")
+    (new,) = app.store.list("patient")
+    assert new["fields"]["team_id"] == "team-b"
+    # Once saved, the round's team is shown, not changed from here.
+    view = round_view.build(app, nav, round_id=rnd["id"])
+    assert find(view, "round-team").disabled and find(view, "round-team").value == "team-b"
+
+
+def test_adding_a_patient_puts_it_in_the_chosen_team(app):
+    signed_in(app, *TEAMS)
+    pid, problems = app.add_patient("Ada Example")
+    assert pid is None and problems == {"team_id": "Choose the team this patient belongs to."}
+    pid, problems = app.add_patient("Ada Example", team_id="team-a")
+    assert problems == {} and app.store.get(pid)["fields"]["team_id"] == "team-a"

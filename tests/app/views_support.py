@@ -86,6 +86,7 @@ class FakeServer:
         self.offline = False
         self.revoked: list[str] = []
         self.reject_types: set[str] = set()
+        self.purges: list[str] = []  # patients every pull says left the device's scope
         self.conflict: dict[str, Any] | None = None
         self.device_id = str(uuid.uuid4())
         self.last_mutation_id = 0
@@ -114,7 +115,7 @@ class FakeServer:
             cursor = int(request.url.params["cursor"])
             page = [r for r in self.records if r["rev"] > cursor]
             return httpx.Response(200, json={
-                "records": page, "purge": [], "more": False,
+                "records": page, "purge": list(self.purges), "more": False,
                 "cursor": max([cursor, *(r["rev"] for r in page)]),
                 "last_mutation_id": self.last_mutation_id})
         return httpx.Response(404, json={"error": {"code": "not_found", "message": path}})

@@ -7,6 +7,10 @@ server) after forwarding it.
 It runs its own asyncio loop in a thread, so tests drive it from any code. Requests are
 parsed just enough (head plus Content-Length body) to match a path and keep connections
 alive; answers are relayed by Content-Length.
+
+Given several upstream ports it is also a round-robin load balancer: each request goes to
+the next upstream in turn (per request, not per connection, so one device's keep-alive
+connection still spreads its requests over every server).
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 PASS = "pass"
@@ -36,20 +41,29 @@ class Fault:
     hook: Callable[[], None] | None = None
 
 
-class FaultProxy:
-    """Proxy 127.0.0.1:<port> to ``upstream_port``; script faults with ``add``."""
+Upstream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
-    def __init__(self, upstream_port: int, host: str = "127.0.0.1") -> None:
-        self.upstream = (host, upstream_port)
+
+class FaultProxy:
+    """Proxy 127.0.0.1:<port> to ``upstream_port`` (several: round-robin per request);
+    script faults with ``add``."""
+
+    def __init__(self, upstream_port: int | Sequence[int], host: str = "127.0.0.1") -> None:
+        ports = [upstream_port] if isinstance(upstream_port, int) else list(upstream_port)
+        if not ports:
+            raise ValueError("at least one upstream port")
+        self.upstreams = [(host, port) for port in ports]
         self.host = host
         self.port = 0
         self.faults: list[Fault] = []
         self.seen: list[tuple[str, str]] = []  # (path, action) of every request
+        self.routed: Counter[int] = Counter()  # requests forwarded, by upstream port
+        self._turn = 0
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._clients: dict[asyncio.StreamWriter, asyncio.Task[None]] = {}
 
     def start(self) -> FaultProxy:
         """Listen on a free port (``self.port``) and serve in a thread."""
@@ -80,17 +94,50 @@ class FaultProxy:
     # -- internals --------------------------------------------------------------------
 
     async def _listen(self) -> None:
-        self._server = await asyncio.start_server(self._client, self.host, 0)
+        self._server = await asyncio.start_server(self._accept, self.host, 0)
         self.port = self._server.sockets[0].getsockname()[1]
+
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Called as a connection is made: its writer is known even if its task never runs.
+        # Held here: the loop keeps only weak references to tasks.
+        self._clients[writer] = asyncio.get_running_loop().create_task(
+            self._client(reader, writer))
 
     async def _close(self) -> None:
         if self._server is not None:
             self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Every task of the loop: one cancelled before it ran never closes its connection,
+        # and one destroyed pending leaks its sockets; so close the clients' writers too.
+        current = asyncio.current_task()
+        while pending := [t for t in asyncio.all_tasks() if t is not current]:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        for writer in list(self._clients):
+            writer.close()
+        await asyncio.sleep(0)
         if self._server is not None:
             await self._server.wait_closed()
+
+    def _next_upstream(self) -> tuple[str, int]:
+        """The upstream for the next request (round-robin; the loop thread only)."""
+        upstream = self.upstreams[self._turn % len(self.upstreams)]
+        self._turn += 1
+        return upstream
+
+    async def _connection(self, open_: dict[tuple[str, int], Upstream]) -> Upstream:
+        """A connection to the next upstream, reusing this client's if it is still open."""
+        address = self._next_upstream()
+        known = open_.get(address)
+        # The server closed it (idle timeout) or it broke (a killed server): a new one.
+        if known is not None and (known[0].at_eof() or known[0].exception() is not None):
+            with contextlib.suppress(Exception):
+                known[1].close()
+            known = None
+        if known is None:
+            known = open_[address] = await asyncio.open_connection(*address)
+        self.routed[address[1]] += 1
+        return known
 
     def _take(self, path: str) -> Fault:
         with self._lock:
@@ -101,10 +148,7 @@ class FaultProxy:
         return Fault(path, PASS)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        upstreams: dict[tuple[str, int], Upstream] = {}
         try:
             while True:
                 request = await _read_message(reader)
@@ -117,9 +161,7 @@ class FaultProxy:
                     return
                 if fault.action == DELAY:
                     await asyncio.sleep(fault.seconds)
-                if upstream is None:
-                    upstream = await asyncio.open_connection(*self.upstream)
-                up_reader, up_writer = upstream
+                up_reader, up_writer = await self._connection(upstreams)
                 if fault.action == DROP_MID_REQUEST:  # an upload cut off half-way
                     head = request.index(b"\r\n\r\n") + 4
                     up_writer.write(request[: head + (len(request) - head) // 2])
@@ -145,13 +187,19 @@ class FaultProxy:
                 await writer.drain()
         except (ConnectionError, OSError, asyncio.IncompleteReadError):
             return
+        except asyncio.CancelledError:
+            # ``stop`` with the connection open. End normally: asyncio's callback for a
+            # client task (3.11) calls task.exception(), which raises on a cancelled task.
+            return
         finally:
-            self._tasks.discard(task)
-            for w in (writer, upstream[1] if upstream else None):
-                if w is not None:
-                    with contextlib.suppress(Exception):
-                        w.close()
-                        await w.wait_closed()
+            self._clients.pop(writer, None)
+            writers = [writer, *(up[1] for up in upstreams.values())]
+            for w in writers:  # first every close, which no cancellation can interrupt
+                with contextlib.suppress(Exception):
+                    w.close()
+            for w in writers:  # ``stop`` may cancel this task here: the sockets are closed
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await w.wait_closed()
 
 
 async def _read_message(reader: asyncio.StreamReader) -> bytes | None:

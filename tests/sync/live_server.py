@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -15,6 +16,7 @@ from server import auth, migrations
 from server.db import Database
 from server.passwords import hash_password
 from server.settings import Settings
+from tests.conftest import TEST_AUDIT_KEY
 
 PASSWORD = "password-123"
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,15 +95,22 @@ class ServerProcess:
                 self.kill()
 
 
+def seed(url: str, usernames: Sequence[str] = ("alice", "amy")) -> str:
+    """Migrate the database at ``url`` (SQLite or PostgreSQL) and add team A with these
+    liaisons (password ``PASSWORD``); returns ``url``."""
+    database = Database(url, audit_key=TEST_AUDIT_KEY)
+    try:
+        migrations.migrate(database)
+        encoded = hash_password(PASSWORD, Settings.from_environ(FAST_HASHES))
+        with database.write() as conn:
+            team = auth.create_team(conn, "A", time.time())
+            for name in usernames:
+                auth.create_user(conn, name, encoded, "liaison", [team], time.time())
+    finally:
+        database.dispose()
+    return url
+
+
 def seeded_database(path: Path) -> str:
     """The URL of a migrated SQLite database at ``path``: team A, liaisons alice and amy."""
-    url = f"sqlite:///{path}"
-    database = Database(url)
-    migrations.migrate(database)
-    encoded = hash_password(PASSWORD, Settings.from_environ(FAST_HASHES))
-    with database.write() as conn:
-        team = auth.create_team(conn, "A", time.time())
-        for name in ("alice", "amy"):
-            auth.create_user(conn, name, encoded, "liaison", [team], time.time())
-    database.dispose()
-    return url
+    return seed(f"sqlite:///{path}")

@@ -26,6 +26,7 @@ from sync import attachments
 from sync.client import RetryPolicy, SyncClient
 from sync.engine import SyncEngine, SyncStatus
 from tests.app.photo_support import noise_photo
+from tests.conftest import TEST_AUDIT_KEY
 from tests.sync.faultproxy import DROP_AFTER, DROP_BEFORE, DROP_MID_REQUEST, FaultProxy
 from tests.sync.live_server import PASSWORD, ServerProcess
 
@@ -64,7 +65,7 @@ def puts(proxy: FaultProxy) -> Counter[str]:
 
 
 def server_state(url: str) -> tuple[dict[str, int], set[str]]:
-    database = Database(url)
+    database = Database(url, audit_key=TEST_AUDIT_KEY)
     try:
         with database.read() as conn:
             stored = {

@@ -119,6 +119,10 @@ class MemoryStore:
                 del self.records[rid]
         self.meta["cursor"] = cursor
 
+    def list(self, type_name: str | None = None, /) -> list[JSON]:
+        return [r for r in self.records.values()
+                if not r["deleted"] and type_name in (None, r["type"])]
+
     def get(self, record_id: str, /, *, include_deleted: bool = False) -> JSON | None:
         rec = self.records.get(record_id)
         return None if rec is None or (rec["deleted"] and not include_deleted) else rec
@@ -294,7 +298,8 @@ class FakeServer:
         return {
             "records": [json.loads(json.dumps(x)) for _, kind, x in page if kind == "record"],
             "purge": [x for _, kind, x in page if kind == "purge"],
-            "cursor": page[-1][0] if page else cursor,
+            # Like the real server: a last page ends at the high-water rev.
+            "cursor": page[-1][0] if more else max(cursor, self.rev),
             "more": more,
             "last_mutation_id": self.last_mutation_id.get(device, 0),
         }
@@ -521,6 +526,24 @@ def test_conflicts_name_the_losing_value_device_and_time() -> None:
     assert visible(a) == visible(b) == on_server(server)
 
 
+def test_a_conflict_over_a_list_field_is_kept() -> None:
+    """Kept lists are deduplicated by value: a list or object value must not break that."""
+    server = FakeServer()
+    a = MemoryStore("dev1", wall=lambda: 1_700_000_000_000)
+    b = MemoryStore("dev2", wall=lambda: 1_700_000_060_000)
+    patient(a)
+    assert sync(engine_for(server, a)).ok
+    assert sync(engine_for(server, b, token="tok2")).ok
+    b.put("patient", {"risk_flags": ["Lives alone"]}, PATIENT)
+    a.put("patient", {"risk_flags": ["Falls"]}, PATIENT)
+    assert sync(engine_for(server, b, token="tok2")).ok
+    result = sync(engine_for(server, a))
+    assert result.ok
+    [conflict] = result.conflicts
+    assert (conflict.value, conflict.lost_value) == (["Lives alone"], ["Falls"])
+    assert sync(engine_for(server, a)).ok and a.meta["conflicts"] == [conflict.as_json()]
+
+
 def test_purge_removes_the_patients_records() -> None:
     server, store = FakeServer(), MemoryStore()
     patient(store)
@@ -531,6 +554,84 @@ def test_purge_removes_the_patients_records() -> None:
     server.purge(PATIENT)
     result = sync(engine)
     assert result.purged == [PATIENT] and set(store.records) == {other["id"]}
+
+
+def move_away(server: FakeServer, patient_id: str) -> None:
+    """The patient leaves the device's scope, as the real server tells a device that pulls
+    from cursor 0: its records are gone from the pull, with no purge (nothing to purge);
+    the move takes a rev of its own."""
+    server.rev += 1
+    for rid in [r for r, rec in server.records.items()
+                if schema.patient_of(rec["type"], r, rec["fields"]) == patient_id]:
+        del server.records[rid]
+
+
+def test_a_patient_pushed_before_the_first_pull_and_moved_away_is_purged() -> None:
+    server, store = FakeServer(), MemoryStore()
+    patient(store)
+    store.put("task", {"patient_id": PATIENT, "title": "Call"})
+    other = patient(store, "Bo", str(uuid.uuid4()))
+    server.faults = [("/pull", "before")] * 4  # pushed; the first pull never arrives
+    assert sync(engine_for(server, store)).status is SyncStatus.OFFLINE
+    assert store.pending_count() == 0 and store.meta.get("cursor") is None
+    move_away(server, PATIENT)
+    result = sync(engine_for(server, store))
+    assert result.ok and result.purged == [PATIENT]
+    assert set(store.records) == {other["id"]}
+    assert "sync_first_pull" not in store.meta
+    store.put("patient", {"name": "Cy"}, str(uuid.uuid4()))  # later pulls leave it be
+    assert sync(engine_for(server, store)).purged == []
+
+
+def test_a_first_pull_cut_after_a_page_still_purges_what_it_never_returned() -> None:
+    """The full first pull spans syncs: the check waits for its last page."""
+    server, store = FakeServer(), MemoryStore()
+    ids = [patient(store, f"P{n}", str(uuid.uuid4()))["id"] for n in range(4)]
+    server.faults = [("/pull", "before")] * 4
+    sync(engine_for(server, store))
+    move_away(server, ids[-1])  # before the first page: no purge will ever name it
+    pull, pulls = server.pull, []
+
+    def one_page_then_offline(device: str, cursor: int, limit: int) -> JSON:
+        pulls.append(cursor)
+        if len(pulls) > 1:
+            raise httpx.ConnectError("the network went away")
+        return pull(device, cursor, limit)
+
+    server.pull = one_page_then_offline  # type: ignore[method-assign]
+    assert sync(engine_for(server, store, pull_limit=2)).status is SyncStatus.OFFLINE
+    assert store.meta["cursor"] > 0 and ids[-1] in store.records
+    server.pull = pull  # type: ignore[method-assign]
+    result = sync(engine_for(server, store, pull_limit=2))
+    assert result.ok and result.purged == [ids[-1]]
+    assert set(store.records) == set(ids[:-1])
+
+
+def test_nothing_is_purged_before_the_pull_passed_the_revs_the_push_got() -> None:
+    server, store = FakeServer(), MemoryStore()
+    patient(store)
+    server.pull = lambda device, cursor, limit: {  # type: ignore[method-assign]
+        "records": [], "purge": [], "cursor": cursor, "more": False,
+        "last_mutation_id": server.last_mutation_id.get(device, 0)}
+    result = sync(engine_for(server, store))
+    assert result.ok and result.pushed == 1 and result.purged == []
+    assert PATIENT in store.records and store.meta["sync_first_pull"] == 1
+
+
+def test_a_patient_with_a_pending_change_waits_for_the_next_sync() -> None:
+    server, store = FakeServer(), MemoryStore()
+    patient(store)
+    server.faults = [("/pull", "before")] * 4
+    sync(engine_for(server, store))
+    move_away(server, PATIENT)
+    other = patient(store, "Bo", str(uuid.uuid4()))  # something to push
+    server.on_push = lambda: store.put("task", {"patient_id": PATIENT, "title": "Late"})
+    result = sync(engine_for(server, store))  # the task typed during the push is pending
+    assert result.ok and result.purged == [] and PATIENT in store.records
+    server.on_push = None
+    result = sync(engine_for(server, store))
+    assert result.ok and result.purged == [PATIENT] and set(store.records) == {other["id"]}
+    assert "sync_first_pull" not in store.meta
 
 
 def test_device_revoked_wipes_the_store() -> None:

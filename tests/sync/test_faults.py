@@ -25,6 +25,7 @@ from server import db, records
 from server.db import Database
 from sync.client import RetryPolicy, SyncClient
 from sync.engine import SyncEngine, SyncResult
+from tests.conftest import TEST_AUDIT_KEY
 from tests.sync.faultproxy import DELAY, DROP_AFTER, DROP_BEFORE, DROP_MID, HOOK_AFTER, FaultProxy
 from tests.sync.live_server import PASSWORD, ServerProcess
 
@@ -74,7 +75,7 @@ class Phone:
 
 def applied_once(database_url: str, device_id: str, count: int) -> None:
     """Each mutation id 1..count has exactly one stored push result on the server."""
-    database = Database(database_url)
+    database = Database(database_url, audit_key=TEST_AUDIT_KEY)
     try:
         with database.read() as conn:
             rows = conn.execute(
@@ -90,7 +91,7 @@ def applied_once(database_url: str, device_id: str, count: int) -> None:
 
 
 def server_records(database_url: str) -> dict[str, Any]:
-    database = Database(database_url)
+    database = Database(database_url, audit_key=TEST_AUDIT_KEY)
     try:
         with database.read() as conn:
             found = [records.from_row(r) for r in conn.execute(select(db.records)).all()]

@@ -44,6 +44,7 @@ from server.settings import Settings
 from sync.client import RetryPolicy, SyncClient
 from sync.engine import SyncEngine
 from sync.errors import InvalidRecord
+from tests.conftest import TEST_AUDIT_KEY
 
 PASSWORD = "password-123"
 SERVER_SETTINGS = Settings.from_environ(
@@ -135,7 +136,7 @@ class Phone:
 def template(directory: Path) -> tuple[Path, str]:
     """A migrated SQLite database with team A and users alice and amy."""
     path = directory / "template.db"
-    database = Database(f"sqlite:///{path}")
+    database = Database(f"sqlite:///{path}", audit_key=TEST_AUDIT_KEY)
     migrations.migrate(database)
     encoded = hash_password(PASSWORD, SERVER_SETTINGS)
     with database.write() as conn:
@@ -159,7 +160,7 @@ class SyncMachine(RuleBasedStateMachine):
         self.dir = self.ROOT / uuid.uuid4().hex
         self.dir.mkdir()
         shutil.copy(self.TEMPLATE, self.dir / "server.db")
-        self.database = Database(f"sqlite:///{self.dir / 'server.db'}")
+        self.database = Database(f"sqlite:///{self.dir / 'server.db'}", audit_key=TEST_AUDIT_KEY)
         self.clock = Clock()
         self.app = create_app(SERVER_SETTINGS, self.database, clock=self.clock)
         self.edits: list[Edit] = []
