@@ -76,6 +76,9 @@ def _screen(name: str) -> Callable[..., ft.View] | None:
     return getattr(module, "build", None)
 
 
+DISMISS_GRACE = 2.0  # seconds a closed dialog may take to be reported gone
+
+
 class App:
     """One page's navigation and lifecycle around the app state (implements ``Nav``)."""
 
@@ -83,7 +86,9 @@ class App:
         self.page, self.state = page, state
         self.connectivity: Any = None  # kept referenced, or Flet unregisters the service
         self.closed = False
-        self._dialogs: list[Any] = []  # the dialogs this app opened (not toasts)
+        # The dialogs this app opened (not toasts) until the client reports them gone.
+        self._dialogs: list[Any] = []
+        self._render_pending = False  # a render waits for the dialogs' routes to go
         state.subscribe(self._changed)
 
     @property
@@ -113,15 +118,36 @@ class App:
         self.page.show_dialog(ft.SnackBar(ft.Text(message)))
 
     def show_dialog(self, dialog: Any) -> None:
-        self._dialogs = [d for d in self._dialogs if d.open] + [dialog]
+        original = dialog.on_dismiss
+
+        def dismissed(e: Any) -> Any:
+            # The client took the dialog's route off the screen: views may change now.
+            self._forget_dialog(dialog)
+            return original(e) if original is not None else None
+
+        dialog.on_dismiss = dismissed
+        self._dialogs.append(dialog)
         self.page.show_dialog(dialog)
 
+    def _forget_dialog(self, dialog: Any) -> None:
+        if dialog in self._dialogs:
+            self._dialogs.remove(dialog)
+        if self._render_pending and not self._dialogs:
+            self.render()
+
     def _dialog_open(self) -> bool:
-        return any(d.open for d in self._dialogs)
+        """True while a dialog of this app is on the client's screen: open, or closed but
+        not yet reported gone (its closing animation)."""
+        return bool(self._dialogs)
 
     def close_dialog(self) -> None:
         with contextlib.suppress(Exception):  # nothing open: nothing to close
-            self.page.pop_dialog()
+            closed = self.page.pop_dialog()
+            if closed in self._dialogs:
+                # Should the client never report it gone (a dropped session), render anyway.
+                with contextlib.suppress(RuntimeError):  # no loop: a headless test
+                    asyncio.get_running_loop().call_later(
+                        DISMISS_GRACE, self._forget_dialog, closed)
 
     def saved(self) -> None:
         self.state.record_saved()  # the store already reports puts; harmless twice
@@ -139,8 +165,18 @@ class App:
                 icon=ft.Icons.BLOCK, key="not-found")])
         return builder(self.state, self, **found[1])
 
-    def render(self) -> None:
-        """Replace the page's views with what the state allows for the current route."""
+    def render(self, *, now: bool = False) -> None:
+        """Replace the page's views with what the state allows for the current route.
+
+        Not while a dialog is on the screen (open or still closing): replacing the views
+        under it leaves Flutter's dialog route behind, and the dialog then stays on screen
+        after it was closed. The render waits until the client reports the dialog gone;
+        ``now`` renders at once (locking: the screens with patient data must go).
+        """
+        if self._dialogs and not now:
+            self._render_pending = True
+            return
+        self._render_pending = False
         state = self.state
         if state.phase == FIRST_RUN or state.first_run.step == "sync":
             views = [first_run.build(state, self)]
@@ -165,7 +201,8 @@ class App:
             # Dialogs may hold patient data (a half-typed new patient): close them all.
             while self.page.pop_dialog() is not None:
                 pass
-            self.render()
+            self._dialogs.clear()
+            self.render(now=True)
             return
         if topic == "photo":  # a thumbnail arrived: fill it in where it is shown
             from app.views import photos

@@ -253,6 +253,10 @@ class FakePage:
     def on_route_change(self, e: Any) -> None:  # replaced by App wiring in tests
         pass
 
+    # Like a browser, report a closed dialog gone at once (the client sends "dismiss"
+    # after the closing animation); a test sets it False to hold the dialog closing.
+    auto_dismiss = True
+
     def show_dialog(self, dialog: Any) -> None:
         dialog.open = True
         self.dialogs.append(dialog)
@@ -261,8 +265,15 @@ class FakePage:
         for dialog in reversed(self.dialogs):
             if dialog.open:
                 dialog.open = False
+                if self.auto_dismiss:
+                    self.dismiss(dialog)
                 return dialog
         return None
+
+    def dismiss(self, dialog: Any) -> None:
+        """The client reports the dialog off the screen."""
+        if dialog.on_dismiss is not None:
+            dialog.on_dismiss(None)
 
 
 def fill(app: AppState) -> dict[str, str]:
