@@ -121,6 +121,27 @@ def plain_error(exc: BaseException) -> str:
     return f"Something went wrong ({type(exc).__name__})."
 
 
+def vault_refusal(exc: BaseException) -> str | None:
+    """What to tell the user when the vault refuses to try a PIN at all (else None)."""
+    from app.keystore import KeystoreUnavailable
+    from app.vault import VaultForeign, VaultRolledBack
+
+    erase = ("Tap \u201cForgot PIN?\u201d to erase them, then sign in again to download your "
+             "caseload.")
+    if isinstance(exc, VaultRolledBack):
+        return ("Liaison's files on this phone are an older copy than the ones it last saved "
+                "(restored from a backup, or changed outside Liaison), so they were not "
+                f"opened. {erase}")
+    if isinstance(exc, VaultForeign):
+        return ("Liaison's files on this phone were not saved with this phone's secure "
+                "keystore (copied from another device, or restored after an erase), so they "
+                f"were not opened. {erase}")
+    if isinstance(exc, KeystoreUnavailable):
+        return ("This phone's secure keystore did not answer, so Liaison cannot check your "
+                "PIN. Close Liaison and open it again.")
+    return None
+
+
 def _sentence(exc: BaseException) -> str:
     text = str(exc)
     return (text[:1].upper() + text[1:]).rstrip(".") + "."
@@ -298,7 +319,11 @@ class AppState:
             return False
         fr.busy = True
         try:
-            key = await self.services.run_blocking(self.vault.setup, pin)
+            try:
+                key = await self.services.run_blocking(self.vault.setup, pin)
+            except errors.VaultError as exc:
+                fr.message = vault_refusal(exc) or plain_error(exc)
+                return False
             enrolment, fr.enrolment = fr.enrolment, None
             self._open_store(key, str(enrolment["device_id"]))
             for name in ("token", "device_id", "user"):
@@ -322,7 +347,11 @@ class AppState:
     def _refresh_unlock_status(self) -> None:
         if not self.vault.is_set_up:
             return
-        status = self.vault.status()
+        try:
+            status = self.vault.status()
+        except errors.VaultError as exc:  # shown on the PIN pad; unlock says it again
+            self.unlock_state.message = vault_refusal(exc) or plain_error(exc)
+            return
         u = self.unlock_state
         u.attempts_left, u.max_attempts = status.attempts_left, status.max_attempts
         u.retry_at = self.now() + status.retry_after if status.retry_after else 0.0
@@ -363,6 +392,12 @@ class AppState:
         except errors.VaultWiped:
             self._after_wipe("Too many wrong PINs: Liaison erased its data on this device. "
                              "Sign in again to download your caseload.")
+            return False
+        except errors.VaultError as exc:
+            refusal = vault_refusal(exc)
+            if refusal is None:
+                raise
+            u.message = refusal  # no attempt was spent: the PIN was not even tried
             return False
         finally:
             u.busy = False
@@ -438,7 +473,20 @@ class AppState:
         except errors.VaultWiped:
             self._after_wipe("Too many wrong PINs: Liaison erased its data on this device.")
             return {"pin_old": "Too many wrong PINs; the data was erased."}
+        except errors.VaultError as exc:
+            refusal = vault_refusal(exc)
+            if refusal is None:
+                raise
+            return {"pin_old": refusal}
         return {}
+
+    def protection(self) -> str:
+        """What locks the data here: "keystore" (PIN and the phone's keystore), "pin-only"
+        (a phone whose keystore could not be used yet) or "no-keystore" (web mode)."""
+        keystore = getattr(self.vault, "keystore", None)
+        if keystore is None or not keystore.available:
+            return "no-keystore"
+        return "keystore" if getattr(self.vault, "bound", False) else "pin-only"
 
     # -- session ---------------------------------------------------------------------------
     def _open_store(self, key: bytes, device_id: str | None = None) -> None:
@@ -617,11 +665,12 @@ class AppState:
 
     def _erase_local(self, notice: str) -> None:
         self.syncing.close(forget=True)
-        if self.store is not None:
-            self.store.wipe()
-            self.store.close()
-        self.store = None
-        self.vault.wipe()
+        store, self.store = self.store, None
+        if store is not None:
+            store.close()
+        self.vault.wipe()  # the keystore's secret first (crypto-erase), then every file
+        if store is not None:
+            store.wipe()  # whatever of the store lives outside the vault's directory
         self._after_wipe(notice)
 
     def _after_wipe(self, notice: str) -> None:
