@@ -2,7 +2,9 @@
 
 ``App`` binds one ``AppState`` to one page: it turns routes into views (the route table is
 ``app.state.ROUTES``), shows only the first-run or unlock screen unless unlocked, locks on
-idle and when the app goes to the background, and starts syncs after unlock and saves.
+idle and when the app goes to the background (covering the screen as soon as it leaves the
+front), takes the system back gesture one screen at a time without dropping typed input,
+and starts syncs after unlock and saves.
 """
 
 from __future__ import annotations
@@ -21,8 +23,17 @@ from typing import Any
 import flet as ft
 
 from app import theme
-from app.state import FIRST_RUN, HOME, LOCKED, AppState, Services, match_route, parent_route
-from app.views import first_run, unlock
+from app.state import (
+    FIRST_RUN,
+    HOME,
+    LOCKED,
+    UNLOCKED,
+    AppState,
+    Services,
+    match_route,
+    parent_route,
+)
+from app.views import cover, first_run, shell, unlock
 from app.views import widgets as w
 
 STORE_DIR = "store"
@@ -38,15 +49,21 @@ def data_dir(environ: dict[str, str] | None = None) -> Path:
 
 
 def make_services(directory: Path, *, server_url: str = "", scrypt_params: Any = None,
-                  max_attempts: int = 10, auto_sync: bool = False,
+                  max_attempts: int = 10, auto_sync: bool = False, keystore: Any = None,
                   **client_options: Any) -> Services:
-    """The real vault, store, sync client and engine for one data directory."""
-    from app.store import Store
+    """The real vault, store, sync client and engine for one data directory.
+
+    ``keystore``: the phone's (``app.keystore``); None for none (PIN only, web mode).
+    """
+    from app.store import JOURNAL, Store
     from app.vault import Vault
     from sync.client import SyncClient
     from sync.engine import SyncEngine
 
-    vault = Vault(directory, max_attempts=max_attempts, scrypt_params=scrypt_params)
+    # The journal is sealed: recorded at lock and checked at unlock, so that an older copy
+    # of the records put back while locked is refused (see app.vault).
+    vault = Vault(directory, max_attempts=max_attempts, scrypt_params=scrypt_params,
+                  keystore=keystore, sealed=(f"{STORE_DIR}/{JOURNAL}",))
 
     def open_store(key: bytes, device_id: str | None = None) -> Any:
         path = directory / DEVICE_FILE
@@ -77,10 +94,18 @@ def _screen(name: str) -> Callable[..., ft.View] | None:
 
 
 DISMISS_GRACE = 2.0  # seconds a closed dialog may take to be reported gone
+PHONES = (ft.PagePlatform.ANDROID, ft.PagePlatform.IOS)
 
 
 class App:
-    """One page's navigation and lifecycle around the app state (implements ``Nav``)."""
+    """One page's navigation and lifecycle around the app state (implements ``Nav``).
+
+    Back, on a phone: every view is ``can_pop=False``, so the system back gesture never
+    pops a view on the client by itself. Flutter first closes an open dialog; otherwise the
+    view's ``on_confirm_pop`` asks here, and ``back`` opens the parent screen (one screen,
+    after "Discard changes?" when typed input would be lost). Only the bottom view (a tab)
+    is let go, which closes the app, again after that question.
+    """
 
     def __init__(self, page: Any, state: AppState) -> None:
         self.page, self.state = page, state
@@ -89,6 +114,11 @@ class App:
         # The dialogs this app opened (not toasts) until the client reports them gone.
         self._dialogs: list[Any] = []
         self._render_pending = False  # a render waits for the dialogs' routes to go
+        self._approved: str | None = None  # the route this app itself navigated to
+        self._asking = False  # "Discard changes?" is up: a second Back asks nothing more
+        self._covered = False  # the privacy cover is up (the app is not in front)
+        self._uncover: list[Callable[[], None]] = []  # shows the covered dialogs again
+        self._tasks: set[asyncio.Task[Any]] = set()  # answers to the client, kept referenced
         state.subscribe(self._changed)
 
     @property
@@ -100,11 +130,23 @@ class App:
         self.state.touch()
         if route == self.route:
             self.render()
-        else:
-            self.page.navigate(route)
+        elif not self._ask_before_leaving(lambda: self._navigate(route), self._tab_back):
+            self._navigate(route)
 
     def back(self) -> None:
         self.go(parent_route(self.route) or HOME)
+
+    def _navigate(self, route: str) -> None:
+        self._approved = route
+        self.page.navigate(route)
+
+    def _tab_back(self) -> None:
+        """Staying after all: the tab the client highlighted on the tap is this screen's."""
+        views = self.page.views
+        bar = views[-1].navigation_bar if views else None
+        if isinstance(bar, ft.NavigationBar):
+            bar.selected_index = shell.tabs(self, self.route).selected_index
+            self._update_soon()
 
     def refresh(self) -> None:
         self.render()
@@ -118,6 +160,8 @@ class App:
         self.page.show_dialog(ft.SnackBar(ft.Text(message)))
 
     def show_dialog(self, dialog: Any) -> None:
+        if self._covered:  # opened while the app is not in front: covered like the rest
+            self._uncover.append(cover.dialog(dialog))
         original = dialog.on_dismiss
 
         def dismissed(e: Any) -> Any:
@@ -158,8 +202,6 @@ class App:
         found = match_route(route)
         builder = _screen(found[0]) if found else None
         if found is None or builder is None:
-            from app.views import shell
-
             return shell.screen(self.state, self, route, "Not available", [w.empty_state(
                 "This screen is not available", "Go back, or open Today.",
                 icon=ft.Icons.BLOCK, key="not-found")])
@@ -192,6 +234,10 @@ class App:
             while (up := parent_route(chain[0])) is not None:
                 chain.insert(0, up)
             views = [self.build(r) for r in chain]
+        for view in views:
+            # The system back gesture asks on_confirm_pop instead of popping on the client.
+            view.can_pop, view.on_confirm_pop = False, self.on_confirm_pop
+        cover.views(views, self._covered)
         self.page.views.clear()
         self.page.views.extend(views)
         self.page.update()
@@ -202,6 +248,7 @@ class App:
             while self.page.pop_dialog() is not None:
                 pass
             self._dialogs.clear()
+            self._asking = False
             self.render(now=True)
             return
         if topic == "photo":  # a thumbnail arrived: fill it in where it is shown
@@ -211,21 +258,34 @@ class App:
                 self._update_soon()
             return
         top = match_route(self.route)
-        # Screens that show sync details and have nothing to type into are rebuilt, but not
+        # Screens that show sync details and have nothing to type into are redrawn, but not
         # under an open dialog: replacing the views beneath it leaves Flutter's dialog route
         # behind, and closing the dialog then no longer takes it off the screen.
-        if self.state.first_run.step == "sync" or (
-                top and top[0] in ("sync", "today") and not self._dialog_open()):
+        if self.state.first_run.step == "sync":
             self.render()
+        elif top and top[0] in ("sync", "today") and not self._dialog_open():
+            self._redraw()
         elif self.page.views:
-            badge = w.find(self.page.views[-1], "sync-badge")
-            if badge is not None:
-                from app.views.shell import sync_badge
+            self._refresh_badge(self.page.views[-1])
 
-                fresh = sync_badge(self.state, self)
-                badge.content, badge.icon, badge.tooltip = fresh.content, fresh.icon, \
-                    fresh.tooltip
-                self._update_soon()
+    def _redraw(self) -> None:
+        """Rebuild the body of the screen on top from state, keeping its view, app bar and
+        tabs: a tap on the tabs while syncs redraw the screen (several times a second)
+        would otherwise reach controls already replaced, and be lost."""
+        views = self.page.views
+        if self.state.phase != UNLOCKED or not views or views[-1].route != self.route:
+            self.render()
+            return
+        views[-1].controls = self.build(self.route).controls
+        self._refresh_badge(views[-1])
+
+    def _refresh_badge(self, view: Any) -> None:
+        badge = w.find(view, "sync-badge")
+        if badge is not None:
+            fresh = shell.sync_badge(self.state, self)
+            badge.content, badge.icon, badge.tooltip = fresh.content, fresh.icon, \
+                fresh.tooltip
+        self._update_soon()
 
     def _update_soon(self) -> None:
         """Send the page after the running handler: an update inside a handler would turn
@@ -237,13 +297,93 @@ class App:
         except RuntimeError:  # no loop: a headless test
             self.page.update()
 
+    # -- leaving a screen ----------------------------------------------------------------
+    def _ask_before_leaving(self, proceed: Callable[[], Any],
+                            stay: Callable[[], Any] | None = None) -> bool:
+        """Before the screen on top is left: keep what can be kept (flush its autosave);
+        when typed input would still be lost, ask "Discard changes?" and return True
+        (``proceed`` runs after Discard, ``stay`` after Keep editing or Back)."""
+        views = self.page.views
+        guard = shell.leave_of(views[-1]) if views else None
+        if guard is None or self.state.phase != UNLOCKED:
+            return False
+        guard.keep()
+        if not guard.unsaved():
+            return False
+        if self._asking:
+            return True
+        decided = False
+
+        def answer(discard: bool, *, close: bool = True) -> Callable[[Any], None]:
+            def handler(e: Any = None) -> None:
+                nonlocal decided
+                if decided:
+                    return
+                decided, self._asking = True, False
+                self.state.touch()
+                if discard:
+                    guard.discard()
+                if close:
+                    self.close_dialog()
+                then = proceed if discard else stay
+                if then is not None:
+                    then()
+            return handler
+
+        dialog = shell.discard_dialog(answer(False), answer(True))
+        # Closed by the system back (or by a lock): keep editing; it is gone already.
+        dialog.on_dismiss = answer(False, close=False)
+        self._asking = True
+        self.show_dialog(dialog)
+        return True
+
+    def _answer_pop(self, view: Any, should_pop: bool) -> None:
+        """Resolve the client's pending back-gesture question for ``view``."""
+        async def answer() -> None:
+            with contextlib.suppress(Exception):  # the view or the session went away
+                await view.confirm_pop(should_pop)
+
+        with contextlib.suppress(RuntimeError):  # no loop: a headless test
+            task = asyncio.get_running_loop().create_task(answer())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
     # -- events ---------------------------------------------------------------------------
     def on_route_change(self, e: Any = None) -> None:
         self.state.touch()
+        approved, self._approved = self._approved, None
+        views = self.page.views
+        shown = views[-1].route if views else None
+        # A route this app did not navigate to (the browser's Back or Forward): the screen
+        # being left still keeps its typed input, or asks first.
+        if shown is not None and self.route not in (approved, shown) and \
+                self._ask_before_leaving(self.render, lambda: self._navigate(shown)):
+            return
         self.render()
 
+    def on_confirm_pop(self, e: Any) -> None:
+        """The system back gesture on a view: one screen back, or out of the app."""
+        self.state.touch()
+        view, views = e.control, self.page.views
+        if not views or view is not views[-1]:
+            self._answer_pop(view, False)  # not the screen on top: already gone
+        elif len(views) > 1:
+            self._answer_pop(view, False)  # the client keeps it; the parent opens here
+            self.back()
+        elif not self._ask_before_leaving(lambda: self._answer_pop(view, True),
+                                          lambda: self._answer_pop(view, False)):
+            self._answer_pop(view, True)  # the last screen: the app closes
+
     def on_view_pop(self, e: Any = None) -> None:
-        self.back()
+        """The client popped the view on top by itself: open its parent, once."""
+        views = self.page.views
+        route = getattr(e, "route", None)
+        if views and route is not None and route != views[-1].route:
+            return  # an older view, or the same event again: already handled
+        guard = shell.leave_of(views[-1]) if views else None
+        if guard is not None:
+            guard.keep()  # no time to ask: what is not saved stays in its draft
+        self._navigate(parent_route(self.route) or HOME)
 
     def close(self, e: Any = None) -> None:
         """The session ended (or another window took over): lock and stop the timer."""
@@ -251,10 +391,34 @@ class App:
         self.state.lock()
 
     def on_lifecycle(self, e: Any) -> None:
-        if e.state in (ft.AppLifecycleState.HIDE, ft.AppLifecycleState.PAUSE):
-            if self.state.now() < self.state.away_until:
-                return  # our own photo picker covers the app; the idle lock still runs
+        """Cover the screen when the app leaves the front; lock when it is hidden.
+
+        ``INACTIVE`` also comes for the notification shade, a permission or an incoming
+        call: only the cover then (locking would ask for the PIN after each of them).
+        ``HIDE``/``PAUSE`` mean the app was left: lock, unless our own picker covers it.
+        """
+        away = e.state in (ft.AppLifecycleState.HIDE, ft.AppLifecycleState.PAUSE)
+        if away or e.state == ft.AppLifecycleState.INACTIVE:
+            self._cover(True)
+        elif e.state == ft.AppLifecycleState.RESUME:
+            self._cover(False)
+        if away and self.state.now() >= self.state.away_until:
+            # (Before away_until, our own photo picker covers the app; the idle lock runs.)
             self.state.lock()
+
+    def _cover(self, on: bool) -> None:
+        """Put up (or take down) the privacy cover on a phone, keeping every control."""
+        if on == self._covered or (on and getattr(self.page, "platform", None) not in PHONES):
+            return
+        self._covered = on
+        cover.views(self.page.views, on)
+        if on:
+            self._uncover = [cover.dialog(d) for d in self._dialogs]
+        else:
+            for show in self._uncover:
+                show()
+            self._uncover = []
+        self._update_soon()
 
     async def on_keyboard(self, e: Any) -> None:
         """Typing a PIN on a hardware keyboard works on the lock screen."""
@@ -293,7 +457,7 @@ class App:
 _active: dict[str, App] = {}
 
 
-def main(page: ft.Page) -> None:
+async def main(page: ft.Page) -> None:
     """Build the app on a page."""
     page.title = "Liaison"
     theme.apply(page)
@@ -304,8 +468,11 @@ def main(page: ft.Page) -> None:
     previous = _active.pop("current", None)
     if previous is not None:
         previous.close()
+    from app.keystore import keystore_for
+
+    keystore = await keystore_for(page)  # a Flet service on phones: made with the page
     services = make_services(directory, server_url=os.environ.get("LIAISON_SERVER_URL", ""),
-                             auto_sync=True)
+                             auto_sync=True, keystore=keystore)
     app = _active["current"] = App(page, AppState(services))
     page.on_route_change = app.on_route_change
     page.on_view_pop = app.on_view_pop

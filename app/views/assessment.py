@@ -28,10 +28,11 @@ from app.state import AppState, plain_error
 from app.triage import Proposal
 from app.views import next_steps, photos, screening, shell
 from app.views import widgets as w
-from app.views.visit_final import SOURCES, facts, final_view
+from app.views.visit_final import SOURCES, addendum_leave, facts, final_view
 from sync import schema
 from sync.errors import InvalidRecord
 
+STARTED_FORM = "Use the form 2026-11-23 10:30"
 TRIAGE_HELP = (
     "Information & referral: give information and refer to community services. "
     "Short-term contact: refer, then follow up with a few calls over a month. "
@@ -49,6 +50,37 @@ class VisitEdit:
     status: str = "Not saved yet"
     errors: dict[str, str] = field(default_factory=dict)
     debouncer: Debouncer | None = None
+    started_text: str | None = None  # a start time typed that does not read as one (yet)
+
+    @property
+    def unsaved(self) -> bool:
+        """True when something typed is not in the stored draft (a refused save, or a
+        start time that does not read as one)."""
+        return self.status.startswith("Not saved:") or self.started_text is not None
+
+
+def _leave(app: AppState, key: str) -> shell.Leave:
+    """The autosave is flushed on the way out; the app asks only when it could not save."""
+    def edit() -> VisitEdit | None:
+        found = app.ui.get(key)
+        return found if isinstance(found, VisitEdit) else None
+
+    def keep() -> None:
+        found = edit()
+        if found is not None and found.debouncer is not None:
+            found.debouncer.flush()
+
+    def discard() -> None:
+        found = edit()
+        if found is None:
+            return
+        if found.debouncer is not None:
+            found.debouncer.cancel()
+        for name in [k for k, v in app.ui.items() if v is found]:
+            del app.ui[name]  # reopened, the screen shows the stored draft
+
+    return shell.Leave(unsaved=lambda: bool((found := edit()) and found.unsaved),
+                       discard=discard, keep=keep)
 
 
 def _edit(app: AppState, work: Casework, patient_id: str, visit: dict[str, Any] | None
@@ -86,13 +118,16 @@ def build(app: AppState, nav: shell.Nav, patient_id: str = "", visit_id: str = "
     name = work.patient_name(pid)
     if visit and a.is_final(visit["fields"]):
         return shell.screen(app, nav, route, "Visit",
-                            [_heading(name), *final_view(app, nav, work, visit)])
+                            [_heading(name), *final_view(app, nav, work, visit)],
+                            leave=addendum_leave(app, visit["id"]))
     if visit and work.colleagues_draft(visit):
         return shell.screen(app, nav, route, "Draft visit",
                             [_heading(name), *_colleagues_draft(app, nav, work, visit)])
     edit = _edit(app, work, pid, visit)
+    key = f"visit:{visit['id']}" if visit else f"visit:new:{pid}"
     return shell.screen(app, nav, route, "Assessment",
-                        [_heading(name), *_form(app, nav, work, edit)])
+                        [_heading(name), *_form(app, nav, work, edit)],
+                        leave=_leave(app, key))
 
 
 def _form(app: AppState, nav: shell.Nav, work: Casework, edit: VisitEdit) -> list[ft.Control]:
@@ -153,17 +188,20 @@ def _form(app: AppState, nav: shell.Nav, work: Casework, edit: VisitEdit) -> lis
         change("screening", answers)
 
     started = w.text_field("Started (YYYY-MM-DD HH:MM)", key="started-at",
-                           value=str(f.get("started_at", ""))[:16].replace("T", " "),
-                           error=edit.errors.get("started_at"))
+                           value=edit.started_text if edit.started_text is not None
+                           else str(f.get("started_at", ""))[:16].replace("T", " "),
+                           error=edit.errors.get("started_at") or
+                           (STARTED_FORM if edit.started_text is not None else None))
 
     def started_changed(e: Any = None) -> None:
         text = (started.value or "").strip().replace(" ", "T", 1)
         try:
             when = dt.datetime.fromisoformat(text)
         except ValueError:
-            started.error = "Use the form 2026-11-23 10:30"
+            edit.started_text = started.value or ""  # kept as typed, not yet saved
+            started.error = STARTED_FORM
             return
-        started.error = None
+        edit.started_text, started.error = None, None
         change("started_at", when.replace(microsecond=0, tzinfo=None).isoformat())
 
     started.on_change = started_changed
@@ -191,8 +229,10 @@ def _form(app: AppState, nav: shell.Nav, work: Casework, edit: VisitEdit) -> lis
     def finalize(e: Any = None) -> None:
         debouncer.flush()
         problems = a.finalize_errors(edit.fields)
-        if problems:
+        if problems or edit.started_text is not None:
             edit.errors = {p.field: a.error_text(p) for p in problems}
+            if edit.started_text is not None:  # never finalized over what was typed
+                edit.errors["started_at"] = "Start time does not read as a date and time"
             errors_box.controls = [w.banner("To finalize: " + "; ".join(edit.errors.values()),
                                             kind="error", key="finalize-banner")]
             nav.refresh()

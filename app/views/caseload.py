@@ -87,15 +87,37 @@ def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
     return shell.screen(app, nav, PICK_ROUTE if pick else ROUTE, title, controls)
 
 
+NEW_PATIENT = "caseload:new-patient"  # the add dialog's draft: kept when it is closed by Back
+
+
 def _quick_add(app: AppState, nav: shell.Nav, pick: bool) -> None:
-    name = w.text_field("Full name", key="new-name", autofocus=True)
-    phone = w.text_field("Phone (optional)", key="new-phone", keyboard=ft.KeyboardType.PHONE)
+    draft: dict[str, Any] = app.ui.setdefault(NEW_PATIENT, {})
+    name = w.text_field("Full name", key="new-name", autofocus=True,
+                        value=draft.get("name", ""))
+    phone = w.text_field("Phone (optional)", key="new-phone", keyboard=ft.KeyboardType.PHONE,
+                         value=draft.get("phone", ""))
     birth = w.text_field("Birth date (optional)", key="new-birth", hint="YYYY-MM-DD",
-                         keyboard=ft.KeyboardType.DATETIME)
+                         keyboard=ft.KeyboardType.DATETIME, value=draft.get("birth", ""))
     teams = app.teams()
     team = ft.Dropdown(label="Team", key="new-team", options=[
         ft.DropdownOption(key=tid, text=tname) for tid, tname in teams],
-        visible=len(teams) > 1)
+        visible=len(teams) > 1, value=draft.get("team"))
+
+    def typed(e: Any = None) -> None:
+        draft.update(name=name.value or "", phone=phone.value or "",
+                     birth=birth.value or "", team=team.value)
+
+    name.on_change = phone.on_change = birth.on_change = typed
+    team.on_select = typed
+
+    def cancel(e: Any = None) -> None:
+        app.ui.pop(NEW_PATIENT, None)  # Cancel is the one way to drop what was typed
+        nav.close_dialog()
+
+    def dismissed(e: Any = None) -> None:
+        # Closed with the system back: what was typed stays for the next Add patient.
+        if app.ui.get(NEW_PATIENT, {}).get("name", "").strip():
+            nav.toast("The new patient was kept: tap Add patient to finish.")
 
     def save(e: Any = None) -> None:
         if not (name.value or "").strip():
@@ -109,6 +131,7 @@ def _quick_add(app: AppState, nav: shell.Nav, pick: bool) -> None:
             birth.error = problems.get("birth_date")
             team.error_text = problems.get("team_id")
             return
+        app.ui.pop(NEW_PATIENT, None)
         nav.close_dialog()
         nav.go(f"/assess/{pid}" if pick else f"/patient/{pid}")
 
@@ -116,7 +139,7 @@ def _quick_add(app: AppState, nav: shell.Nav, pick: bool) -> None:
     nav.show_dialog(ft.AlertDialog(
         key="add-dialog", modal=True, title=ft.Text("Add patient"),
         content=ft.Column([name, phone, birth, team], tight=True, spacing=12, width=360),
-        actions=[w.text_button("Cancel", lambda e: nav.close_dialog(), key="add-cancel"),
+        actions=[w.text_button("Cancel", cancel, key="add-cancel"),
                  w.primary_button("Add", save, key="add-save")],
-        scrollable=True,
+        scrollable=True, on_dismiss=dismissed,
     ))

@@ -34,6 +34,11 @@ def _server_step(app: AppState, nav: shell.Nav) -> list[ft.Control]:
                             error=fr.errors.get("password"))
     busy = ft.ProgressBar(key="busy", visible=fr.busy, semantics_label="Signing in")
 
+    def typed(e: Any = None) -> None:  # held in state: a rebuilt screen shows it again
+        fr.server_url, fr.username = server.value or "", username.value or ""
+
+    server.on_change = username.on_change = typed
+
     async def sign_in(e: Any = None) -> None:
         busy.visible, button.disabled = True, True
         nav.update()

@@ -216,15 +216,78 @@ def picker_button(app: AppState, on_picked: Picked, *, key: str,
     return button
 
 
+def camera_refused(exc: BaseException) -> bool:
+    """True when the camera plugin's error says the camera permission was refused.
+
+    The ``camera`` plugin (under flet-camera) raises ``CameraException`` with code
+    ``CameraAccessDenied`` (refused now, or earlier on Android), and on iOS
+    ``CameraAccessDeniedWithoutPrompt`` (refused earlier) or ``CameraAccessRestricted``;
+    Flet hands the Python side its text.
+    """
+    return any(code in str(exc) for code in ("CameraAccessDenied", "CameraAccessRestricted"))
+
+
+def _platform() -> Any:
+    try:
+        return ft.context.page.platform
+    except RuntimeError:  # no page: a headless build
+        return None
+
+
+def settings_opener(app: AppState) -> Callable[[], Awaitable[bool]] | None:
+    """How to open Liaison's page in the phone's Settings, where this build can.
+
+    With flet-permission-handler in the build: its ``open_app_settings`` (Android and
+    iOS). Without it, iOS still opens it with the ``app-settings:`` URL; Android has no
+    URL for it, so there the screen says where to go (None here).
+    """
+    async def opened(open_it: Callable[[], Awaitable[Any]]) -> bool:
+        app.expect_away()  # Settings covers the app: not leaving it (no lock on return)
+        try:
+            return bool(await open_it())
+        except Exception:  # noqa: BLE001 - a plugin or launcher error: nothing opened
+            return False
+
+    fph = _permission_handler()
+    if fph is not None:
+        async def with_plugin() -> bool:
+            return await opened(fph.PermissionHandler().open_app_settings)
+        return with_plugin
+    if _platform() == ft.PagePlatform.IOS:
+        async def with_url() -> bool:
+            return await opened(lambda: ft.UrlLauncher().launch_url("app-settings:"))
+        return with_url
+    return None
+
+
+def _permission_handler() -> Any:
+    """flet-permission-handler (a dependency of the phone build), or None without it."""
+    try:
+        import flet_permission_handler
+    except ImportError:
+        return None
+    return flet_permission_handler
+
+
+CAMERA_REFUSED = "Liaison is not allowed to use the camera."
+CAMERA_HOW = ("To take photos here, allow the camera for Liaison in your phone's Settings, "
+              "then tap Try again. Add photo works without it.")
+CAMERA_WHERE = ("Open your phone's Settings, then Apps › Liaison › Permissions › Camera, and "
+                "choose Allow. Then tap Try again. Add photo works without it.")
+
+
 def camera_button(app: AppState, nav: shell.Nav, on_picked: Picked, *, key: str
                   ) -> ft.OutlinedButton:
-    """Opens the camera in a dialog; the shot goes to ``on_picked``."""
+    """Opens the camera in a dialog; the shot goes to ``on_picked``. A refused camera
+    permission is said plainly, with a way to the phone's Settings and a Try again."""
 
     async def open_camera(e: Any = None) -> None:
         import flet_camera as fc  # only where camera_available() said it exists
 
         camera = fc.Camera(expand=True)
-        message = ft.Text("", color=ft.Colors.ERROR)
+        message = ft.Text("", color=ft.Colors.ERROR, key="camera-message")
+        problem = ft.Column(key="camera-problem", visible=False, spacing=8)
+        how = ft.Text("", key="camera-how")
 
         async def shoot(e: Any = None) -> None:
             try:
@@ -237,23 +300,51 @@ def camera_button(app: AppState, nav: shell.Nav, on_picked: Picked, *, key: str
             nav.close_dialog()
             await on_picked([("camera.jpg", data)])
 
+        async def open_settings(e: Any = None) -> None:
+            if opener is None or not await opener():
+                how.value = CAMERA_WHERE  # say where, then
+                nav.update()
+
+        async def start(e: Any = None) -> None:
+            message.value, problem.visible, camera.visible = "", False, True
+            try:
+                cameras = await camera.get_available_cameras()
+                if not cameras:
+                    raise RuntimeError("no camera")
+                back = next((c for c in cameras
+                             if c.lens_direction == fc.CameraLensDirection.BACK), cameras[0])
+                await camera.initialize(back, fc.ResolutionPreset.HIGH, enable_audio=False)
+            except Exception as exc:  # noqa: BLE001 - permission refused, no camera, plugin
+                shoot_button.disabled = True
+                if camera_refused(exc):
+                    message.value, camera.visible = CAMERA_REFUSED, False
+                    buttons: list[ft.Control] = [
+                        w.secondary_button("Try again", start, icon=ft.Icons.REFRESH,
+                                           key="camera-retry")]
+                    if opener is not None:
+                        buttons.insert(0, w.primary_button(
+                            "Open settings", open_settings, icon=ft.Icons.SETTINGS,
+                            key="camera-settings"))
+                    how.value = CAMERA_HOW if opener is not None else CAMERA_WHERE
+                    problem.controls = [how, w.button_row(buttons)]
+                    problem.visible = True
+                else:
+                    message.value = "The camera is not available. Use Add photo instead."
+            else:
+                shoot_button.disabled = False
+            nav.update()
+
+        opener = settings_opener(app)
+        shoot_button = w.primary_button("Take photo", shoot, icon=ft.Icons.CAMERA_ALT,
+                                        key="camera-shoot")
         dialog = ft.AlertDialog(
-            key="camera", title=ft.Text("Take photo"),
-            content=ft.Container(ft.Column([camera, message]), width=360, height=420),
-            actions=[w.text_button("Cancel", lambda e: nav.close_dialog()),
-                     w.primary_button("Take photo", shoot, icon=ft.Icons.CAMERA_ALT,
-                                      key="camera-shoot")])
+            key="camera", title=ft.Text("Take photo"), scrollable=True,
+            content=ft.Container(ft.Column([camera, message, problem]), width=360,
+                                 height=420),
+            actions=[w.text_button("Cancel", lambda e: nav.close_dialog(),
+                                   key="camera-cancel"), shoot_button])
         nav.show_dialog(dialog)
-        try:
-            cameras = await camera.get_available_cameras()
-            if not cameras:
-                raise RuntimeError("no camera")
-            back = next((c for c in cameras
-                         if c.lens_direction == fc.CameraLensDirection.BACK), cameras[0])
-            await camera.initialize(back, fc.ResolutionPreset.HIGH, enable_audio=False)
-        except Exception:  # noqa: BLE001 - permission refused, no camera, plugin error
-            message.value = "The camera is not available. Use Add photo instead."
-        nav.update()
+        await start()
 
     return w.secondary_button("Take photo", open_camera, icon=ft.Icons.PHOTO_CAMERA_OUTLINED,
                               key=key)

@@ -52,11 +52,29 @@ def build(app: AppState, nav: shell.Nav, patient_id: str = "", referral_id: str 
                 fields["visit_id"] = visit_id
             if need in schema.NEED_DOMAINS:
                 fields["need"] = need
-        form = app.ui[key] = {"fields": fields, "errors": {}, "search": ""}
+        form = app.ui[key] = {"fields": fields, "errors": {}, "search": "",
+                              "initial": dict(fields),
+                              "initial_outcome": str((record or {}).get("fields", {})
+                                                     .get("outcome") or "")}
     heading = ft.Text(work.patient_name(patient_id), key="patient-heading",
                       theme_style=ft.TextThemeStyle.TITLE_LARGE)
     controls = _form(app, nav, work, patient_id, record, form, key)
-    return shell.screen(app, nav, route, "Referral", [heading, *controls])
+    return shell.screen(app, nav, route, "Referral", [heading, *controls],
+                        leave=_leave(app, key))
+
+
+def _leave(app: AppState, key: str) -> shell.Leave:
+    """A referral is written only by its Save buttons: anything chosen or typed before
+    that (not the resource search) is unsaved."""
+    def unsaved() -> bool:
+        form = app.ui.get(key)
+        if not isinstance(form, dict):
+            return False
+        outcome = form.get("outcome")
+        return shell.edited(form["fields"], form.get("initial", {})) or (
+            outcome is not None and outcome.strip() != form.get("initial_outcome", "").strip())
+
+    return shell.Leave(unsaved=unsaved, discard=lambda: app.ui.pop(key, None))
 
 
 def _form(app: AppState, nav: shell.Nav, work: Casework, patient_id: str,

@@ -23,6 +23,44 @@ from app.views import shell
 from app.views import widgets as w
 from sync.errors import InvalidRecord
 
+BLANK_ROW = {"name": "", "patient_id": None, "note": "", "actions": ""}
+
+
+def _leave(app: AppState, key: str) -> shell.Leave:
+    """The header autosaves (flushed on the way out); a typed "next patient" row, or a
+    header the round could not save, is unsaved until Add patient or a fix."""
+    def state() -> dict[str, Any] | None:
+        found = app.ui.get(key)
+        return found if isinstance(found, dict) else None
+
+    def keep() -> None:
+        found = state()
+        if found is not None and found.get("debouncer") is not None:
+            found["debouncer"].flush()
+
+    def unsaved() -> bool:
+        found = state()
+        return found is not None and bool(
+            found.get("problem") or any(str(found["next"].get(k) or "").strip()
+                                        for k in ("name", "note", "actions")))
+
+    def discard() -> None:
+        found = state()
+        if found is None:
+            return
+        if found.get("debouncer") is not None:
+            found["debouncer"].cancel()
+        found["next"], found["errors"] = dict(BLANK_ROW), {}
+        if found.pop("problem", None):  # back to the header as last saved
+            record = Casework(app).get(found["id"], "round") if found["id"] else None
+            if record is None:
+                for name in [k for k, v in app.ui.items() if v is found]:
+                    del app.ui[name]
+            else:
+                found["fields"] = dict(record["fields"])
+
+    return shell.Leave(unsaved=unsaved, discard=discard, keep=keep)
+
 
 def _state(app: AppState, work: Casework, round_id: str) -> dict[str, Any] | None:
     key = f"round:{round_id}" if round_id else "round:new"
@@ -33,7 +71,7 @@ def _state(app: AppState, work: Casework, round_id: str) -> dict[str, Any] | Non
             return None
         fields = dict(record["fields"]) if record else {"date": work.today.isoformat()}
         state = {"id": round_id or None, "fields": fields, "errors": {}, "debouncer": None,
-                 "next": {"name": "", "patient_id": None, "note": "", "actions": ""}}
+                 "next": dict(BLANK_ROW)}
         app.ui[key] = state
     return state
 
@@ -134,7 +172,8 @@ def build(app: AppState, nav: shell.Nav, round_id: str = "", **_: str) -> ft.Vie
     controls += _next_row(app, nav, work, state, debouncer, save)
     controls.append(ft.Row([w.secondary_button("Finish round", finish, icon=ft.Icons.DONE_ALL,
                                                key="finish-round", expand=True)]))
-    return shell.screen(app, nav, route, "Office round", controls)
+    return shell.screen(app, nav, route, "Office round", controls,
+                        leave=_leave(app, f"round:{round_id}" if round_id else "round:new"))
 
 
 def _entry(work: Casework, entry: dict[str, Any]) -> ft.Control:
@@ -215,7 +254,7 @@ def _next_row(app: AppState, nav: shell.Nav, work: Casework, state: dict[str, An
             nav.refresh()
             return
         who = work.patient_name(entry["fields"]["patient_id"])
-        state["next"] = {"name": "", "patient_id": None, "note": "", "actions": ""}
+        state["next"] = dict(BLANK_ROW)
         nav.saved()
         # Said inline rather than in a toast: a round adds patients faster than toasts fade.
         state["last_added"] = f"Added {who}" + (

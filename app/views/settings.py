@@ -7,11 +7,19 @@ from typing import Any
 import flet as ft
 
 from app.state import AUTO_LOCK_CHOICES, AppState
+from app.version import app_version
 from app.views import shell
 from app.views import widgets as w
 
 ROUTE = "/settings"
-VERSION = "0.1.0"
+# What protects the data on this device (``AppState.protection``), said plainly.
+PROTECTION = {
+    "keystore": "Your data is locked by your PIN and by this phone's secure keystore.",
+    "pin-only": "Only your PIN protects the data for now: Liaison could not use this phone's "
+                "secure keystore and will try again at the next unlock.",
+    "no-keystore": "This browser session has no secure keystore: only your PIN protects the "
+                   "data (development mode).",
+}
 
 
 def _pin_section(app: AppState, nav: shell.Nav) -> list[ft.Control]:
@@ -53,7 +61,7 @@ def _account(app: AppState) -> list[ft.Control]:
         w.labelled_value("Signed in as", user, key="user"),
         w.labelled_value("Teams", teams, key="teams"),
         w.labelled_value("Device ID", info.get("device_id") or "—", key="device-id"),
-        w.labelled_value("App version", VERSION, key="version"),
+        w.labelled_value("App version", app_version(), key="version"),
     ]
 
 
@@ -120,13 +128,23 @@ def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
         options=[ft.DropdownOption(key=str(m), text=f"{m} minutes") for m in AUTO_LOCK_CHOICES],
         on_select=auto_lock, width=240,
     )
+    pins = _pin_section(app, nav)
+    # Half-typed PINs are not saved anywhere (never kept in state): leaving asks first.
+    typed = [c for c in pins if isinstance(c, ft.TextField)]
+
+    def clear() -> None:
+        for field in typed:
+            field.value = ""
+
+    leave = shell.Leave(unsaved=lambda: any(f.value for f in typed), discard=clear)
     controls: list[ft.Control] = [
         w.section_header("Security"),
         ft.Row([w.primary_button("Lock now", lock, icon=ft.Icons.LOCK, key="settings-lock")]),
         ft.Text("Liaison also locks when it goes to the background."),
+        ft.Text(PROTECTION[app.protection()], key="protection"),
         minutes,
-        *_pin_section(app, nav),
+        *pins,
         *_account(app),
         *_sign_out(app, nav),
     ]
-    return shell.screen(app, nav, ROUTE, "Settings", controls)
+    return shell.screen(app, nav, ROUTE, "Settings", controls, leave=leave)

@@ -4,11 +4,18 @@ The view contract, shared by every module in app/views: ``build(app, nav, **para
 ft.View`` where ``app`` is the ``AppState``, ``nav`` a ``Nav`` and ``params`` the route's
 parameters (``/patient/{patient_id}`` gives ``patient_id=...``; a query string adds more).
 Views only read state and call state actions; ``nav`` is their only way to touch the page.
+
+A screen where something can be typed passes a ``Leave`` to ``screen``: leaving it (Back,
+the system back gesture, a tab, the browser's Back) first keeps what can be kept (an
+autosave is flushed) and, when typed input would still be lost, the app asks "Discard
+changes?". Everything typed is held in ``AppState.ui`` drafts, not only in the controls,
+so a screen rebuilt from state (after a lock, a sync, a rotation) shows it again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import flet as ft
@@ -22,6 +29,43 @@ TAB_ITEMS = (
     ("/sync", "Sync", ft.Icons.CLOUD_SYNC_OUTLINED, ft.Icons.CLOUD_SYNC),
     ("/settings", "Settings", ft.Icons.SETTINGS_OUTLINED, ft.Icons.SETTINGS),
 )
+
+
+def _nothing() -> None:
+    pass
+
+
+@dataclass
+class Leave:
+    """What leaving a screen does to what was typed on it.
+
+    ``keep`` saves what can be saved now (flushes an autosave); ``unsaved`` then tells
+    whether leaving would still lose typed input; ``discard`` forgets that input once the
+    user agreed. Each reads the live state, so it is right whenever the app asks.
+    """
+
+    unsaved: Callable[[], bool]
+    discard: Callable[[], None] = _nothing
+    keep: Callable[[], None] = _nothing
+
+
+def edited(now: Any, before: Any) -> bool:
+    """True when a form's values differ from what it started with; empty values (None,
+    "", False, an empty list or mapping) count as not filled in."""
+    def filled(value: Any) -> Any:
+        if isinstance(value, dict):
+            inner = {k: f for k, v in value.items() if (f := filled(v)) is not None}
+            return inner or None
+        if isinstance(value, str):
+            value = value.strip()
+        return value if value not in (None, "", False, [], ()) else None
+    return bool(filled(now) != filled(before))
+
+
+def leave_of(view: Any) -> Leave | None:
+    """The ``Leave`` of a screen built by ``screen`` (None: nothing typed can be lost)."""
+    guard = getattr(view, "data", None)
+    return guard if isinstance(guard, Leave) else None
 
 
 class Nav(Protocol):
@@ -106,11 +150,17 @@ def tabs(nav: Nav, route: str) -> ft.NavigationBar:
 def screen(app: AppState, nav: Nav, route: str, title: str,
            controls: Sequence[ft.Control], *, actions: Sequence[ft.Control] = (),
            fab: ft.FloatingActionButton | None = None, show_tabs: bool = True,
-           scroll: bool = True) -> ft.View:
-    """An unlocked screen: app bar, a vertically scrolling body, tabs at the bottom."""
+           scroll: bool = True, leave: Leave | None = None) -> ft.View:
+    """An unlocked screen: app bar, a vertically scrolling body, tabs at the bottom.
+
+    The body sits in a ``SafeArea`` (notches, rounded corners and gesture bars in both
+    orientations) and scrolls, so the soft keyboard, which shrinks the body, never hides
+    the focused field: Flutter scrolls it back into view. ``leave`` guards typed input.
+    """
     body: ft.Control = (w.scroll_column(controls, key="body") if scroll
                         else ft.Column(list(controls), key="body", expand=True, spacing=w.GAP))
     return ft.View(
+        data=leave,
         route=route,
         appbar=appbar(app, nav, title, route=route, actions=actions),
         navigation_bar=tabs(nav, route) if show_tabs else None,
@@ -136,3 +186,14 @@ def missing(app: AppState, nav: Nav, route: str, title: str, message: str, *, ke
     """The screen for a record this phone does not hold (an old link, a purged patient)."""
     return screen(app, nav, route, title, [w.empty_state(
         heading, message, icon=ft.Icons.SEARCH_OFF, key=key)])
+
+
+def discard_dialog(keep: Callable[[Any], None], discard: Callable[[Any], None]
+                   ) -> ft.AlertDialog:
+    """"Discard changes?" before leaving a screen with typed input nothing has saved."""
+    return ft.AlertDialog(
+        modal=True, key="leave-dialog", title=ft.Text("Discard changes?"),
+        content=ft.Text("What you typed on this screen is not saved yet. Keep editing to "
+                        "finish it, or discard it.", key="leave-text"),
+        actions=[w.text_button("Keep editing", keep, key="leave-keep"),
+                 w.danger_button("Discard", discard, key="leave-discard")])

@@ -198,7 +198,8 @@ def sign_in_dialog(app: AppState, nav: shell.Nav) -> ft.AlertDialog:
                     "again; your unsynced work stays on this phone."),
             password, busy], tight=True, spacing=12, width=360),
         actions=[w.text_button("Cancel", lambda e: nav.close_dialog(), key="sign-in-cancel"),
-                 button])
+                 button],
+        scrollable=True)  # above the soft keyboard in landscape, the field scrolls into view
     nav.show_dialog(dialog)
     return dialog
 

@@ -75,7 +75,17 @@ def build(app: AppState, nav: shell.Nav, patient_id: str = "", **_: str) -> ft.V
     if done:
         controls.append(w.section_header(f"Done ({len(done)})", key="group-done"))
         controls += [_row(nav, work, t, names, show_patient=not patient_id) for t in done]
-    return shell.screen(app, nav, route, "Tasks", controls)
+    leave = shell.Leave(unsaved=lambda: _typed(app, patient_id),
+                        discard=lambda: app.ui.pop(f"tasks:new:{patient_id}", None)) \
+        if patient_id else None
+    return shell.screen(app, nav, route, "Tasks", controls, leave=leave)
+
+
+def _typed(app: AppState, patient_id: str) -> bool:
+    """True when a new task was typed (or its due date changed) but not added."""
+    draft = app.ui.get(f"tasks:new:{patient_id}")
+    return isinstance(draft, dict) and bool(
+        draft["title"].strip() or draft["due"] != draft.get("initial_due", draft["due"]))
 
 
 def _row(nav: shell.Nav, work: Casework, task: dict[str, Any], names: dict[str, str],
@@ -112,9 +122,9 @@ def _row(nav: shell.Nav, work: Casework, task: dict[str, Any], names: dict[str, 
 
 def _new_task(app: AppState, nav: shell.Nav, work: Casework, patient_id: str
               ) -> list[ft.Control]:
+    due_default = (work.today + dt.timedelta(days=NEW_TASK_DAYS)).isoformat()
     draft = app.ui.setdefault(f"tasks:new:{patient_id}", {
-        "title": "", "due": (work.today + dt.timedelta(days=NEW_TASK_DAYS)).isoformat(),
-        "errors": {}})
+        "title": "", "due": due_default, "initial_due": due_default, "errors": {}})
     title = w.text_field("New task", key="task-title", value=draft["title"],
                          error=draft["errors"].get("title"))
     due = w.text_field("Due date (YYYY-MM-DD)", key="task-due", value=draft["due"],

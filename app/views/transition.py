@@ -8,6 +8,7 @@ acknowledged (the home-care side confirmed) -> complete (every checklist item ti
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import flet as ft
@@ -63,11 +64,21 @@ def build(app: AppState, nav: shell.Nav, patient_id: str = "", transition_id: st
     if form is None:
         fields = {k: record["fields"][k] for k in FORM_FIELDS if k in record["fields"]} \
             if record else {"status": "planned", "checklist": {}}
-        form = app.ui[key] = {"fields": fields, "errors": {}}
+        form = app.ui[key] = {"fields": fields, "errors": {}, "initial": copy.deepcopy(fields)}
     heading = ft.Text(work.patient_name(pid), key="patient-heading",
                       theme_style=ft.TextThemeStyle.TITLE_LARGE)
     return shell.screen(app, nav, route, "Transition",
-                        [heading, *_form(app, nav, work, pid, record, form, key)])
+                        [heading, *_form(app, nav, work, pid, record, form, key)],
+                        leave=_leave(app, key))
+
+
+def _leave(app: AppState, key: str) -> shell.Leave:
+    """A transition is written only by Save or a status step: edits before are unsaved."""
+    def unsaved() -> bool:
+        form = app.ui.get(key)
+        return isinstance(form, dict) and shell.edited(form["fields"], form.get("initial", {}))
+
+    return shell.Leave(unsaved=unsaved, discard=lambda: app.ui.pop(key, None))
 
 
 def _form(app: AppState, nav: shell.Nav, work: Casework, patient_id: str,

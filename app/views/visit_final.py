@@ -149,6 +149,20 @@ def _addenda(app: AppState, nav: shell.Nav, work: Casework, visit: dict[str, Any
     return items
 
 
+def addendum_leave(app: AppState, visit_id: str) -> shell.Leave:
+    """A correction typed (or photos chosen) for a final visit is unsaved until added."""
+    keys = (f"addendum-draft:{visit_id}", f"addendum-photos:{visit_id}")
+
+    def unsaved() -> bool:
+        return bool(str(app.ui.get(keys[0]) or "").strip() or app.ui.get(keys[1]))
+
+    def discard() -> None:
+        for key in keys:
+            app.ui.pop(key, None)
+
+    return shell.Leave(unsaved=unsaved, discard=discard)
+
+
 def _message(exc: Exception) -> str:
     if isinstance(exc, InvalidRecord):
         text = "; ".join(e.message for e in exc.errors)

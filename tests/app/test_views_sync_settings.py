@@ -154,6 +154,15 @@ def test_settings_renders_account_and_locks(app) -> None:
     assert app.phase == LOCKED
 
 
+def test_settings_shows_the_installed_version(app) -> None:
+    # The package metadata's version (on a phone: the packaged liaison.egg-info, which
+    # `make phone-check` proves equal to pyproject.toml's).
+    from importlib import metadata
+
+    shown = find(settings.build(app, FakeNav()), "version").value
+    assert shown == metadata.version("liaison") and shown != "unknown"
+
+
 def test_settings_auto_lock_choice(app) -> None:
     nav = FakeNav()
     dropdown = find(settings.build(app, nav), "auto-lock")

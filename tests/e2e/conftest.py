@@ -113,13 +113,23 @@ class Ui:
     def __init__(self, page: Any) -> None:
         self.page = page
 
-    def open(self, url: str) -> None:
+    def open(self, url: str, *, mobile: bool = False) -> None:
         self.page.goto(url)
         self.page.wait_for_selector("flt-semantics-placeholder", state="attached",
                                     timeout=90_000)
         self.page.wait_for_timeout(1000)
-        self.page.locator("flt-semantics-placeholder").evaluate("el => el.click()")
-        self.page.wait_for_timeout(500)
+        if not mobile:
+            self.page.locator("flt-semantics-placeholder").evaluate("el => el.click()")
+            self.page.wait_for_timeout(500)
+            return
+        # With a phone's user agent the placeholder covers the page and wants a real tap.
+        size = self.page.viewport_size
+        for _ in range(5):
+            self.page.mouse.click(size["width"] / 2, size["height"] / 2)
+            self.page.wait_for_timeout(800)
+            if self.page.locator("flt-semantics-host flt-semantics").count():
+                return
+        raise AssertionError("Flutter's accessibility tree did not switch on")
 
     def button(self, name: str, exact: bool = True) -> Any:
         return self.page.get_by_role("button", name=name, exact=exact)
@@ -156,10 +166,24 @@ class Ui:
             box.fill(value)
         self.page.wait_for_timeout(400)
 
+    def reach(self, control: Any) -> None:
+        """Bring ``control`` on screen and wait until Flutter's scroll stops: a tap on a
+        control Playwright had to scroll to lands wherever the scroll has got to (on a
+        neighbour, say)."""
+        control.scroll_into_view_if_needed()
+        last = None
+        for _ in range(20):
+            box = control.bounding_box()
+            if box is not None and box == last:
+                return
+            last = box
+            self.page.wait_for_timeout(150)
+
     def enter(self, name: str, value: str, *, tries: int = 3) -> None:
         """Type ``value`` into the field labelled ``name`` with key presses, and check that
         the field holds it (Flet web sometimes drops input right after a dialog opens)."""
         box = self.field(name)
+        self.reach(box)
         for _ in range(tries):
             box.click()
             self.page.wait_for_timeout(300)
@@ -191,6 +215,19 @@ class Ui:
         self.see(name)
         for attempt in range(3):
             self.text(name).first.click()
+            try:
+                self.see(shows, timeout=5_000)
+                return
+            except Exception:
+                if attempt == 2:
+                    raise
+
+    def open_tab(self, name: str, *, shows: str) -> None:
+        """Tap the tab ``name`` until its screen (which shows ``shows``) is open: a tap on
+        the tabs of a screen still on its way out (its page transition) reaches controls
+        the app has already replaced, and is lost."""
+        for attempt in range(3):
+            self.tab(name).click()
             try:
                 self.see(shows, timeout=5_000)
                 return
@@ -237,8 +274,11 @@ def ui(request: pytest.FixtureRequest, chromium_path: str, liaison_app: str) -> 
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path, args=["--no-sandbox"])
-        # A test module's VIEWPORT replaces the default phone size.
-        context = browser.new_context(viewport=getattr(request.module, "VIEWPORT", VIEWPORT))
+        # A test module's VIEWPORT replaces the default phone size; its USER_AGENT makes
+        # the page a phone's browser to Flutter (soft keyboard insets, app lifecycle).
+        agent = getattr(request.module, "USER_AGENT", None)
+        context = browser.new_context(viewport=getattr(request.module, "VIEWPORT", VIEWPORT),
+                                      user_agent=agent, has_touch=bool(agent))
         trace = os.environ.get("LIAISON_TRACE")  # a directory: keep a Playwright trace there
         if trace:
             context.tracing.start(screenshots=True, snapshots=True)
@@ -246,7 +286,7 @@ def ui(request: pytest.FixtureRequest, chromium_path: str, liaison_app: str) -> 
         page.set_default_timeout(30_000)
         try:
             helper = Ui(page)
-            helper.open(liaison_app)
+            helper.open(liaison_app, mobile=bool(agent))
             yield helper
         finally:
             if trace:

@@ -135,7 +135,7 @@ def test_06_office_round_with_two_patients(ui: Ui) -> None:
 
 
 def test_07_quick_add_a_patient(ui: Ui) -> None:
-    ui.tab("Patients").click()
+    ui.open_tab("Patients", shows="Add patient")  # right after Finish round
     ui.click("Add patient")
     # In a dialog that just opened: typed with key presses and checked (see Ui.enter).
     ui.enter("Full name", QUICK_ADD)
@@ -145,7 +145,7 @@ def test_07_quick_add_a_patient(ui: Ui) -> None:
 
 
 def test_08_sync_and_check_the_server(ui: Ui, liaison_server: str) -> None:
-    ui.tab("Sync").click()
+    ui.open_tab("Sync", shows="Waiting to be sent")  # right after the new patient opened
     ui.click("Sync now")
     ui.see("Synced just now", timeout=30_000)
     ui.see("Waiting to be sent")
