@@ -1,4 +1,4 @@
-"""A local stand-in for Flet's mobile package index, built from shared/mobile-index.tsv.
+"""A local stand-in for Flet's mobile package index, built from tools/mobile-index.tsv.
 
 `flet build apk/ipa` installs the phone's packages with pip from PyPI plus Flet's index of
 Android and iOS builds of binary packages (serious_python adds `--extra-index-url` for it).

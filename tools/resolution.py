@@ -53,7 +53,7 @@ def resolve_all(packages: Mapping[str, flet_build.Package], targets: Sequence[Ta
     """Every target on every Python line, with the index's Requires-Dist learnt until stable."""
     if not tsv.is_file():
         raise Unavailable(f"no listing of Flet's mobile index at {tsv} "
-                          "(shared/mobile-index.tsv; or set LIAISON_MOBILE_INDEX_TSV)")
+                          "(tools/mobile-index.tsv; or set LIAISON_MOBILE_INDEX_TSV)")
     rows = mobile_index.read_tsv(tsv)
     requires_file = cache / "mobile-index-requires.json"
     requires = mobile_index.load_requires(requires_file)

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import missing_service
 from tools import mobile_index, phone_env
 from tools.mobile_index import Row
-from tools.phone_check import Options
+from tools.phone_check import MOBILE_INDEX_TSV, SHARED_MOBILE_INDEX_TSV, Options
 
 ROWS = [
     Row("android", "3.13", "cryptography", "43.0.1"),
@@ -24,7 +24,16 @@ PLATFORMS = {"android": ["android_24_arm64_v8a"], "ios": ["ios_13_0_arm64_iphone
 REQUIRES = {"cryptography==43.0.1": ["cffi>=1.12; platform_python_implementation != 'PyPy'"]}
 
 
-def test_the_shared_listing_has_the_versions_the_phone_gets() -> None:
+def test_the_projects_copy_of_the_listing_is_the_shared_one() -> None:
+    # The project carries its own copy (a clean clone has nothing beside it); where the
+    # shared listing is at hand (a development machine), they must not have drifted apart.
+    if SHARED_MOBILE_INDEX_TSV.is_file():
+        assert MOBILE_INDEX_TSV.read_bytes() == SHARED_MOBILE_INDEX_TSV.read_bytes(), (
+            "tools/mobile-index.tsv differs from ../shared/mobile-index.tsv: copy it over")
+    assert MOBILE_INDEX_TSV.is_file()
+
+
+def test_the_listing_has_the_versions_the_phone_gets() -> None:
     tsv = Options().tsv
     if not tsv.is_file():
         missing_service(f"no {tsv}")
