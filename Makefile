@@ -55,8 +55,12 @@ audit: install
 run: install
 	$(BIN)/python -m app.dev
 
+LINTED := app sync server tests benchmarks tools main.py
+
+# ruff check (complexity C901 <= 12 included) and ruff format --check.
 lint: install
-	$(BIN)/ruff check app sync server tests benchmarks tools main.py
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 typecheck: install
 	$(BIN)/mypy sync server app tools main.py

@@ -117,8 +117,10 @@ class Attachments:
     def set_caption(self, target: Target, sha256: str, caption: str) -> None:
         """Change one photo's caption."""
         items = target.items()
-        changed = [{**i, "caption": caption.strip()[:MAX_TEXT]} if i.get("sha256") == sha256
-                   else i for i in items]
+        changed = [
+            {**i, "caption": caption.strip()[:MAX_TEXT]} if i.get("sha256") == sha256 else i
+            for i in items
+        ]
         if changed != items:
             target.write(changed)
 

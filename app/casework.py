@@ -156,18 +156,20 @@ class Casework:
         """The patient's newest draft visit started today on this device, to resume
         instead of a new one (a colleague's draft is theirs to finish)."""
         today = self.today.isoformat()
-        drafts = [v for v in self.store.list("visit", patient_id=patient_id)
-                  if v["fields"].get("status") != "final"
-                  and str(v["fields"].get("started_at", ""))[:10] == today
-                  and not self.colleagues_draft(v)]
+        drafts = [
+            v
+            for v in self.store.list("visit", patient_id=patient_id)
+            if v["fields"].get("status") != "final"
+            and str(v["fields"].get("started_at", ""))[:10] == today
+            and not self.colleagues_draft(v)
+        ]
         return max(drafts, key=lambda v: str(v["fields"].get("started_at")), default=None)
 
     def colleagues_draft(self, visit: Record) -> bool:
         """True for a draft visit another device started: only its author may change,
         finalize or discard it (the server refuses anyone else: ``not_author``)."""
         node = assessment.author_node(visit)
-        return not assessment.is_final(visit["fields"]) and node not in (None,
-                                                                         self.store.node_id)
+        return not assessment.is_final(visit["fields"]) and node not in (None, self.store.node_id)
 
     def may_discard(self, visit: Record) -> bool:
         """Whether this user may discard the draft: its author, or a supervisor."""
@@ -182,8 +184,9 @@ class Casework:
         if visit is None:
             raise RecordNotFound("the draft is not on this phone")
         if not self.may_discard(visit):
-            raise InvalidRecord([FieldError("status", "only its author or a supervisor can "
-                                                      "discard this draft")])
+            raise InvalidRecord(
+                [FieldError("status", "only its author or a supervisor can discard this draft")]
+            )
         self.store.delete(visit_id)
 
     def finalize_visit(self, visit_id: str | None, fields: Mapping[str, Any]) -> Record:

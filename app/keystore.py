@@ -122,8 +122,14 @@ class FletKeystore:
 
     available = True
 
-    def __init__(self, storage: Any, loop: asyncio.AbstractEventLoop, *,
-                 names: Iterable[str] = NAMES, timeout: float = TIMEOUT) -> None:
+    def __init__(
+        self,
+        storage: Any,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        names: Iterable[str] = NAMES,
+        timeout: float = TIMEOUT,
+    ) -> None:
         self.storage = storage  # keep it referenced, or Flet unregisters the service
         self._loop, self._names, self._timeout = loop, tuple(names), timeout
         self._values: dict[str, bytes] | None = None  # None until loaded
@@ -140,8 +146,9 @@ class FletKeystore:
                 if text is not None:
                     values[name] = base64.b64decode(text, validate=True)
         except Exception as exc:  # a timeout, the platform's error, malformed base64
-            raise KeystoreUnavailable(f"the secure keystore failed ({type(exc).__name__})") \
-                from None
+            raise KeystoreUnavailable(
+                f"the secure keystore failed ({type(exc).__name__})"
+            ) from None
         with self._lock:
             self._values = values
 
@@ -200,7 +207,8 @@ class FletKeystore:
         except Exception as exc:  # TimeoutError, or the platform's error
             future.cancel()
             raise KeystoreUnavailable(
-                f"the secure keystore failed ({type(exc).__name__})") from None
+                f"the secure keystore failed ({type(exc).__name__})"
+            ) from None
 
     def _remember(self, name: str, value: bytes | None) -> None:
         with self._lock:
@@ -252,8 +260,11 @@ async def keystore_for(page: Any) -> Keystore:
     # iOS: this device only, never synchronized, in no backup, on no new phone. Android:
     # the Keystore's key never leaves the phone; the plugin's defaults (RSA-OAEP wrapping an
     # AES-GCM key; an unreadable store, as after a restore, is reset) are kept.
-    storage = SecureStorage(ios_options=IOSOptions(
-        accessibility=KeychainAccessibility.UNLOCKED_THIS_DEVICE, synchronizable=False))
+    storage = SecureStorage(
+        ios_options=IOSOptions(
+            accessibility=KeychainAccessibility.UNLOCKED_THIS_DEVICE, synchronizable=False
+        )
+    )
     keystore = FletKeystore(storage, asyncio.get_running_loop())
     try:
         await keystore.load()

@@ -44,13 +44,19 @@ TICK = 1.0
 def data_dir(environ: dict[str, str] | None = None) -> Path:
     """LIAISON_DATA_DIR, else FLET_APP_STORAGE_DATA, else ./var/device."""
     env = os.environ if environ is None else environ
-    return Path(env.get("LIAISON_DATA_DIR") or env.get("FLET_APP_STORAGE_DATA")
-                or "var/device")
+    return Path(env.get("LIAISON_DATA_DIR") or env.get("FLET_APP_STORAGE_DATA") or "var/device")
 
 
-def make_services(directory: Path, *, server_url: str = "", scrypt_params: Any = None,
-                  max_attempts: int = 10, auto_sync: bool = False, keystore: Any = None,
-                  **client_options: Any) -> Services:
+def make_services(
+    directory: Path,
+    *,
+    server_url: str = "",
+    scrypt_params: Any = None,
+    max_attempts: int = 10,
+    auto_sync: bool = False,
+    keystore: Any = None,
+    **client_options: Any,
+) -> Services:
     """The real vault, store, sync client and engine for one data directory.
 
     ``keystore``: the phone's (``app.keystore``); None for none (PIN only, web mode).
@@ -62,8 +68,13 @@ def make_services(directory: Path, *, server_url: str = "", scrypt_params: Any =
 
     # The journal is sealed: recorded at lock and checked at unlock, so that an older copy
     # of the records put back while locked is refused (see app.vault).
-    vault = Vault(directory, max_attempts=max_attempts, scrypt_params=scrypt_params,
-                  keystore=keystore, sealed=(f"{STORE_DIR}/{JOURNAL}",))
+    vault = Vault(
+        directory,
+        max_attempts=max_attempts,
+        scrypt_params=scrypt_params,
+        keystore=keystore,
+        sealed=(f"{STORE_DIR}/{JOURNAL}",),
+    )
 
     def open_store(key: bytes, device_id: str | None = None) -> Any:
         path = directory / DEVICE_FILE
@@ -80,9 +91,15 @@ def make_services(directory: Path, *, server_url: str = "", scrypt_params: Any =
         # Pulled pages are decrypted and written off the event loop so the UI never freezes.
         return SyncEngine(store, sync_client, on_progress=on_progress, offload=asyncio.to_thread)
 
-    return Services(vault=vault, open_store=open_store, client=client, engine=engine,
-                    device_name=f"Liaison on {platform.node() or 'this device'}"[:60],
-                    default_server_url=server_url, auto_sync=auto_sync)
+    return Services(
+        vault=vault,
+        open_store=open_store,
+        client=client,
+        engine=engine,
+        device_name=f"Liaison on {platform.node() or 'this device'}"[:60],
+        default_server_url=server_url,
+        auto_sync=auto_sync,
+    )
 
 
 def _screen(name: str) -> Callable[..., ft.View] | None:
@@ -191,7 +208,8 @@ class App:
                 # Should the client never report it gone (a dropped session), render anyway.
                 with contextlib.suppress(RuntimeError):  # no loop: a headless test
                     asyncio.get_running_loop().call_later(
-                        DISMISS_GRACE, self._forget_dialog, closed)
+                        DISMISS_GRACE, self._forget_dialog, closed
+                    )
 
     def saved(self) -> None:
         self.state.record_saved()  # the store already reports puts; harmless twice
@@ -202,9 +220,20 @@ class App:
         found = match_route(route)
         builder = _screen(found[0]) if found else None
         if found is None or builder is None:
-            return shell.screen(self.state, self, route, "Not available", [w.empty_state(
-                "This screen is not available", "Go back, or open Today.",
-                icon=ft.Icons.BLOCK, key="not-found")])
+            return shell.screen(
+                self.state,
+                self,
+                route,
+                "Not available",
+                [
+                    w.empty_state(
+                        "This screen is not available",
+                        "Go back, or open Today.",
+                        icon=ft.Icons.BLOCK,
+                        key="not-found",
+                    )
+                ],
+            )
         return builder(self.state, self, **found[1])
 
     def render(self, *, now: bool = False) -> None:
@@ -283,8 +312,7 @@ class App:
         badge = w.find(view, "sync-badge")
         if badge is not None:
             fresh = shell.sync_badge(self.state, self)
-            badge.content, badge.icon, badge.tooltip = fresh.content, fresh.icon, \
-                fresh.tooltip
+            badge.content, badge.icon, badge.tooltip = fresh.content, fresh.icon, fresh.tooltip
         self._update_soon()
 
     def _update_soon(self) -> None:
@@ -298,8 +326,9 @@ class App:
             self.page.update()
 
     # -- leaving a screen ----------------------------------------------------------------
-    def _ask_before_leaving(self, proceed: Callable[[], Any],
-                            stay: Callable[[], Any] | None = None) -> bool:
+    def _ask_before_leaving(
+        self, proceed: Callable[[], Any], stay: Callable[[], Any] | None = None
+    ) -> bool:
         """Before the screen on top is left: keep what can be kept (flush its autosave);
         when typed input would still be lost, ask "Discard changes?" and return True
         (``proceed`` runs after Discard, ``stay`` after Keep editing or Back)."""
@@ -328,6 +357,7 @@ class App:
                 then = proceed if discard else stay
                 if then is not None:
                     then()
+
             return handler
 
         dialog = shell.discard_dialog(answer(False), answer(True))
@@ -339,6 +369,7 @@ class App:
 
     def _answer_pop(self, view: Any, should_pop: bool) -> None:
         """Resolve the client's pending back-gesture question for ``view``."""
+
         async def answer() -> None:
             with contextlib.suppress(Exception):  # the view or the session went away
                 await view.confirm_pop(should_pop)
@@ -356,8 +387,11 @@ class App:
         shown = views[-1].route if views else None
         # A route this app did not navigate to (the browser's Back or Forward): the screen
         # being left still keeps its typed input, or asks first.
-        if shown is not None and self.route not in (approved, shown) and \
-                self._ask_before_leaving(self.render, lambda: self._navigate(shown)):
+        if (
+            shown is not None
+            and self.route not in (approved, shown)
+            and self._ask_before_leaving(self.render, lambda: self._navigate(shown))
+        ):
             return
         self.render()
 
@@ -370,8 +404,9 @@ class App:
         elif len(views) > 1:
             self._answer_pop(view, False)  # the client keeps it; the parent opens here
             self.back()
-        elif not self._ask_before_leaving(lambda: self._answer_pop(view, True),
-                                          lambda: self._answer_pop(view, False)):
+        elif not self._ask_before_leaving(
+            lambda: self._answer_pop(view, True), lambda: self._answer_pop(view, False)
+        ):
             self._answer_pop(view, True)  # the last screen: the app closes
 
     def on_view_pop(self, e: Any = None) -> None:
@@ -471,8 +506,12 @@ async def main(page: ft.Page) -> None:
     from app.keystore import keystore_for
 
     keystore = await keystore_for(page)  # a Flet service on phones: made with the page
-    services = make_services(directory, server_url=os.environ.get("LIAISON_SERVER_URL", ""),
-                             auto_sync=True, keystore=keystore)
+    services = make_services(
+        directory,
+        server_url=os.environ.get("LIAISON_SERVER_URL", ""),
+        auto_sync=True,
+        keystore=keystore,
+    )
     app = _active["current"] = App(page, AppState(services))
     page.on_route_change = app.on_route_change
     page.on_view_pop = app.on_view_pop

@@ -80,8 +80,7 @@ def discard(path: str | Path, roots: Iterable[str | Path]) -> bool:
     return True
 
 
-def read_file(data: bytes | None, path: str | None, roots: Iterable[str | Path]
-              ) -> bytes | None:
+def read_file(data: bytes | None, path: str | None, roots: Iterable[str | Path]) -> bytes | None:
     """A picked file's bytes (``data``, else read from ``path``); a copy at ``path`` inside
     ``roots`` is deleted afterwards. None when there are no bytes to be had."""
     roots = list(roots)

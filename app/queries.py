@@ -14,14 +14,20 @@ from typing import Any
 
 OPEN_REFERRALS = ("draft", "sent", "accepted")
 FILTERS = ("all", "follow_up", "open_referrals", "recent")
-FILTER_LABELS = {"all": "All", "follow_up": "Needs follow-up",
-                 "open_referrals": "Open referrals", "recent": "Recently seen"}
+FILTER_LABELS = {
+    "all": "All",
+    "follow_up": "Needs follow-up",
+    "open_referrals": "Open referrals",
+    "recent": "Recently seen",
+}
 RECENT_DAYS = 14
 LABELS = {
     "information_referral": "Information & referral",
     "short_term_contact": "Short-term contact",
     "intensive_case_management": "Intensive case management",
-    "office": "Office", "home": "Home visit", "phone": "Phone call",
+    "office": "Office",
+    "home": "Home visit",
+    "phone": "Phone call",
 }
 
 Record = Mapping[str, Any]
@@ -109,40 +115,73 @@ def today(store: Any, day: dt.date) -> Today:
     for r in _live(store.list("round")):
         f = _f(r)
         if _date(f.get("date")) == day:
-            out.rounds.append(Item(r["id"], "round", sites.get(f.get("site_id") or "",
-                                                                 "Office round"),
-                                   detail=f"{len(f.get('attendees') or [])} attendees",
-                                   when=str(f.get("date")), route="/round"))
+            out.rounds.append(
+                Item(
+                    r["id"],
+                    "round",
+                    sites.get(f.get("site_id") or "", "Office round"),
+                    detail=f"{len(f.get('attendees') or [])} attendees",
+                    when=str(f.get("date")),
+                    route="/round",
+                )
+            )
     for v in _live(store.list("visit")):
         f = _f(v)
         if _date(f.get("started_at")) == day:
             pid = f.get("patient_id")
-            out.visits.append(Item(
-                v["id"], "visit", names.get(str(pid), "Unknown patient"),
-                detail=" · ".join(filter(None, [label(f.get("setting")),
-                                                 "Final" if f.get("status") == "final"
-                                                 else "Draft"])),
-                when=str(f.get("started_at", ""))[11:16], route=f"/visit/{v['id']}",
-                patient_id=pid))
+            out.visits.append(
+                Item(
+                    v["id"],
+                    "visit",
+                    names.get(str(pid), "Unknown patient"),
+                    detail=" · ".join(
+                        filter(
+                            None,
+                            [
+                                label(f.get("setting")),
+                                "Final" if f.get("status") == "final" else "Draft",
+                            ],
+                        )
+                    ),
+                    when=str(f.get("started_at", ""))[11:16],
+                    route=f"/visit/{v['id']}",
+                    patient_id=pid,
+                )
+            )
     for t in _live(store.list("task")):
         f = _f(t)
         due = _date(f.get("due_date"))
         if not f.get("done") and due is not None and due <= day:
             pid = f.get("patient_id")
-            out.follow_ups.append(Item(
-                t["id"], "task", str(f.get("title", "")), detail=names.get(str(pid), ""),
-                when=str(f.get("due_date")), route=f"/patient/{pid}", patient_id=pid,
-                overdue=due < day))
+            out.follow_ups.append(
+                Item(
+                    t["id"],
+                    "task",
+                    str(f.get("title", "")),
+                    detail=names.get(str(pid), ""),
+                    when=str(f.get("due_date")),
+                    route=f"/patient/{pid}",
+                    patient_id=pid,
+                    overdue=due < day,
+                )
+            )
     for r in _live(store.list("referral")):
         f = _f(r)
         due = _date(f.get("due_date"))
         if f.get("status") in OPEN_REFERRALS and due is not None and due <= day:
             pid = f.get("patient_id")
-            out.referrals.append(Item(
-                r["id"], "referral", f"{label(f.get('need')) or 'Referral'} — "
-                f"{f.get('to_name') or 'resource'}", detail=names.get(str(pid), ""),
-                when=str(f.get("due_date")), route=f"/patient/{pid}", patient_id=pid,
-                overdue=due < day))
+            out.referrals.append(
+                Item(
+                    r["id"],
+                    "referral",
+                    f"{label(f.get('need')) or 'Referral'} — {f.get('to_name') or 'resource'}",
+                    detail=names.get(str(pid), ""),
+                    when=str(f.get("due_date")),
+                    route=f"/patient/{pid}",
+                    patient_id=pid,
+                    overdue=due < day,
+                )
+            )
     out.visits.sort(key=lambda i: i.when)
     out.follow_ups.sort(key=lambda i: i.when)
     out.referrals.sort(key=lambda i: i.when)
@@ -171,8 +210,11 @@ def caseload(store: Any, text: str, filter_name: str, day: dt.date) -> list[Pati
         due = _date(f.get("due_date"))
         if not f.get("done") and due is not None and due <= day:
             due_tasks.add(str(f.get("patient_id")))
-    drafts = {str(_f(v).get("patient_id")) for v in _live(store.list("visit"))
-              if _f(v).get("status") != "final"}
+    drafts = {
+        str(_f(v).get("patient_id"))
+        for v in _live(store.list("visit"))
+        if _f(v).get("status") != "final"
+    }
     referrals: dict[str, int] = {}
     for r in _live(store.list("referral")):
         if _f(r).get("status") in OPEN_REFERRALS:
@@ -192,16 +234,27 @@ def caseload(store: Any, text: str, filter_name: str, day: dt.date) -> list[Pati
             bits.append(f"{referrals[pid]} open referral" + ("s" if referrals[pid] > 1 else ""))
         if f.get("risk_flags"):
             bits.append(", ".join(f["risk_flags"][:2]))
-        rows.append(PatientRow(pid, str(f.get("name", "")), " · ".join(bits),
-                               pid in due_tasks or pid in drafts, referrals.get(pid, 0), seen))
+        rows.append(
+            PatientRow(
+                pid,
+                str(f.get("name", "")),
+                " · ".join(bits),
+                pid in due_tasks or pid in drafts,
+                referrals.get(pid, 0),
+                seen,
+            )
+        )
     since = (day - dt.timedelta(days=RECENT_DAYS)).isoformat()
     if filter_name == "follow_up":
         rows = [r for r in rows if r.follow_up]
     elif filter_name == "open_referrals":
         rows = [r for r in rows if r.open_referrals]
     elif filter_name == "recent":
-        rows = sorted((r for r in rows if (r.last_seen or "") >= since),
-                      key=lambda r: r.last_seen or "", reverse=True)
+        rows = sorted(
+            (r for r in rows if (r.last_seen or "") >= since),
+            key=lambda r: r.last_seen or "",
+            reverse=True,
+        )
     if filter_name != "recent":
         rows.sort(key=lambda r: r.name.casefold())
     return rows
@@ -225,10 +278,11 @@ class PatientPage:
 
 def _with_photos(item: Item, record: Record) -> Item:
     """The item with its record's photos, for thumbnails under it."""
-    photos = tuple((str(a["sha256"]), str(a.get("thumbnail") or a["sha256"]),
-                    str(a.get("caption") or ""))
-                   for a in _f(record).get("attachments") or []
-                   if isinstance(a, dict) and isinstance(a.get("sha256"), str))
+    photos = tuple(
+        (str(a["sha256"]), str(a.get("thumbnail") or a["sha256"]), str(a.get("caption") or ""))
+        for a in _f(record).get("attachments") or []
+        if isinstance(a, dict) and isinstance(a.get("sha256"), str)
+    )
     return replace(item, photos=photos)
 
 
@@ -252,45 +306,99 @@ def patient_page(store: Any, patient_id: str, day: dt.date) -> PatientPage | Non
         rf, kind, rid = _f(r), r.get("type"), r["id"]
         when = _created(r)
         if kind == "visit":
-            items.append(Item(rid, kind, f"{label(rf.get('setting')) or 'Visit'}"
-                              f"{' (draft)' if rf.get('status') != 'final' else ''}",
-                              detail=label(rf.get("triage")) or str(rf.get("summary", ""))[:80],
-                              when=when, route=f"/visit/{rid}", patient_id=patient_id))
+            items.append(
+                Item(
+                    rid,
+                    kind,
+                    f"{label(rf.get('setting')) or 'Visit'}"
+                    f"{' (draft)' if rf.get('status') != 'final' else ''}",
+                    detail=label(rf.get("triage")) or str(rf.get("summary", ""))[:80],
+                    when=when,
+                    route=f"/visit/{rid}",
+                    patient_id=patient_id,
+                )
+            )
         elif kind == "round_entry":
             rnd = rounds.get(str(rf.get("round_id")))
             when = str(_f(rnd).get("date", when)) if rnd else when
-            items.append(Item(rid, kind, "Round note", detail=str(rf.get("note", ""))[:80],
-                              when=when, route="/round", patient_id=patient_id))
+            items.append(
+                Item(
+                    rid,
+                    kind,
+                    "Round note",
+                    detail=str(rf.get("note", ""))[:80],
+                    when=when,
+                    route="/round",
+                    patient_id=patient_id,
+                )
+            )
         elif kind == "referral":
-            items.append(Item(rid, kind, f"Referral: {label(rf.get('need')) or 'need'}",
-                              detail=f"{rf.get('to_name') or ''} · "
-                                     f"{label(rf.get('status') or 'draft')}".strip(" ·"),
-                              when=when, route=f"/refer/{patient_id}?referral_id={rid}",
-                              patient_id=patient_id))
+            items.append(
+                Item(
+                    rid,
+                    kind,
+                    f"Referral: {label(rf.get('need')) or 'need'}",
+                    detail=f"{rf.get('to_name') or ''} · "
+                    f"{label(rf.get('status') or 'draft')}".strip(" ·"),
+                    when=when,
+                    route=f"/refer/{patient_id}?referral_id={rid}",
+                    patient_id=patient_id,
+                )
+            )
         elif kind == "task":
             due = _date(rf.get("due_date"))
-            items.append(Item(rid, kind, f"Task: {rf.get('title', '')}",
-                              detail="Done" if rf.get("done") else
-                              (f"Due {rf.get('due_date')}" if due else "Open"),
-                              when=when, route=f"/tasks?patient_id={patient_id}",
-                              patient_id=patient_id,
-                              overdue=bool(due and due < day and not rf.get("done"))))
+            items.append(
+                Item(
+                    rid,
+                    kind,
+                    f"Task: {rf.get('title', '')}",
+                    detail="Done"
+                    if rf.get("done")
+                    else (f"Due {rf.get('due_date')}" if due else "Open"),
+                    when=when,
+                    route=f"/tasks?patient_id={patient_id}",
+                    patient_id=patient_id,
+                    overdue=bool(due and due < day and not rf.get("done")),
+                )
+            )
         elif kind == "transition":
-            items.append(Item(rid, kind, "Care transition",
-                              detail=label(rf.get("status") or "planned"), when=when,
-                              route=f"/transition/{patient_id}?transition_id={rid}",
-                              patient_id=patient_id))
+            items.append(
+                Item(
+                    rid,
+                    kind,
+                    "Care transition",
+                    detail=label(rf.get("status") or "planned"),
+                    when=when,
+                    route=f"/transition/{patient_id}?transition_id={rid}",
+                    patient_id=patient_id,
+                )
+            )
         elif kind == "addendum":
-            items.append(Item(rid, kind, "Addendum", detail=str(rf.get("text", ""))[:80],
-                              when=when, route=f"/visit/{rf.get('visit_id')}",
-                              patient_id=patient_id))
-    items = [_with_photos(i, records[i.id]) if records[i.id]["fields"].get("attachments")
-             else i for i in items]
+            items.append(
+                Item(
+                    rid,
+                    kind,
+                    "Addendum",
+                    detail=str(rf.get("text", ""))[:80],
+                    when=when,
+                    route=f"/visit/{rf.get('visit_id')}",
+                    patient_id=patient_id,
+                )
+            )
+    items = [
+        _with_photos(i, records[i.id]) if records[i.id]["fields"].get("attachments") else i
+        for i in items
+    ]
     items.sort(key=lambda i: i.when, reverse=True)
     return PatientPage(
-        id=patient_id, name=str(f.get("name", "")), age=_age(f.get("birth_date"), day),
-        phone=str(f.get("phone") or ""), language=str(f.get("language") or ""),
+        id=patient_id,
+        name=str(f.get("name", "")),
+        age=_age(f.get("birth_date"), day),
+        phone=str(f.get("phone") or ""),
+        language=str(f.get("language") or ""),
         consent=str(f.get("consent_status") or "unknown"),
         risk_flags=list(f.get("risk_flags") or []),
         caregivers=[c for c in f.get("caregivers") or [] if isinstance(c, dict)],
-        address=str(f.get("address") or ""), timeline=items)
+        address=str(f.get("address") or ""),
+        timeline=items,
+    )

@@ -23,8 +23,15 @@ from app.attachments import Attachments
 from app.syncing import Syncing, SyncStatus, ago, stale_screen_state
 from sync import errors as sync_errors
 
-__all__ = ["AppState", "Services", "SyncStatus", "ago", "match_route", "parent_route",
-           "plain_error"]
+__all__ = [
+    "AppState",
+    "Services",
+    "SyncStatus",
+    "ago",
+    "match_route",
+    "parent_route",
+    "plain_error",
+]
 
 FIRST_RUN, LOCKED, UNLOCKED = "first_run", "locked", "unlocked"
 DEFAULT_AUTO_LOCK_MINUTES = 5
@@ -97,6 +104,7 @@ def parent_route(route: str) -> str | None:
 
 # -- plain words for errors -------------------------------------------------------------
 
+
 def plain_error(exc: BaseException) -> str:
     """A sentence a liaison can act on, for any error the app shows."""
     if isinstance(exc, sync_errors.InsecureServerURL):
@@ -104,8 +112,7 @@ def plain_error(exc: BaseException) -> str:
     if isinstance(exc, sync_errors.DeviceRevoked):
         return "This device was signed out by an administrator; its Liaison data was erased."
     if isinstance(exc, sync_errors.AuthExpired):
-        return "Your sign-in has expired. Sign in again on the Sync screen; unsynced work " \
-            "is kept."
+        return "Your sign-in has expired. Sign in again on the Sync screen; unsynced work is kept."
     if isinstance(exc, sync_errors.ServerRefused):
         if exc.status == 429:
             return "Too many tries. Wait a few minutes, then try again."
@@ -126,19 +133,26 @@ def vault_refusal(exc: BaseException) -> str | None:
     from app.keystore import KeystoreUnavailable
     from app.vault import VaultForeign, VaultRolledBack
 
-    erase = ("Tap \u201cForgot PIN?\u201d to erase them, then sign in again to download your "
-             "caseload.")
+    erase = (
+        "Tap \u201cForgot PIN?\u201d to erase them, then sign in again to download your caseload."
+    )
     if isinstance(exc, VaultRolledBack):
-        return ("Liaison's files on this phone are an older copy than the ones it last saved "
-                "(restored from a backup, or changed outside Liaison), so they were not "
-                f"opened. {erase}")
+        return (
+            "Liaison's files on this phone are an older copy than the ones it last saved "
+            "(restored from a backup, or changed outside Liaison), so they were not "
+            f"opened. {erase}"
+        )
     if isinstance(exc, VaultForeign):
-        return ("Liaison's files on this phone were not saved with this phone's secure "
-                "keystore (copied from another device, or restored after an erase), so they "
-                f"were not opened. {erase}")
+        return (
+            "Liaison's files on this phone were not saved with this phone's secure "
+            "keystore (copied from another device, or restored after an erase), so they "
+            f"were not opened. {erase}"
+        )
     if isinstance(exc, KeystoreUnavailable):
-        return ("This phone's secure keystore did not answer, so Liaison cannot check your "
-                "PIN. Close Liaison and open it again.")
+        return (
+            "This phone's secure keystore did not answer, so Liaison cannot check your "
+            "PIN. Close Liaison and open it again."
+        )
     return None
 
 
@@ -148,6 +162,7 @@ def _sentence(exc: BaseException) -> str:
 
 
 # -- state pieces ---------------------------------------------------------------------
+
 
 @dataclass
 class FirstRun:
@@ -227,8 +242,14 @@ class AppState:
         self.store: Any = None
         self.first_run = FirstRun(server_url=services.default_server_url)
         self.unlock_state = Unlock()
-        self.syncing = Syncing(services, emit=self.emit, now=now, plain_error=plain_error,
-                               on_revoked=self._erase_local, on_purged=self._forget_patients)
+        self.syncing = Syncing(
+            services,
+            emit=self.emit,
+            now=now,
+            plain_error=plain_error,
+            on_revoked=self._erase_local,
+            on_purged=self._forget_patients,
+        )
         self.last_activity = now()
         self.auto_lock_minutes = DEFAULT_AUTO_LOCK_MINUTES
         self.notice: str | None = None  # a one-time message for the next screen
@@ -266,8 +287,11 @@ class AppState:
         fr = self.first_run
         fr.server_url, fr.username = server_url.strip(), username.strip()
         fr.errors = {}
-        for name, value in (("server_url", fr.server_url), ("username", fr.username),
-                            ("password", password)):
+        for name, value in (
+            ("server_url", fr.server_url),
+            ("username", fr.username),
+            ("password", password),
+        ):
             if not value:
                 fr.errors[name] = "Required"
         if fr.errors:
@@ -276,8 +300,7 @@ class AppState:
         try:
             client = self.services.client(fr.server_url, None)
             try:
-                fr.enrolment = await client.enrol(fr.username, password,
-                                                  self.services.device_name)
+                fr.enrolment = await client.enrol(fr.username, password, self.services.device_name)
             finally:
                 await client.aclose()
         except sync_errors.InsecureServerURL as exc:
@@ -390,8 +413,10 @@ class AppState:
             u.message = "Too many wrong PINs. Wait, then try again."
             return False
         except errors.VaultWiped:
-            self._after_wipe("Too many wrong PINs: Liaison erased its data on this device. "
-                             "Sign in again to download your caseload.")
+            self._after_wipe(
+                "Too many wrong PINs: Liaison erased its data on this device. "
+                "Sign in again to download your caseload."
+            )
             return False
         except errors.VaultError as exc:
             refusal = vault_refusal(exc)
@@ -495,8 +520,9 @@ class AppState:
     def _load_session(self) -> None:
         store = self.store
         minutes = store.get_meta("auto_lock_minutes")
-        self.auto_lock_minutes = minutes if minutes in AUTO_LOCK_CHOICES else \
-            DEFAULT_AUTO_LOCK_MINUTES
+        self.auto_lock_minutes = (
+            minutes if minutes in AUTO_LOCK_CHOICES else DEFAULT_AUTO_LOCK_MINUTES
+        )
         self.syncing.open(store)
 
     def account(self) -> dict[str, Any]:
@@ -505,27 +531,38 @@ class AppState:
         if store is None:
             return {}
         user = store.get_meta("user") or {}
-        return {"server_url": store.get_meta("server_url") or "",
-                "device_id": store.get_meta("device_id") or "",
-                "username": user.get("username", ""), "role": user.get("role", ""),
-                "teams": user.get("teams", [])}
+        return {
+            "server_url": store.get_meta("server_url") or "",
+            "device_id": store.get_meta("device_id") or "",
+            "username": user.get("username", ""),
+            "role": user.get("role", ""),
+            "teams": user.get("teams", []),
+        }
 
     def teams(self) -> list[tuple[str, str]]:
         """(id, name) of the signed-in user's teams."""
         out = []
         for team in self.account().get("teams") or []:
             if isinstance(team, dict):
-                out.append((str(team.get("id", team.get("name", ""))),
-                            str(team.get("name", team.get("id", "")))))
+                out.append(
+                    (
+                        str(team.get("id", team.get("name", ""))),
+                        str(team.get("name", team.get("id", ""))),
+                    )
+                )
             else:
                 out.append((str(team), str(team)))
         return out
 
-    def add_patient(self, name: str, phone: str = "", birth_date: str = "",
-                    team_id: str | None = None) -> tuple[str | None, dict[str, str]]:
+    def add_patient(
+        self, name: str, phone: str = "", birth_date: str = "", team_id: str | None = None
+    ) -> tuple[str | None, dict[str, str]]:
         """Quick-add a patient; returns (new id, {}) or (None, field errors)."""
-        fields: dict[str, Any] = {"name": name.strip(), "status": "active",
-                                  "consent_status": "unknown"}
+        fields: dict[str, Any] = {
+            "name": name.strip(),
+            "status": "active",
+            "consent_status": "unknown",
+        }
         if phone.strip():
             fields["phone"] = phone.strip()
         if birth_date.strip():
@@ -535,10 +572,12 @@ class AppState:
                 fields["team_id"] = team
             record = self.store.put("patient", fields)
         except sync_errors.InvalidRecord as exc:
-            return None, {e.field: f"{e.message[:1].upper()}{e.message[1:]}."
-                          if e.field == "team_id" else
-                          f"{e.field.replace('_', ' ').capitalize()} {e.message}."
-                          for e in exc.errors}
+            return None, {
+                e.field: f"{e.message[:1].upper()}{e.message[1:]}."
+                if e.field == "team_id"
+                else f"{e.field.replace('_', ' ').capitalize()} {e.message}."
+                for e in exc.errors
+            }
         return str(record["id"]), {}
 
     def team_for_new(self, what: str, chosen: str | None = None) -> str | None:
@@ -550,7 +589,8 @@ class AppState:
             return chosen
         if len(teams) > 1:
             raise sync_errors.InvalidRecord(
-                [sync_errors.FieldError("team_id", f"choose the team this {what} belongs to")])
+                [sync_errors.FieldError("team_id", f"choose the team this {what} belongs to")]
+            )
         return teams[0][0] if teams else None
 
     def _forget_patients(self, patient_ids: list[str]) -> None:
@@ -565,8 +605,11 @@ class AppState:
 
         for key in stale_screen_state(self.ui, set(patient_ids), exists):
             value = self.ui.pop(key)
-            pending = value.get("debouncer") if isinstance(value, dict) else \
-                getattr(value, "debouncer", None)
+            pending = (
+                value.get("debouncer")
+                if isinstance(value, dict)
+                else getattr(value, "debouncer", None)
+            )
             if pending is not None:
                 pending.cancel()
 
@@ -609,8 +652,9 @@ class AppState:
         try:
             client = self.services.client(store.get_meta("server_url") or "", None)
             try:
-                enrolment = await client.enrol(username, password, self.services.device_name,
-                                               store.get_meta("token") or None)
+                enrolment = await client.enrol(
+                    username, password, self.services.device_name, store.get_meta("token") or None
+                )
             finally:
                 await client.aclose()
         except sync_errors.ServerRefused as exc:
@@ -660,8 +704,9 @@ class AppState:
 
     def forget_pin(self) -> None:
         """Forgotten PIN: erase this device's data (unsynced work is lost) and start over."""
-        self._erase_local("Liaison's data was erased from this phone. Sign in again to "
-                          "download your caseload.")
+        self._erase_local(
+            "Liaison's data was erased from this phone. Sign in again to download your caseload."
+        )
 
     def _erase_local(self, notice: str) -> None:
         self.syncing.close(forget=True)

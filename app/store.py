@@ -355,11 +355,14 @@ class Store:
                 try:
                     self._live().compact()
                 except OSError as exc:  # the purge is durable; compaction comes later
-                    log.warning("store: compaction after a purge failed (%s)",
-                                type(exc).__name__)
+                    log.warning("store: compaction after a purge failed (%s)", type(exc).__name__)
 
-    def _purge(self, patients: set[str], changes: dict[tuple[str, str], Doc | None],
-               local: Mapping[str, Doc]) -> bool:
+    def _purge(
+        self,
+        patients: set[str],
+        changes: dict[tuple[str, str], Doc | None],
+        local: Mapping[str, Doc],
+    ) -> bool:
         """Add to ``changes`` the removal of every trace of ``patients``: their records (no
         tombstone, no mutation), pending mutations, and the refused changes, conflicts and
         re-fetches kept for them; True when anything of theirs was here."""

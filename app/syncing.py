@@ -24,7 +24,7 @@ from sync.scheduler import SyncScheduler
 
 
 def ago(then: float, now: float) -> str:
-    """"just now", "5 min ago", "3 h ago", "2 days ago"."""
+    """ "just now", "5 min ago", "3 h ago", "2 days ago"."""
     seconds = max(0.0, now - then)
     if seconds < 60:
         return "just now"
@@ -55,8 +55,11 @@ class SyncStatus:
         if self.running:
             return "Syncing…"
         if self.sign_in_required:
-            return f"Sign in again · {self.pending} to sync" if self.pending else \
-                "Sign in again to sync"
+            return (
+                f"Sign in again · {self.pending} to sync"
+                if self.pending
+                else "Sign in again to sync"
+            )
         if self.offline:
             return f"Offline · {self.pending} to sync" if self.pending else "Offline"
         if self.pending:
@@ -79,10 +82,12 @@ class SyncStatus:
         return "Synced" if self.last_success is not None else "Not synced"
 
 
-def stale_screen_state(ui: Mapping[str, Any], patients: Collection[str],
-                       exists: Callable[[str], bool]) -> list[str]:
+def stale_screen_state(
+    ui: Mapping[str, Any], patients: Collection[str], exists: Callable[[str], bool]
+) -> list[str]:
     """Keys of screen state (``AppState.ui``) holding purged patients' data: a form whose
     key or content names one of ``patients``, or whose key names a record no longer here."""
+
     def names(value: Any) -> bool:
         if isinstance(value, str):
             return value in patients
@@ -97,8 +102,9 @@ def stale_screen_state(ui: Mapping[str, Any], patients: Collection[str],
     stale = []
     for key, value in ui.items():
         parts = key.split(":")
-        if any(p in patients or (schema.is_uuid(p) and not exists(p)) for p in parts) \
-                or names(value):
+        if any(p in patients or (schema.is_uuid(p) and not exists(p)) for p in parts) or names(
+            value
+        ):
             stale.append(key)
     return stale
 
@@ -110,10 +116,16 @@ def _plural(n: int, word: str) -> str:
 class Syncing:
     """Runs syncs for the open store and keeps their outcome for the screens."""
 
-    def __init__(self, services: Any, *, emit: Callable[[str], None], now: Callable[[], float],
-                 plain_error: Callable[[BaseException], str],
-                 on_revoked: Callable[[str], None],
-                 on_purged: Callable[[list[str]], None] | None = None) -> None:
+    def __init__(
+        self,
+        services: Any,
+        *,
+        emit: Callable[[str], None],
+        now: Callable[[], float],
+        plain_error: Callable[[BaseException], str],
+        on_revoked: Callable[[str], None],
+        on_purged: Callable[[list[str]], None] | None = None,
+    ) -> None:
         self.services, self.emit, self.now = services, emit, now
         self.plain_error, self.on_revoked = plain_error, on_revoked
         self.on_purged = on_purged  # patients a sync purged: forget their screen state
@@ -197,8 +209,9 @@ class Syncing:
     def client(self) -> Any:
         """A sync client for the signed-in server (the caller closes it)."""
         store = self.store
-        return self.services.client(store.get_meta("server_url") or "",
-                                    lambda: store.get_meta("token"))
+        return self.services.client(
+            store.get_meta("server_url") or "", lambda: store.get_meta("token")
+        )
 
     async def _healthy(self) -> bool:
         try:
@@ -245,8 +258,9 @@ class Syncing:
         if self.store is not store:  # locked meanwhile: nothing to show
             return result
         if result.status == EngineStatus.DEVICE_REVOKED:
-            self.on_revoked("This device was signed out by an administrator; its Liaison "
-                            "data was erased.")
+            self.on_revoked(
+                "This device was signed out by an administrator; its Liaison data was erased."
+            )
             return result
         if result.purged and self.on_purged is not None:
             self.on_purged(list(result.purged))
@@ -267,11 +281,15 @@ class Syncing:
             self.store.set_meta("last_sync", s.last_success)
             s.summary = f"Sent {result.pushed}, received {result.pulled}."
         elif result.status == EngineStatus.OFFLINE:
-            s.error = ("Can't reach the server. Your work is saved on this phone and "
-                       "will sync when you are back online.")
+            s.error = (
+                "Can't reach the server. Your work is saved on this phone and "
+                "will sync when you are back online."
+            )
         elif result.status == EngineStatus.SIGN_IN_REQUIRED:
-            s.error = ("Your sign-in has expired. Sign in again to sync; your unsynced "
-                       "work is kept on this phone.")
+            s.error = (
+                "Your sign-in has expired. Sign in again to sync; your unsynced "
+                "work is kept on this phone."
+            )
         else:
             s.error = f"The server refused the sync: {result.error or 'unknown reason'}."
         if result.rejected:

@@ -63,9 +63,21 @@ from app.errors import (
 from app.keystore import GUARD, SECRET, Keystore, KeystoreUnavailable, NoKeystore
 from app.vaultfile import CLEAN, COUNTERS, FILENAME, V1, V2
 
-__all__ = ["DELAYS", "FILENAME", "MAX_N", "MIN_N", "ScryptParams", "Vault", "VaultForeign",
-           "VaultRolledBack", "VaultStatus", "calibrate", "check_new_pin", "delay_after",
-           "wrapping_key"]
+__all__ = [
+    "DELAYS",
+    "FILENAME",
+    "MAX_N",
+    "MIN_N",
+    "ScryptParams",
+    "Vault",
+    "VaultForeign",
+    "VaultRolledBack",
+    "VaultStatus",
+    "calibrate",
+    "check_new_pin",
+    "delay_after",
+    "wrapping_key",
+]
 
 DELAYS: tuple[float, ...] = (0, 0, 0, 30, 60, 300, 900, 3600)
 MIN_N, MAX_N = 2**14, 2**17  # calibration bounds: 16 MiB .. 128 MiB of memory at r=8
@@ -166,10 +178,17 @@ class Vault:
     change_pin) belong in a worker thread; status, lock and wipe may run on the event loop.
     """
 
-    def __init__(self, directory: str | Path, *, max_attempts: int = 10,
-                 now: Callable[[], float] = time.time, scrypt_params: ScryptParams | None = None,
-                 on_wipe: Callable[[], None] | None = None, keystore: Keystore | None = None,
-                 sealed: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        directory: str | Path,
+        *,
+        max_attempts: int = 10,
+        now: Callable[[], float] = time.time,
+        scrypt_params: ScryptParams | None = None,
+        on_wipe: Callable[[], None] | None = None,
+        keystore: Keystore | None = None,
+        sealed: Sequence[str] = (),
+    ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self.directory = Path(directory)
@@ -223,7 +242,8 @@ class Vault:
                 secret = os.urandom(32)
                 self.keystore.set(SECRET, secret)  # no vault file refers to another one
                 session = self._commit(
-                    _wrap_bound(key, pin, params, generation + 1, secret), secret)
+                    _wrap_bound(key, pin, params, generation + 1, secret), secret
+                )
             else:
                 self._write(_wrap(key, pin, params))
             self._hold(key, session)
@@ -236,8 +256,9 @@ class Vault:
             key, state, pin_key = self._attempt(pin)
             session = None
             if state["version"] == V2:  # a new generation: copies taken before are older
-                session = self._commit(state | {"generation": state["generation"] + 1,
-                                                "seal": None})
+                session = self._commit(
+                    state | {"generation": state["generation"] + 1, "seal": None}
+                )
             elif self.keystore.available:
                 session = self._upgrade(key, state, pin_key)
             else:
@@ -263,7 +284,8 @@ class Vault:
             if secret is None:
                 raise VaultForeign("this phone's secure keystore holds no key for Liaison")
             session = self._commit(
-                _wrap_bound(key, new_pin, params, generation + 1, secret), secret)
+                _wrap_bound(key, new_pin, params, generation + 1, secret), secret
+            )
             if self._key is not None:
                 self._session = session
 
@@ -290,8 +312,9 @@ class Vault:
         state = self._read()
         counters = self._counters(state, self._guard() if self.keystore.available else None)
         left = max(0, self.max_attempts - counters["failures"])
-        return VaultStatus(True, self.is_unlocked, left, self._retry_after(counters)[0],
-                           self.max_attempts)
+        return VaultStatus(
+            True, self.is_unlocked, left, self._retry_after(counters)[0], self.max_attempts
+        )
 
     def wipe(self) -> None:
         """Erase the keystore's secret first, then the vault file, then everything else."""
@@ -333,15 +356,22 @@ class Vault:
         if wait > 0:
             raise RetryLater(wait, self.max_attempts - counters["failures"])
         now, failures = self._now(), counters["failures"] + 1
-        self._save_counters(state, {"failures": failures, "last_failure_at": now,
-                                    "next_attempt_at": now + delay_after(failures)})
+        self._save_counters(
+            state,
+            {
+                "failures": failures,
+                "last_failure_at": now,
+                "next_attempt_at": now + delay_after(failures),
+            },
+        )
         params = _params(state)
         secret = self.keystore.get(SECRET) if state["version"] == V2 else None
         try:
             pin_key = _derive(pin, state["salt"], params)
             kek = wrapping_key(pin_key, secret, state["salt"])
-            key = AESGCM(kek).decrypt(state["nonce"], state["wrapped"],
-                                      _aad(state["version"], params))
+            key = AESGCM(kek).decrypt(
+                state["nonce"], state["wrapped"], _aad(state["version"], params)
+            )
         except InvalidTag:
             if failures >= self.max_attempts:
                 self.wipe()
@@ -354,20 +384,24 @@ class Vault:
         the one this phone last saved."""
         if not self.keystore.available:
             if state["version"] == V2:
-                raise VaultForeign("this data is locked by a phone's secure keystore and "
-                                   "cannot be opened here")
+                raise VaultForeign(
+                    "this data is locked by a phone's secure keystore and cannot be opened here"
+                )
             return None
         guard = self._guard()
         if state["version"] == V1:
             if guard["generation"]:
-                raise VaultRolledBack("these files are an older copy, from before this "
-                                      "phone's keystore protected them")
+                raise VaultRolledBack(
+                    "these files are an older copy, from before this "
+                    "phone's keystore protected them"
+                )
             return guard
         secret = self.keystore.get(SECRET)
-        if secret is None or not hmac.compare_digest(vaultfile.mac(secret, state),
-                                                     state["mac"]):
-            raise VaultForeign("these files were not saved with this phone's secure keystore "
-                               "(copied from elsewhere, or restored after an erase)")
+        if secret is None or not hmac.compare_digest(vaultfile.mac(secret, state), state["mac"]):
+            raise VaultForeign(
+                "these files were not saved with this phone's secure keystore "
+                "(copied from elsewhere, or restored after an erase)"
+            )
         if state["generation"] not in (guard["generation"], guard["generation"] + 1):
             raise VaultRolledBack("these files are an older copy than the last ones saved")
         try:
@@ -375,8 +409,10 @@ class Vault:
         except OSError:
             raise VaultError("the records cannot be read to check them") from None
         if state["seal"] is not None and state["seal"] != digest:
-            raise VaultRolledBack("the records are not the ones saved when Liaison last "
-                                  "locked (an older copy, or changed outside Liaison)")
+            raise VaultRolledBack(
+                "the records are not the ones saved when Liaison last "
+                "locked (an older copy, or changed outside Liaison)"
+            )
         return guard
 
     def _counters(self, state: State, guard: State | None) -> dict[str, Any]:
@@ -412,11 +448,22 @@ class Vault:
             self.keystore.set(SECRET, secret)  # unused until the rename below
             nonce, params = os.urandom(12), _params(state)
             wrapped = AESGCM(wrapping_key(pin_key, secret, state["salt"])).encrypt(
-                nonce, key, _aad(V2, params))
-            return self._commit({"version": V2, "n": params.n, "r": params.r, "p": params.p,
-                                 "salt": state["salt"], "nonce": nonce, "wrapped": wrapped,
-                                 "generation": self._guard()["generation"] + 1, "seal": None},
-                                secret)
+                nonce, key, _aad(V2, params)
+            )
+            return self._commit(
+                {
+                    "version": V2,
+                    "n": params.n,
+                    "r": params.r,
+                    "p": params.p,
+                    "salt": state["salt"],
+                    "nonce": nonce,
+                    "wrapped": wrapped,
+                    "generation": self._guard()["generation"] + 1,
+                    "seal": None,
+                },
+                secret,
+            )
         except (OSError, KeystoreUnavailable) as exc:  # still version 1: try at next unlock
             log.warning("vault: upgrade to the keystore failed (%s)", type(exc).__name__)
         with contextlib.suppress(OSError, KeystoreUnavailable):
@@ -470,14 +517,30 @@ class Vault:
 def _wrap(key: bytes, pin: str, params: ScryptParams) -> State:
     salt, nonce = os.urandom(16), os.urandom(12)
     wrapped = AESGCM(_derive(pin, salt, params)).encrypt(nonce, key, _aad(V1, params))
-    return {"version": V1, "n": params.n, "r": params.r, "p": params.p, "salt": salt,
-            "nonce": nonce, "wrapped": wrapped} | CLEAN
+    return {
+        "version": V1,
+        "n": params.n,
+        "r": params.r,
+        "p": params.p,
+        "salt": salt,
+        "nonce": nonce,
+        "wrapped": wrapped,
+    } | CLEAN
 
 
-def _wrap_bound(key: bytes, pin: str, params: ScryptParams, generation: int,
-                secret: bytes) -> State:
+def _wrap_bound(
+    key: bytes, pin: str, params: ScryptParams, generation: int, secret: bytes
+) -> State:
     salt, nonce = os.urandom(16), os.urandom(12)
     kek = wrapping_key(_derive(pin, salt, params), secret, salt)
-    return {"version": V2, "n": params.n, "r": params.r, "p": params.p, "salt": salt,
-            "nonce": nonce, "wrapped": AESGCM(kek).encrypt(nonce, key, _aad(V2, params)),
-            "generation": generation, "seal": None}
+    return {
+        "version": V2,
+        "n": params.n,
+        "r": params.r,
+        "p": params.p,
+        "salt": salt,
+        "nonce": nonce,
+        "wrapped": AESGCM(kek).encrypt(nonce, key, _aad(V2, params)),
+        "generation": generation,
+        "seal": None,
+    }

@@ -42,8 +42,9 @@ State = dict[str, Any]
 
 def hkdf(material: bytes, salt: bytes | None, info: str) -> bytes:
     """A 32-byte HKDF-SHA256 key for one purpose."""
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info.encode()) \
-        .derive(material)
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info.encode()).derive(
+        material
+    )
 
 
 def read(path: Path) -> State:
@@ -86,15 +87,21 @@ def document(state: State) -> dict[str, Any]:
     doc: dict[str, Any] = {"version": state["version"], "kdf": "scrypt", "cipher": "AES-256-GCM"}
     if state["version"] == V2:
         doc["binding"] = "keystore"
-    doc |= {k: base64.b64encode(v).decode() if isinstance(v, bytes) else v
-            for k, v in state.items() if k != "version"}
+    doc |= {
+        k: base64.b64encode(v).decode() if isinstance(v, bytes) else v
+        for k, v in state.items()
+        if k != "version"
+    }
     return doc
 
 
 def mac(secret: bytes, state: State) -> bytes:
     """HMAC-SHA256 of every field but the MAC, under a key derived from the secret."""
-    body = json.dumps({k: v for k, v in document(state).items() if k != "mac"},
-                      sort_keys=True, separators=(",", ":")).encode()
+    body = json.dumps(
+        {k: v for k, v in document(state).items() if k != "mac"},
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()
     return hmac.new(hkdf(secret, None, "liaison-vault:v2:mac"), body, hashlib.sha256).digest()
 
 
@@ -109,10 +116,15 @@ def decode_guard(raw: bytes | None) -> dict[str, Any]:
         return {"generation": 0}
     try:
         guard = json.loads(raw)
-        if not (type(guard.get("generation")) is int and guard["generation"] >= 0
-                and type(guard.get("failures")) is int and guard["failures"] >= 0
-                and all(type(guard.get(k)) in (int, float) and math.isfinite(guard[k])
-                        for k in COUNTERS[1:])):
+        if not (
+            type(guard.get("generation")) is int
+            and guard["generation"] >= 0
+            and type(guard.get("failures")) is int
+            and guard["failures"] >= 0
+            and all(
+                type(guard.get(k)) in (int, float) and math.isfinite(guard[k]) for k in COUNTERS[1:]
+            )
+        ):
             raise ValueError
     except (ValueError, AttributeError):
         raise VaultError("the keystore's vault entry is damaged") from None
@@ -137,11 +149,17 @@ def digest(directory: Path, names: Sequence[str]) -> str | None:
 
 
 def _valid_v1(state: State) -> bool:
-    return all(type(state[k]) in (int, float) and math.isfinite(state[k])
-               for k in ("last_failure_at", "next_attempt_at"))
+    return all(
+        type(state[k]) in (int, float) and math.isfinite(state[k])
+        for k in ("last_failure_at", "next_attempt_at")
+    )
 
 
 def _valid_v2(state: State) -> bool:
     seal = state["seal"]
-    return len(state["mac"]) == 32 and (seal is None or (
-        isinstance(seal, str) and len(seal) == 64 and all(c in "0123456789abcdef" for c in seal)))
+    return len(state["mac"]) == 32 and (
+        seal is None
+        or (
+            isinstance(seal, str) and len(seal) == 64 and all(c in "0123456789abcdef" for c in seal)
+        )
+    )

@@ -112,8 +112,18 @@ def _setup(url: str, devices: int, team_size: int) -> list[Device]:
 
 def _start_server(url: str, port: int, log: Any) -> subprocess.Popen[bytes]:
     env = {**os.environ, **CHEAP_ARGON2, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1",
-               "--port", str(port), "--database-url", url]
+    command = [
+        sys.executable,
+        "-m",
+        "server",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--database-url",
+        url,
+    ]
     return subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=log)
 
 
@@ -132,8 +142,14 @@ class Pool:
             self.idle.put_nowait(None)  # opened on first use
 
     async def request(
-        self, tally: Tally, method: str, path: str, *, token: str = "",
-        body: Any = None, status: int = 200,
+        self,
+        tally: Tally,
+        method: str,
+        path: str,
+        *,
+        token: str = "",
+        body: Any = None,
+        status: int = 200,
     ) -> dict[str, Any] | None:
         """Send one request and time it; the JSON answer, or None after counting an error.
 
@@ -228,8 +244,12 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _timed(jobs: Sequence[Awaitable[None]], cpu: dict[str, float] | None = None,
-                 phase: str = "", pid: int = 0) -> float:
+async def _timed(
+    jobs: Sequence[Awaitable[None]],
+    cpu: dict[str, float] | None = None,
+    phase: str = "",
+    pid: int = 0,
+) -> float:
     """Run the jobs at once (the pool bounds the requests in flight); the wall time in s.
 
     With ``cpu``, also records the server's CPU seconds during the phase under ``phase``.
@@ -253,13 +273,26 @@ def _mutations(device: Device, first_id: int, count: int, clock: hlc.Clock) -> l
             fields: dict[str, Any] = {"name": f"Bench Patient {number}", "status": "active"}
             kind = "patient"
         else:
-            fields = {"patient_id": device.patient, "setting": "home", "summary": "x" * 400,
-                      "needs": ["food", "housing"], "triage": "short_term_contact"}
+            fields = {
+                "patient_id": device.patient,
+                "setting": "home",
+                "summary": "x" * 400,
+                "needs": ["food", "housing"],
+                "triage": "short_term_contact",
+            }
             kind = "visit"
         stamp = clock.now()
-        mutations.append({"id": number, "record_id": record_id, "type": kind, "op": "upsert",
-                          "fields": fields, "clock": dict.fromkeys(fields, stamp),
-                          "base_rev": None})
+        mutations.append(
+            {
+                "id": number,
+                "record_id": record_id,
+                "type": kind,
+                "op": "upsert",
+                "fields": fields,
+                "clock": dict.fromkeys(fields, stamp),
+                "base_rev": None,
+            }
+        )
     return mutations
 
 
@@ -281,8 +314,7 @@ def _prepare(device: Device, count: int, batch: int) -> None:
 async def _push(pool: Pool, device: Device, bodies: list[bytes], tally: Tally) -> None:
     sent = 0
     for mutations, data in zip(device.batches, bodies, strict=True):
-        body = await pool.request(tally, "POST", "/api/v1/sync/push", token=device.token,
-                                  body=data)
+        body = await pool.request(tally, "POST", "/api/v1/sync/push", token=device.token, body=data)
         if body is None:
             return
         results = body["results"]
@@ -302,8 +334,9 @@ async def _push(pool: Pool, device: Device, bodies: list[bytes], tally: Tally) -
 async def _pull(pool: Pool, device: Device, tally: Tally) -> None:
     cursor = 0
     while True:
-        page = await pool.request(tally, "GET", f"/api/v1/sync/pull?cursor={cursor}",
-                                  token=device.token)
+        page = await pool.request(
+            tally, "GET", f"/api/v1/sync/pull?cursor={cursor}", token=device.token
+        )
         if page is None:
             return
         device.pulled.extend((r["id"], r["rev"]) for r in page["records"])
@@ -350,8 +383,9 @@ def _p95_ms(latencies: list[float]) -> float:
     return round(ordered[math.ceil(len(ordered) * 0.95) - 1] * 1000, 1)
 
 
-async def _measure(args: argparse.Namespace, port: int, devices: list[Device],
-                   server: subprocess.Popen[bytes]) -> dict[str, Any]:
+async def _measure(
+    args: argparse.Namespace, port: int, devices: list[Device], server: subprocess.Popen[bytes]
+) -> dict[str, Any]:
     await _wait_ready(port, server)
     pool = Pool(port, args.concurrency)
     try:
@@ -364,7 +398,9 @@ async def _measure(args: argparse.Namespace, port: int, devices: list[Device],
         each = max(1, args.healthz_requests // args.concurrency)
         healthz_s = await _timed(
             [_healthz(pool, each, health) for _ in range(args.concurrency)],
-            cpu, "healthz", server.pid,
+            cpu,
+            "healthz",
+            server.pid,
         )
         bodies = {}
         for device in devices:
@@ -403,8 +439,11 @@ async def _measure(args: argparse.Namespace, port: int, devices: list[Device],
         "push_p95_ms": _p95_ms(push.latencies),
         "pull_p95_ms": _p95_ms(pull.latencies),
         "healthz_rps": round(len(health.latencies) / healthz_s),
-        "seconds": {"healthz": round(healthz_s, 2), "push": round(push_s, 2),
-                    "pull": round(pull_s, 2)},
+        "seconds": {
+            "healthz": round(healthz_s, 2),
+            "push": round(push_s, 2),
+            "pull": round(pull_s, 2),
+        },
         "server_cpu_seconds": cpu,
     }
 
@@ -436,8 +475,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print its JSON line; exit 1 on errors, lost or duplicates."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.server")
-    parser.add_argument("--database-url", default=None,
-                        help="default: a temp SQLite file; PostgreSQL may hold other data")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="default: a temp SQLite file; PostgreSQL may hold other data",
+    )
     parser.add_argument("--devices", type=int, default=200)
     parser.add_argument("--mutations", type=int, default=20, help="per device")
     parser.add_argument("--batch", type=int, default=20, help="mutations per push request")

@@ -34,7 +34,10 @@ def _parser() -> argparse.ArgumentParser:
         help="log every request (off by default: it costs as much as a /healthz answer)",
     )
     serve.add_argument(
-        "--trusted-proxy", action="append", default=[], metavar="IP",
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="IP",
         help="a reverse proxy whose X-Forwarded-For is believed (repeatable; default: none, "
         "or $LIAISON_TRUSTED_PROXIES, comma-separated)",
     )
@@ -46,17 +49,32 @@ def _parser() -> argparse.ArgumentParser:
     assign.add_argument("--team", required=True)
     revoke = commands.add_parser("revoke-device", parents=[common], help="revoke a device")
     revoke.add_argument("device_id")
-    verify = commands.add_parser("verify-audit", parents=[common],
-                                 help="check the audit log's keyed hash chain")
-    verify.add_argument("--anchor", action="append", default=[], metavar="SEQ:HASH",
-                        help="a head printed by audit-head earlier (repeatable)")
-    verify.add_argument("--anchors-file", metavar="FILE",
-                        help="a file of such heads, one per line (kept off this server)")
-    commands.add_parser("audit-head", parents=[common],
-                        help="print the audit log's head (SEQ:HASH) to keep elsewhere")
-    commands.add_parser("housekeeping", parents=[common],
-                        help="delete unreferenced attachments past their grace period "
-                        "(a running server does it every hour)")
+    verify = commands.add_parser(
+        "verify-audit", parents=[common], help="check the audit log's keyed hash chain"
+    )
+    verify.add_argument(
+        "--anchor",
+        action="append",
+        default=[],
+        metavar="SEQ:HASH",
+        help="a head printed by audit-head earlier (repeatable)",
+    )
+    verify.add_argument(
+        "--anchors-file",
+        metavar="FILE",
+        help="a file of such heads, one per line (kept off this server)",
+    )
+    commands.add_parser(
+        "audit-head",
+        parents=[common],
+        help="print the audit log's head (SEQ:HASH) to keep elsewhere",
+    )
+    commands.add_parser(
+        "housekeeping",
+        parents=[common],
+        help="delete unreferenced attachments past their grace period "
+        "(a running server does it every hour)",
+    )
     demo = commands.add_parser("seed-demo", parents=[common], help="create demo data")
     demo.add_argument("--if-empty", action="store_true", help="only on a fresh database")
     return parser
@@ -71,8 +89,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ServerError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
-    database = Database(args.database_url, synchronous=settings.sqlite_synchronous,
-                        audit_key=key, timeout=settings.db_timeout_seconds)
+    database = Database(
+        args.database_url,
+        synchronous=settings.sqlite_synchronous,
+        audit_key=key,
+        timeout=settings.db_timeout_seconds,
+    )
     try:
         migrations.migrate(database)
         if args.command != "verify-audit":  # which reports a foreign key as its finding
@@ -96,9 +118,12 @@ def _run(args: argparse.Namespace, settings: Settings, database: Database) -> in
         _tune_gc()
         uvicorn.run(
             **serving.uvicorn_options(
-                create_app(settings, database), host=args.host, port=args.port,
+                create_app(settings, database),
+                host=args.host,
+                port=args.port,
                 proxies=serving.trusted_proxies(args.trusted_proxy),
-                header_timeout=settings.header_timeout_seconds, access_log=args.access_log,
+                header_timeout=settings.header_timeout_seconds,
+                access_log=args.access_log,
             )
         )
         return 0
@@ -119,8 +144,13 @@ def _run(args: argparse.Namespace, settings: Settings, database: Database) -> in
             except LookupError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1
-            audit.append(conn, at=now, actor="cli", action="patient.assign",
-                         targets=[args.patient_id, team_id])
+            audit.append(
+                conn,
+                at=now,
+                actor="cli",
+                action="patient.assign",
+                targets=[args.patient_id, team_id],
+            )
         print(f"moved {len(moved)} records to {args.team}")
         return 0
     if args.command == "revoke-device":

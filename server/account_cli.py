@@ -25,10 +25,16 @@ ACTOR = "cli"
 
 def _password_options(parser: argparse.ArgumentParser) -> None:
     given = parser.add_mutually_exclusive_group()
-    given.add_argument("--password-stdin", action="store_true",
-                       help="read the password from the first line of standard input")
-    given.add_argument("--password", help="the password itself (visible to other users in "
-                       "`ps` and kept in shell history: for throwaway scripts only)")
+    given.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input",
+    )
+    given.add_argument(
+        "--password",
+        help="the password itself (visible to other users in "
+        "`ps` and kept in shell history: for throwaway scripts only)",
+    )
 
 
 def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -39,37 +45,53 @@ def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
     user.add_argument("--role", required=True, choices=list(ROLES))
     user.add_argument("--team", action="append", default=[], help="team name (repeatable)")
     commands.add_parser("list-users", parents=[common], help="users, roles, teams, devices")
-    for name, what in (("disable-user", "stop a user signing in and revoke their devices "
-                                         "(they erase their data)"),
-                       ("enable-user", "let a disabled user sign in again"),
-                       ("list-devices", "a user's devices, revoked ones too")):
+    for name, what in (
+        ("disable-user", "stop a user signing in and revoke their devices (they erase their data)"),
+        ("enable-user", "let a disabled user sign in again"),
+        ("list-devices", "a user's devices, revoked ones too"),
+    ):
         commands.add_parser(name, parents=[common], help=what).add_argument("username")
     reset = commands.add_parser("reset-password", parents=[common], help="set a new password")
     reset.add_argument("username")
     _password_options(reset)
-    reset.add_argument("--revoke-devices", action="store_true",
-                       help="also revoke every device (a compromised account; unsynced "
-                       "edits on them are lost)")
+    reset.add_argument(
+        "--revoke-devices",
+        action="store_true",
+        help="also revoke every device (a compromised account; unsynced edits on them are lost)",
+    )
     role = commands.add_parser("set-role", parents=[common], help="change a user's role")
     role.add_argument("username")
     role.add_argument("--role", required=True, choices=list(ROLES))
-    for name, what in (("add-to-team", "make a user a member of a team"),
-                       ("remove-from-team", "end a membership (their devices purge the "
-                                            "team's patients)")):
+    for name, what in (
+        ("add-to-team", "make a user a member of a team"),
+        ("remove-from-team", "end a membership (their devices purge the team's patients)"),
+    ):
         member = commands.add_parser(name, parents=[common], help=what)
         member.add_argument("username")
         member.add_argument("--team", required=True)
 
 
-COMMANDS = {"create-user", "list-users", "disable-user", "enable-user", "list-devices",
-            "reset-password", "set-role", "add-to-team", "remove-from-team"}
+COMMANDS = {
+    "create-user",
+    "list-users",
+    "disable-user",
+    "enable-user",
+    "list-devices",
+    "reset-password",
+    "set-role",
+    "add-to-team",
+    "remove-from-team",
+}
 
 
 def read_password(args: argparse.Namespace) -> str:
     """The new password from --password (with a warning), stdin or a prompt."""
     if args.password is not None:
-        print("warning: --password is visible to other users of this machine; prefer the "
-              "prompt or --password-stdin", file=sys.stderr)
+        print(
+            "warning: --password is visible to other users of this machine; prefer the "
+            "prompt or --password-stdin",
+            file=sys.stderr,
+        )
         password: str = args.password
     elif args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -101,8 +123,10 @@ def run(args: argparse.Namespace, settings: Settings, database: Database, now: f
             for user in accounts.list_users(conn):
                 teams = ",".join(t["name"] for t in user["teams"]) or "-"
                 state = "DISABLED" if user["disabled"] else "active"
-                print(f"{user['username']}\t{user['role']}\t{teams}\t{state}\t"
-                      f"{user['active_devices']} active devices\t{user['id']}")
+                print(
+                    f"{user['username']}\t{user['role']}\t{teams}\t{state}\t"
+                    f"{user['active_devices']} active devices\t{user['id']}"
+                )
             return 0
         user_id = accounts.user_id_by_name(conn, args.username)
         if command == "list-devices":
@@ -116,8 +140,9 @@ def run(args: argparse.Namespace, settings: Settings, database: Database, now: f
             print(f"enabled {args.username}")
         elif command == "reset-password":
             assert encoded is not None
-            revoked = accounts.set_password(conn, user_id, encoded, ACTOR, now,
-                                            revoke_devices=args.revoke_devices)
+            revoked = accounts.set_password(
+                conn, user_id, encoded, ACTOR, now, revoke_devices=args.revoke_devices
+            )
             print(f"new password set for {args.username}; revoked {len(revoked)} devices")
         elif command == "set-role":
             accounts.set_role(conn, user_id, args.role, ACTOR, now)

@@ -66,14 +66,18 @@ def list_users(conn: Connection) -> list[dict[str, Any]]:
     """Every user with role, teams, disabled or not and the count of active devices."""
     active: dict[str, int] = dict(
         conn.execute(
-            select(_D.c.user_id, func.count()).where(_D.c.revoked_at.is_(None))
+            select(_D.c.user_id, func.count())
+            .where(_D.c.revoked_at.is_(None))
             .group_by(_D.c.user_id)
         ).all()
     )
     users = conn.execute(select(_U.c.id, _U.c.disabled_at).order_by(_U.c.username)).all()
     return [
-        {**auth.user_json(conn, row.id), "disabled": row.disabled_at is not None,
-         "active_devices": int(active.get(row.id, 0))}
+        {
+            **auth.user_json(conn, row.id),
+            "disabled": row.disabled_at is not None,
+            "active_devices": int(active.get(row.id, 0)),
+        }
         for row in users
     ]
 
@@ -82,8 +86,13 @@ def devices_of(conn: Connection, user_id: str) -> list[dict[str, Any]]:
     """The user's devices, newest first, revoked ones included."""
     rows = conn.execute(select(_D).where(_D.c.user_id == user_id).order_by(_D.c.created_at.desc()))
     return [
-        {"id": r.id, "name": r.name, "created_at": r.created_at, "last_used_at": r.last_used_at,
-         "revoked_at": r.revoked_at}
+        {
+            "id": r.id,
+            "name": r.name,
+            "created_at": r.created_at,
+            "last_used_at": r.last_used_at,
+            "revoked_at": r.revoked_at,
+        }
         for r in rows
     ]
 
@@ -97,8 +106,9 @@ def list_teams(conn: Connection) -> list[dict[str, Any]]:
 def disable(conn: Connection, user_id: str, actor: str, now: float) -> list[str]:
     """Disable a user and revoke every device of theirs; returns the devices revoked."""
     _check_user(conn, user_id)
-    conn.execute(update(_U).where(_U.c.id == user_id, _U.c.disabled_at.is_(None))
-                 .values(disabled_at=now))
+    conn.execute(
+        update(_U).where(_U.c.id == user_id, _U.c.disabled_at.is_(None)).values(disabled_at=now)
+    )
     revoked = _revoke_devices(conn, user_id, now)
     audit.append(conn, at=now, actor=actor, action="user.disable", targets=[user_id, *revoked])
     return revoked
@@ -106,10 +116,14 @@ def disable(conn: Connection, user_id: str, actor: str, now: float) -> list[str]
 
 def _revoke_devices(conn: Connection, user_id: str, now: float) -> list[str]:
     """Revoke every active device of the user; returns their ids."""
-    return list(conn.execute(
-        update(_D).where(_D.c.user_id == user_id, _D.c.revoked_at.is_(None))
-        .values(revoked_at=now).returning(_D.c.id)
-    ).scalars())
+    return list(
+        conn.execute(
+            update(_D)
+            .where(_D.c.user_id == user_id, _D.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .returning(_D.c.id)
+        ).scalars()
+    )
 
 
 def enable(conn: Connection, user_id: str, actor: str, now: float) -> None:
@@ -120,7 +134,12 @@ def enable(conn: Connection, user_id: str, actor: str, now: float) -> None:
 
 
 def set_password(
-    conn: Connection, user_id: str, encoded: str, actor: str, now: float, *,
+    conn: Connection,
+    user_id: str,
+    encoded: str,
+    actor: str,
+    now: float,
+    *,
     revoke_devices: bool = False,
 ) -> list[str]:
     """Store a new password hash; optionally revoke the user's devices (they erase their
@@ -154,17 +173,17 @@ def add_to_team(conn: Connection, user_id: str, team_id: str, actor: str, now: f
     return moved
 
 
-def remove_from_team(
-    conn: Connection, user_id: str, team_id: str, actor: str, now: float
-) -> None:
+def remove_from_team(conn: Connection, user_id: str, team_id: str, actor: str, now: float) -> None:
     """End a membership; the user's devices purge the team's patients at their next pull."""
     _check_user(conn, user_id)
     gone = conn.execute(delete(_M).where(_M.c.user_id == user_id, _M.c.team_id == team_id))
     if not gone.rowcount:
         raise NotFound("not a member of that team")
     revs = records.Revs(conn)
-    conn.execute(insert(db.membership_changes).values(
-        rev=revs.next(), user_id=user_id, team_id=team_id, created_at=now))
+    conn.execute(
+        insert(db.membership_changes).values(
+            rev=revs.next(), user_id=user_id, team_id=team_id, created_at=now
+        )
+    )
     revs.finish()
-    audit.append(conn, at=now, actor=actor, action="team.remove_member",
-                 targets=[user_id, team_id])
+    audit.append(conn, at=now, actor=actor, action="team.remove_member", targets=[user_id, team_id])

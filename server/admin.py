@@ -53,8 +53,12 @@ async def _password_hash(request: Request, password: str) -> str:
 
 async def list_users(request: Request) -> Response:
     """GET /api/v1/users."""
-    found = await in_thread(request, service_of(request).admin, bearer_token(request),
-                             lambda conn, actor, now: accounts.list_users(conn))
+    found = await in_thread(
+        request,
+        service_of(request).admin,
+        bearer_token(request),
+        lambda conn, actor, now: accounts.list_users(conn),
+    )
     return JSONResponse({"users": found})
 
 
@@ -82,8 +86,12 @@ async def create_user(request: Request) -> Response:
 async def show_user(request: Request) -> Response:
     """GET /api/v1/users/{user_id}: the user with their devices."""
     user_id = _id(request, "user_id")
-    found = await in_thread(request, service_of(request).admin, bearer_token(request),
-                             lambda conn, actor, now: accounts.user_detail(conn, user_id))
+    found = await in_thread(
+        request,
+        service_of(request).admin,
+        bearer_token(request),
+        lambda conn, actor, now: accounts.user_detail(conn, user_id),
+    )
     return JSONResponse(found)
 
 
@@ -95,8 +103,9 @@ async def _change_user(request: Request, change: Any) -> Response:
         change(conn, user_id, actor, now)
         return accounts.user_detail(conn, user_id)
 
-    return JSONResponse(await in_thread(request, service_of(request).admin,
-                                        bearer_token(request), run))
+    return JSONResponse(
+        await in_thread(request, service_of(request).admin, bearer_token(request), run)
+    )
 
 
 async def disable_user(request: Request) -> Response:
@@ -118,41 +127,58 @@ async def set_password(request: Request) -> Response:
     if not isinstance(revoke, bool):
         raise BadRequest("must be true or false", field="revoke_devices")
     encoded = await _password_hash(request, _text(body, "password"))
-    await in_thread(request, service.admin, token, lambda conn, actor, now:
-                     accounts.set_password(conn, user_id, encoded, actor, now,
-                                           revoke_devices=revoke))
+    await in_thread(
+        request,
+        service.admin,
+        token,
+        lambda conn, actor, now: accounts.set_password(
+            conn, user_id, encoded, actor, now, revoke_devices=revoke
+        ),
+    )
     return Response(status_code=204)
 
 
 async def set_role(request: Request) -> Response:
     """PUT /api/v1/users/{user_id}/role {role}."""
     role = _text(await _body(request), "role")
-    return await _change_user(request, lambda conn, user_id, actor, now:
-                              accounts.set_role(conn, user_id, role, actor, now))
+    return await _change_user(
+        request,
+        lambda conn, user_id, actor, now: accounts.set_role(conn, user_id, role, actor, now),
+    )
 
 
 async def add_member(request: Request) -> Response:
     """PUT /api/v1/users/{user_id}/teams/{team_id}."""
     user_id, team_id = _id(request, "user_id"), _id(request, "team_id")
-    await in_thread(request, service_of(request).admin, bearer_token(request),
-                     lambda conn, actor, now: accounts.add_to_team(conn, user_id, team_id,
-                                                                   actor, now))
+    await in_thread(
+        request,
+        service_of(request).admin,
+        bearer_token(request),
+        lambda conn, actor, now: accounts.add_to_team(conn, user_id, team_id, actor, now),
+    )
     return Response(status_code=204)
 
 
 async def remove_member(request: Request) -> Response:
     """DELETE /api/v1/users/{user_id}/teams/{team_id}."""
     user_id, team_id = _id(request, "user_id"), _id(request, "team_id")
-    await in_thread(request, service_of(request).admin, bearer_token(request),
-                     lambda conn, actor, now: accounts.remove_from_team(conn, user_id, team_id,
-                                                                        actor, now))
+    await in_thread(
+        request,
+        service_of(request).admin,
+        bearer_token(request),
+        lambda conn, actor, now: accounts.remove_from_team(conn, user_id, team_id, actor, now),
+    )
     return Response(status_code=204)
 
 
 async def list_teams(request: Request) -> Response:
     """GET /api/v1/teams."""
-    found = await in_thread(request, service_of(request).admin, bearer_token(request),
-                             lambda conn, actor, now: accounts.list_teams(conn))
+    found = await in_thread(
+        request,
+        service_of(request).admin,
+        bearer_token(request),
+        lambda conn, actor, now: accounts.list_teams(conn),
+    )
     return JSONResponse({"teams": found})
 
 
@@ -165,5 +191,7 @@ async def create_team(request: Request) -> Response:
         accounts.audit_team(conn, team_id, actor, now)
         return {"id": team_id, "name": name.strip()}
 
-    return JSONResponse(await in_thread(request, service_of(request).admin, bearer_token(request),
-                                         create), status_code=201)
+    return JSONResponse(
+        await in_thread(request, service_of(request).admin, bearer_token(request), create),
+        status_code=201,
+    )

@@ -37,8 +37,9 @@ def service_of(request: Request) -> Service:
     return service
 
 
-async def in_thread(request: Request, function: Callable[..., T], *args: Any,
-                    limiter: CapacityLimiter | None = None) -> T:
+async def in_thread(
+    request: Request, function: Callable[..., T], *args: Any, limiter: CapacityLimiter | None = None
+) -> T:
     """Run database work in a worker thread, as many at once as ``app.worker_threads``.
 
     A request waits at most ``request_deadline_seconds`` for it, then answers 503: when
@@ -48,8 +49,9 @@ async def in_thread(request: Request, function: Callable[..., T], *args: Any,
     """
     deadline = service_of(request).settings.request_deadline_seconds
     with anyio.move_on_after(deadline):
-        return await to_thread.run_sync(function, *args, abandon_on_cancel=True,
-                                        limiter=limiter or request.app.state.limiter)
+        return await to_thread.run_sync(
+            function, *args, abandon_on_cancel=True, limiter=limiter or request.app.state.limiter
+        )
     raise Unavailable("the database is not answering; try again")
 
 
@@ -110,8 +112,14 @@ async def enrol(request: Request) -> Response:
     if limiter.statistics().tasks_waiting >= SIGN_INS_WAITING:
         raise Unavailable("too many sign-ins at once; try again in a moment")
     result = await in_thread(
-        request, service.enrol, fields["username"], fields["password"], fields["device_name"],
-        address, token, limiter=limiter,
+        request,
+        service.enrol,
+        fields["username"],
+        fields["password"],
+        fields["device_name"],
+        address,
+        token,
+        limiter=limiter,
     )
     return JSONResponse(result, status_code=201)
 

@@ -82,8 +82,9 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
     """A bug: log it without request data and answer the envelope with 500."""
     # The traceback's frames only: messages of driver errors can carry patient values.
     frames = "".join(traceback.format_tb(exc.__traceback__))
-    log.error("unexpected %s on %s %s\n%s", type(exc).__name__, request.method,
-              request.url.path, frames)
+    log.error(
+        "unexpected %s on %s %s\n%s", type(exc).__name__, request.method, request.url.path, frames
+    )
     return _envelope(500, "internal_error", "unexpected server error")
 
 
@@ -94,12 +95,12 @@ HOUSEKEEPING_EVERY = 3600.0  # seconds between runs of Service.housekeeping in a
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     """While the server runs: housekeeping every hour (each process; the work is
     idempotent), first a minute after start."""
+
     async def every_hour() -> None:
         await anyio.sleep(60)
         while True:
             try:
-                await to_thread.run_sync(app.state.service.housekeeping,
-                                         limiter=app.state.limiter)
+                await to_thread.run_sync(app.state.service.housekeeping, limiter=app.state.limiter)
             except ServerError as exc:  # the database was busy: next hour
                 log.warning("housekeeping skipped: %s", exc.code)
             await anyio.sleep(HOUSEKEEPING_EVERY)

@@ -54,12 +54,21 @@ def put(
         raise Invalid("the bytes do not match the sha256 in the path", code="hash_mismatch")
     content_type = sniff(data)
     if content_type is None:
-        raise Invalid("only JPEG, PNG, WebP, HEIC images and PDF are accepted",
-                      code="unsupported_type")
-    budgets = {f"upload-device:{caller.device_id}": settings.attachment_device_mib_per_day * MIB,
-               f"upload-user:{caller.user_id}": settings.attachment_user_mib_per_day * MIB}
-    throttle.reserve(conn, budgets, DAY, now, amount=len(data),
-                     message="the daily upload allowance is used up; the rest goes tomorrow")
+        raise Invalid(
+            "only JPEG, PNG, WebP, HEIC images and PDF are accepted", code="unsupported_type"
+        )
+    budgets = {
+        f"upload-device:{caller.device_id}": settings.attachment_device_mib_per_day * MIB,
+        f"upload-user:{caller.user_id}": settings.attachment_user_mib_per_day * MIB,
+    }
+    throttle.reserve(
+        conn,
+        budgets,
+        DAY,
+        now,
+        amount=len(data),
+        message="the daily upload allowance is used up; the rest goes tomorrow",
+    )
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     conn.execute(
         dialect.insert(db.attachment_uploads)
@@ -117,11 +126,16 @@ def may_refer(conn: Connection, caller: Caller, hashes: set[str]) -> set[str]:
     wanted = sorted(hashes)
     up, refs, recs, blobs = db.attachment_uploads, db.attachment_refs, db.records, db.attachments
     own = select(up.c.sha256).where(
-        up.c.user_id == caller.user_id, up.c.sha256.in_(wanted),
-        exists().where(blobs.c.sha256 == up.c.sha256))
+        up.c.user_id == caller.user_id,
+        up.c.sha256.in_(wanted),
+        exists().where(blobs.c.sha256 == up.c.sha256),
+    )
     seen = select(refs.c.sha256).where(
-        refs.c.sha256.in_(wanted), refs.c.record_id == recs.c.id,
-        recs.c.deleted.is_(False), visible(recs, caller))
+        refs.c.sha256.in_(wanted),
+        refs.c.record_id == recs.c.id,
+        recs.c.deleted.is_(False),
+        visible(recs, caller),
+    )
     return set(conn.execute(own.union(seen)).scalars())
 
 
@@ -130,11 +144,13 @@ def collect(conn: Connection, now: float, grace_seconds: float) -> int:
     with their upload notes; returns how many blobs went."""
     blobs, refs, up = db.attachments, db.attachment_refs, db.attachment_uploads
     unreferenced = ~exists().where(refs.c.sha256 == blobs.c.sha256)
-    doomed = list(conn.execute(
-        select(blobs.c.sha256).where(blobs.c.created_at < now - grace_seconds, unreferenced)
-    ).scalars())
+    doomed = list(
+        conn.execute(
+            select(blobs.c.sha256).where(blobs.c.created_at < now - grace_seconds, unreferenced)
+        ).scalars()
+    )
     for start in range(0, len(doomed), 500):
-        chunk = doomed[start:start + 500]
+        chunk = doomed[start : start + 500]
         conn.execute(delete(up).where(up.c.sha256.in_(chunk)))
         conn.execute(delete(blobs).where(blobs.c.sha256.in_(chunk)))
     return len(doomed)

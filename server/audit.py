@@ -92,8 +92,9 @@ def bind_key(conn: Connection, key: bytes) -> None:
     if head is None:
         return  # reported by verify
     if head.key_id is None:
-        conn.execute(update(db.audit_head).where(db.audit_head.c.id == 1)
-                     .values(key_id=key_id(key)))
+        conn.execute(
+            update(db.audit_head).where(db.audit_head.c.id == 1).values(key_id=key_id(key))
+        )
     elif head.key_id != key_id(key):
         raise AuditKeyError(
             "the audit log was written with another audit key: set LIAISON_AUDIT_KEY (or "
@@ -110,9 +111,7 @@ def _time(at: float) -> str:
 
 def row_hash(key: bytes, prev_hash: str, row: Mapping[str, Any]) -> str:
     """The keyed, chained hash of one row (its seq, at, actor, action and targets)."""
-    canonical = db.dumps(
-        {k: row[k] for k in ("seq", "at", "actor", "action", "targets")}
-    )
+    canonical = db.dumps({k: row[k] for k in ("seq", "at", "actor", "action", "targets")})
     return hmac.new(key, (prev_hash + canonical).encode(), hashlib.sha256).hexdigest()
 
 
@@ -137,8 +136,9 @@ _INSERT = Statement(
     )
 )
 _SET_HASH = Statement(
-    update(_HEAD).where(_HEAD.c.id == 1).values(hash=bindparam("digest"),
-                                                 key_id=bindparam("key_id"))
+    update(_HEAD)
+    .where(_HEAD.c.id == 1)
+    .values(hash=bindparam("digest"), key_id=bindparam("key_id"))
 )
 
 
@@ -200,8 +200,12 @@ def verify(conn: Connection, key: bytes, anchors: Iterable[tuple[int, str]] = ()
             if not hmac.compare_digest(row_hash(key, prev_hash, dict(row)), row["hash"]):
                 return Verdict(False, count, seq, f"row {seq} was altered (hash mismatch)")
             if seq in wanted and wanted.pop(seq) != row["hash"]:
-                return Verdict(False, count, seq, f"row {seq} differs from its anchor: the "
-                               "log was rewritten up to there")
+                return Verdict(
+                    False,
+                    count,
+                    seq,
+                    f"row {seq} differs from its anchor: the log was rewritten up to there",
+                )
             prev_hash, expected, count = row["hash"], expected + 1, count + 1
     if head is None:
         return Verdict(False, count, expected, "the head row (the chain's anchor) is missing")
@@ -217,8 +221,9 @@ def verify(conn: Connection, key: bytes, anchors: Iterable[tuple[int, str]] = ()
 
 def head(conn: Connection) -> str:
     """The current head as an anchor, "seq:hash"."""
-    found = conn.execute(select(db.audit_head.c.seq, db.audit_head.c.hash)
-                         .where(db.audit_head.c.id == 1)).first()
+    found = conn.execute(
+        select(db.audit_head.c.seq, db.audit_head.c.hash).where(db.audit_head.c.id == 1)
+    ).first()
     if found is None:
         raise AuditKeyError("the audit head row is missing")
     return f"{int(found.seq)}:{found.hash}"
@@ -226,7 +231,5 @@ def head(conn: Connection) -> str:
 
 def rows(conn: Connection, limit: int = 1000) -> list[dict[str, Any]]:
     """The last ``limit`` rows, newest first (for tests and admins)."""
-    result = conn.execute(
-        select(db.audit_log).order_by(db.audit_log.c.seq.desc()).limit(limit)
-    )
+    result = conn.execute(select(db.audit_log).order_by(db.audit_log.c.seq.desc()).limit(limit))
     return [dict(r) for r in result.mappings()]

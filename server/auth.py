@@ -134,8 +134,11 @@ def device_cookie(conn: Connection, device_token: str | None, username: str) -> 
     found = conn.execute(
         select(_D.c.id)
         .join(db.users, db.users.c.id == _D.c.user_id)
-        .where(_D.c.token_hash == token_hash(device_token), db.users.c.username == username,
-               _D.c.revoked_at.is_(None))
+        .where(
+            _D.c.token_hash == token_hash(device_token),
+            db.users.c.username == username,
+            _D.c.revoked_at.is_(None),
+        )
     ).scalar()
     return str(found) if found else None
 
@@ -179,8 +182,17 @@ def enrol_device(conn: Connection, user_id: str, device_name: str, now: float) -
 
 _D = db.devices
 _CALLER = Statement(
-    select(_D.c.id, _D.c.user_id, _D.c.created_at, _D.c.last_used_at, _D.c.revoked_at,
-           _D.c.last_mutation_id, db.users.c.username, db.users.c.role, db.users.c.disabled_at)
+    select(
+        _D.c.id,
+        _D.c.user_id,
+        _D.c.created_at,
+        _D.c.last_used_at,
+        _D.c.revoked_at,
+        _D.c.last_mutation_id,
+        db.users.c.username,
+        db.users.c.role,
+        db.users.c.disabled_at,
+    )
     .join(db.users, db.users.c.id == _D.c.user_id)
     .where(_D.c.token_hash == bindparam("token_hash"))
 )
@@ -209,8 +221,17 @@ def authenticate(
     found = _CALLER.first(conn, {"token_hash": token_hash(token)})
     if found is None:
         raise Unauthorized("unknown token")
-    (device_id, user_id, created_at, last_used_at, revoked_at, last_id, username, role,
-     disabled_at) = found
+    (
+        device_id,
+        user_id,
+        created_at,
+        last_used_at,
+        revoked_at,
+        last_id,
+        username,
+        role,
+        disabled_at,
+    ) = found
     if revoked_at is not None or disabled_at is not None:
         raise DeviceRevoked("this device was revoked; its local data must be erased")
     if now - created_at > settings.token_absolute_seconds:
@@ -245,8 +266,7 @@ def device_ids_of(conn: Connection, user_id: str) -> set[str]:
     """Every device the user ever enrolled (revoked ones too): the clock nodes that are
     theirs, since a phone that signed in again keeps its clock."""
     devices = db.devices
-    return set(conn.execute(select(devices.c.id).where(devices.c.user_id == user_id))
-               .scalars())
+    return set(conn.execute(select(devices.c.id).where(devices.c.user_id == user_id)).scalars())
 
 
 def device_json(conn: Connection, device_id: str) -> dict[str, Any]:
@@ -271,8 +291,6 @@ def revoke_device(conn: Connection, device_id: str, caller: Caller | None, now: 
         # Not 403: another user's device id must not be confirmed to exist.
         raise NotFound("no such device")
     if row.revoked_at is None:
-        conn.execute(
-            update(db.devices).where(db.devices.c.id == device_id).values(revoked_at=now)
-        )
+        conn.execute(update(db.devices).where(db.devices.c.id == device_id).values(revoked_at=now))
     actor = caller.actor if caller else "cli"
     audit.append(conn, at=now, actor=actor, action="device.revoke", targets=[device_id])

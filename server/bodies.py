@@ -166,8 +166,7 @@ def accepts_gzip(request: Request) -> bool:
     for item in request.headers.get("accept-encoding", "").split(","):
         name, _, params = item.strip().partition(";")
         if name.strip().lower() in ("gzip", "x-gzip"):
-            return params.replace(" ", "").lower() not in ("q=0", "q=0.0", "q=0.00",
-                                                           "q=0.000")
+            return params.replace(" ", "").lower() not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
     return False
 
 

@@ -228,7 +228,14 @@ def _canonical_dumps() -> Callable[[Any], str]:
     try:
         # The arguments JSONEncoder.iterencode passes, without the cycle-check dict.
         encoder = make(  # type: ignore[misc]
-            None, base.default, json.encoder.encode_basestring, None, ":", ",", True, False,
+            None,
+            base.default,
+            json.encoder.encode_basestring,
+            None,
+            ":",
+            ",",
+            True,
+            False,
             False,
         )
     except TypeError:  # not there, or another signature
@@ -273,8 +280,13 @@ class Database:
     """An engine plus short read and write transactions; the one place DB errors map."""
 
     def __init__(
-        self, url: str, *, pool_size: int = 5, synchronous: int = 2,
-        audit_key: bytes | None = None, timeout: float = 10.0,
+        self,
+        url: str,
+        *,
+        pool_size: int = 5,
+        synchronous: int = 2,
+        audit_key: bytes | None = None,
+        timeout: float = 10.0,
     ) -> None:
         """``synchronous`` is SQLite's (1 NORMAL, 2 FULL); see ``_sqlite_events``.
         ``audit_key`` keys the audit chain (``server.audit``); without it nothing that
@@ -295,8 +307,12 @@ class Database:
             _sqlite_events(self.engine, synchronous, timeout)
         else:
             self.engine = create_engine(
-                self.url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True,
-                pool_timeout=timeout, connect_args=_postgres_timeouts(timeout),
+                self.url,
+                pool_size=pool_size,
+                max_overflow=10,
+                pool_pre_ping=True,
+                pool_timeout=timeout,
+                connect_args=_postgres_timeouts(timeout),
             )
         # server.statement runs hot statements on the driver: its errors arrive unwrapped.
         self._driver_error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
@@ -349,7 +365,7 @@ def _postgres_timeouts(timeout: float) -> dict[str, Any]:
     return {
         "connect_timeout": max(2, int(timeout)),
         "options": f"-c statement_timeout={ms} -c lock_timeout={ms} "
-                   f"-c idle_in_transaction_session_timeout={ms * 6}",
+        f"-c idle_in_transaction_session_timeout={ms * 6}",
         "keepalives": 1,
         "keepalives_idle": 10,
         "keepalives_interval": 5,

@@ -37,7 +37,8 @@ Step = Callable[[Connection], None]
 # Tables as step 1 created them, before step 5 added columns (frozen: never edit).
 _V1 = MetaData()
 Table(
-    "users", _V1,
+    "users",
+    _V1,
     Column("id", String(36), primary_key=True),
     Column("username", String(64), nullable=False, unique=True),
     Column("password_hash", String(255), nullable=False),
@@ -45,7 +46,8 @@ Table(
     Column("created_at", Float, nullable=False),
 )
 Table(
-    "devices", _V1,
+    "devices",
+    _V1,
     Column("id", String(36), primary_key=True),
     Column("user_id", String(36), ForeignKey("users.id"), nullable=False, index=True),
     Column("name", String(100), nullable=False),
@@ -56,7 +58,8 @@ Table(
     Column("last_mutation_id", BigInteger, nullable=False, default=0),
 )
 Table(
-    "audit_head", _V1,
+    "audit_head",
+    _V1,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
@@ -97,8 +100,9 @@ def _hardening(conn: Connection) -> None:
     conn.execute(
         insert(db.attachment_uploads).from_select(
             ["sha256", "user_id", "created_at"],
-            select(db.attachments.c.sha256, db.attachments.c.created_by,
-                   db.attachments.c.created_at),
+            select(
+                db.attachments.c.sha256, db.attachments.c.created_by, db.attachments.c.created_at
+            ),
         )
     )
     _rounds_to_teams(conn)
@@ -121,12 +125,15 @@ def _rounds_to_teams(conn: Connection) -> None:
     for fields, team_id in entries:
         by_round.setdefault(json.loads(fields).get("round_id"), team_id)
     for round_id, author in rounds:
-        team_id = by_round.get(round_id) or conn.execute(
-            select(db.memberships.c.team_id)
-            .where(db.memberships.c.user_id == author)
-            .order_by(db.memberships.c.team_id)
-            .limit(1)
-        ).scalar()
+        team_id = (
+            by_round.get(round_id)
+            or conn.execute(
+                select(db.memberships.c.team_id)
+                .where(db.memberships.c.user_id == author)
+                .order_by(db.memberships.c.team_id)
+                .limit(1)
+            ).scalar()
+        )
         if team_id is not None:
             conn.execute(update(r).where(r.c.id == round_id).values(team_id=team_id))
 
@@ -161,9 +168,7 @@ def migrate(database: db.Database, target: int = LATEST) -> int:
     for number in range(version + 1, target + 1):
         with database.write() as conn:
             # Re-check inside the write lock: another process may have migrated meanwhile.
-            now = conn.execute(
-                select(db.schema_version.c.version).with_for_update()
-            ).scalar_one()
+            now = conn.execute(select(db.schema_version.c.version).with_for_update()).scalar_one()
             if now >= number:
                 continue
             MIGRATIONS[number - 1](conn)

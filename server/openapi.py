@@ -71,20 +71,39 @@ SCHEMAS: dict[str, Any] = {
         username={"type": "string", "maxLength": 64},
         password={"type": "string", "maxLength": 200},
         device_name={"type": "string", "minLength": 1, "maxLength": 100},
-        device_token={"type": "string", "maxLength": 200,
-                      "description": "This phone's earlier token, even expired: its sign-in "
-                                     "attempts are then throttled apart from strangers'"},
+        device_token={
+            "type": "string",
+            "maxLength": 200,
+            "description": "This phone's earlier token, even expired: its sign-in "
+            "attempts are then throttled apart from strangers'",
+        },
     ),
     "Device": _obj(
         ["id", "name", "created_at", "last_used_at", "revoked_at"],
-        id=UUID, name={"type": "string"}, created_at={"type": "number"},
-        last_used_at={"type": "number"}, revoked_at={"type": "number", "nullable": True},
+        id=UUID,
+        name={"type": "string"},
+        created_at={"type": "number"},
+        last_used_at={"type": "number"},
+        revoked_at={"type": "number", "nullable": True},
     ),
-    "UserDetail": {"allOf": [_ref("User"), _obj(
-        ["disabled", "devices"], disabled={"type": "boolean"},
-        devices={"type": "array", "items": _ref("Device")})]},
-    "UserSummary": {"allOf": [_ref("User"), _obj(
-        ["disabled", "active_devices"], disabled={"type": "boolean"}, active_devices=COUNT)]},
+    "UserDetail": {
+        "allOf": [
+            _ref("User"),
+            _obj(
+                ["disabled", "devices"],
+                disabled={"type": "boolean"},
+                devices={"type": "array", "items": _ref("Device")},
+            ),
+        ]
+    },
+    "UserSummary": {
+        "allOf": [
+            _ref("User"),
+            _obj(
+                ["disabled", "active_devices"], disabled={"type": "boolean"}, active_devices=COUNT
+            ),
+        ]
+    },
     "NewUser": _obj(
         ["username", "password", "role"],
         username={"type": "string", "maxLength": 64},
@@ -159,13 +178,24 @@ SCHEMAS: dict[str, Any] = {
         cursor=COUNT,
         more={"type": "boolean"},
         last_mutation_id=COUNT,
-        conflicts={"type": "array", "items": _ref("LostValue"),
-                   "description": "Values written by the caller's devices that a later "
-                                  "push beat in this page's rev window"},
+        conflicts={
+            "type": "array",
+            "items": _ref("LostValue"),
+            "description": "Values written by the caller's devices that a later "
+            "push beat in this page's rev window",
+        },
     ),
     "LostValue": _obj(
-        ["record_id", "type", "field", "value", "clock", "lost_value", "lost_clock",
-         "incoming_won"],
+        [
+            "record_id",
+            "type",
+            "field",
+            "value",
+            "clock",
+            "lost_value",
+            "lost_clock",
+            "incoming_won",
+        ],
         record_id=UUID,
         type={"type": "string"},
         field={"type": "string"},
@@ -262,8 +292,11 @@ def _paths() -> dict[str, Any]:
                 "parameters": [sha_param],
                 "requestBody": {
                     "required": True,
-                    "content": {"application/octet-stream": {"schema": {"type": "string",
-                                                                         "format": "binary"}}},
+                    "content": {
+                        "application/octet-stream": {
+                            "schema": {"type": "string", "format": "binary"}
+                        }
+                    },
                 },
                 "responses": {
                     "201": _json(_ref("Stored"), "Stored (whether or not it was before)"),
@@ -285,12 +318,16 @@ def _paths() -> dict[str, Any]:
     }
 
 
-def _admin(summary: str, ok: dict[str, Any], body: dict[str, Any] | None = None,
-           *errors: int, params: tuple[str, ...] = ()) -> dict[str, Any]:
+def _admin(
+    summary: str,
+    ok: dict[str, Any],
+    body: dict[str, Any] | None = None,
+    *errors: int,
+    params: tuple[str, ...] = (),
+) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "summary": summary + " (admins only)",
-        "parameters": [{"name": p, "in": "path", "required": True, "schema": UUID}
-                       for p in params],
+        "parameters": [{"name": p, "in": "path", "required": True, "schema": UUID} for p in params],
         "responses": {**ok, **_errors(401, 403, *errors)},
     }
     if body is not None:
@@ -304,46 +341,99 @@ def _admin_paths() -> dict[str, Any]:
     done = {"204": {"description": "Done"}}
     return {
         "/api/v1/users": {
-            "get": _admin("Every user", {"200": _json(_obj(["users"], users={
-                "type": "array", "items": _ref("UserSummary")}), "Users")}),
-            "post": _admin("Add a user", {"201": _json(_ref("UserDetail"), "Added")},
-                           _ref("NewUser"), 404, 409, 413, 415, 422),
+            "get": _admin(
+                "Every user",
+                {
+                    "200": _json(
+                        _obj(["users"], users={"type": "array", "items": _ref("UserSummary")}),
+                        "Users",
+                    )
+                },
+            ),
+            "post": _admin(
+                "Add a user",
+                {"201": _json(_ref("UserDetail"), "Added")},
+                _ref("NewUser"),
+                404,
+                409,
+                413,
+                415,
+                422,
+            ),
         },
         "/api/v1/users/{user_id}": {
             "get": _admin("A user with their devices", detail, None, 404, params=user),
         },
         "/api/v1/users/{user_id}/disable": {
-            "post": _admin("Disable a user: no sign-in, every device revoked (they erase "
-                           "their data)", detail, None, 404, params=user),
+            "post": _admin(
+                "Disable a user: no sign-in, every device revoked (they erase their data)",
+                detail,
+                None,
+                404,
+                params=user,
+            ),
         },
         "/api/v1/users/{user_id}/enable": {
             "post": _admin("Let a disabled user sign in again", detail, None, 404, params=user),
         },
         "/api/v1/users/{user_id}/password": {
-            "put": _admin("Set a new password, optionally revoking every device", done,
-                          _obj(["password"], password={"type": "string", "minLength": 8,
-                                                       "maxLength": 200},
-                               revoke_devices={"type": "boolean"}),
-                          404, 413, 415, 422, params=user),
+            "put": _admin(
+                "Set a new password, optionally revoking every device",
+                done,
+                _obj(
+                    ["password"],
+                    password={"type": "string", "minLength": 8, "maxLength": 200},
+                    revoke_devices={"type": "boolean"},
+                ),
+                404,
+                413,
+                415,
+                422,
+                params=user,
+            ),
         },
         "/api/v1/users/{user_id}/role": {
-            "put": _admin("Change a user's role", detail, _obj(["role"], role={
-                "type": "string", "enum": ["liaison", "supervisor", "admin"]}),
-                404, 413, 415, 422, params=user),
+            "put": _admin(
+                "Change a user's role",
+                detail,
+                _obj(["role"], role={"type": "string", "enum": ["liaison", "supervisor", "admin"]}),
+                404,
+                413,
+                415,
+                422,
+                params=user,
+            ),
         },
         "/api/v1/users/{user_id}/teams/{team_id}": {
-            "put": _admin("Add a user to a team", done, None, 404, 409,
-                          params=("user_id", "team_id")),
-            "delete": _admin("Remove a user from a team (their devices purge its patients)",
-                             done, None, 404, params=("user_id", "team_id")),
+            "put": _admin(
+                "Add a user to a team", done, None, 404, 409, params=("user_id", "team_id")
+            ),
+            "delete": _admin(
+                "Remove a user from a team (their devices purge its patients)",
+                done,
+                None,
+                404,
+                params=("user_id", "team_id"),
+            ),
         },
         "/api/v1/teams": {
-            "get": _admin("Every team", {"200": _json(_obj(["teams"], teams={
-                "type": "array", "items": _ref("Team")}), "Teams")}),
-            "post": _admin("Add a team", {"201": _json(_ref("Team"), "Added")},
-                           _obj(["name"], name={"type": "string", "minLength": 1,
-                                                "maxLength": 100}),
-                           409, 413, 415, 422),
+            "get": _admin(
+                "Every team",
+                {
+                    "200": _json(
+                        _obj(["teams"], teams={"type": "array", "items": _ref("Team")}), "Teams"
+                    )
+                },
+            ),
+            "post": _admin(
+                "Add a team",
+                {"201": _json(_ref("Team"), "Added")},
+                _obj(["name"], name={"type": "string", "minLength": 1, "maxLength": 100}),
+                409,
+                413,
+                415,
+                422,
+            ),
         },
     }
 

@@ -33,17 +33,25 @@ from sync.protocol import tombstone
 _R = db.records
 # One statement per number of teams; only the columns the wire needs.
 _PAGE = InStatements(
-    lambda teams: select(
-        _R.c.id, _R.c.type, _R.c.team_id, _R.c.fields, _R.c.clock, _R.c.rev, _R.c.deleted,
-        _R.c.patient_id,
-    )
-    .where(
-        _R.c.rev > bindparam("cursor"),
-        _R.c.rev <= bindparam("top"),
-        _R.c.team_id.is_(None) | _R.c.team_id.in_(teams) if teams else _R.c.team_id.is_(None),
-    )
-    .order_by(_R.c.rev)
-    .limit(bindparam("limit")),
+    lambda teams: (
+        select(
+            _R.c.id,
+            _R.c.type,
+            _R.c.team_id,
+            _R.c.fields,
+            _R.c.clock,
+            _R.c.rev,
+            _R.c.deleted,
+            _R.c.patient_id,
+        )
+        .where(
+            _R.c.rev > bindparam("cursor"),
+            _R.c.rev <= bindparam("top"),
+            _R.c.team_id.is_(None) | _R.c.team_id.in_(teams) if teams else _R.c.team_id.is_(None),
+        )
+        .order_by(_R.c.rev)
+        .limit(bindparam("limit"))
+    ),
     prefix="team",
 )
 
@@ -53,11 +61,20 @@ PURGED_TYPES = ("patient", "round")
 
 _C = db.conflicts
 _LOST = (
-    select(_C.c.record_id, _R.c.type, _R.c.team_id, _C.c.field, _C.c.winner_value,
-           _C.c.winner_clock, _C.c.loser_value, _C.c.loser_clock)
+    select(
+        _C.c.record_id,
+        _R.c.type,
+        _R.c.team_id,
+        _C.c.field,
+        _C.c.winner_value,
+        _C.c.winner_clock,
+        _C.c.loser_value,
+        _C.c.loser_clock,
+    )
     .join(_R, _R.c.id == _C.c.record_id)
-    .where(_C.c.rev > bindparam("after"), _C.c.rev <= bindparam("upto"),
-           _C.c.incoming_won.is_(True))
+    .where(
+        _C.c.rev > bindparam("after"), _C.c.rev <= bindparam("upto"), _C.c.incoming_won.is_(True)
+    )
     .order_by(_C.c.id)
 )
 
@@ -88,9 +105,15 @@ class Page:
     def body(self, last_mutation_id: int) -> bytes:
         """The response body of DESIGN §4."""
         tail = json.dumps(
-            {"purge": self.purge, "cursor": self.cursor, "more": self.more,
-             "last_mutation_id": last_mutation_id, "conflicts": self.conflicts},
-            separators=(",", ":"), ensure_ascii=False,
+            {
+                "purge": self.purge,
+                "cursor": self.cursor,
+                "more": self.more,
+                "last_mutation_id": last_mutation_id,
+                "conflicts": self.conflicts,
+            },
+            separators=(",", ":"),
+            ensure_ascii=False,
         )
         return f'{{"records":[{",".join(self.records)}],{tail[1:]}'.encode()
 
@@ -98,8 +121,7 @@ class Page:
 def read_page(conn: Connection, caller: Caller, cursor: int, limit: int) -> Page:
     """One page of changes after ``cursor`` for the caller (reads only)."""
     top = records.high_water(conn)
-    params = {"cursor": cursor, "top": top, "limit": limit + 1,
-              **_PAGE.params(caller.team_ids)}
+    params = {"cursor": cursor, "top": top, "limit": limit + 1, **_PAGE.params(caller.team_ids)}
     rows = _PAGE(len(caller.team_ids)).rows(conn, params)
     more = len(rows) > limit
     rows = rows[:limit]
@@ -145,26 +167,28 @@ def _patients_in(conn: Connection, caller: Caller, after: int, upto: int) -> lis
     if not caller.team_ids or upto <= after:
         return []
     owner = func.coalesce(_R.c.patient_id, _R.c.id)
-    return list(conn.execute(
-        select(owner).distinct()
-        .where(_R.c.rev > after, _R.c.rev <= upto, _R.c.team_id.in_(caller.team_ids))
-    ).scalars())
+    return list(
+        conn.execute(
+            select(owner)
+            .distinct()
+            .where(_R.c.rev > after, _R.c.rev <= upto, _R.c.team_id.in_(caller.team_ids))
+        ).scalars()
+    )
 
 
 _SET_AUDITED = Statement(
-    update(_D).where(_D.c.id == bindparam("device_id"))
+    update(_D)
+    .where(_D.c.id == bindparam("device_id"))
     .values(audited_from=bindparam("start"), audited_to=bindparam("end"))
 )
 
 
 def record_audited(conn: Connection, caller: Caller, span: AuditSpan) -> None:
     """Remember the range a pull's audit row covered (in the same write as the row)."""
-    _SET_AUDITED.run(conn, {"device_id": caller.device_id, "start": span.start,
-                            "end": span.end})
+    _SET_AUDITED.run(conn, {"device_id": caller.device_id, "start": span.start, "end": span.end})
 
 
-def _lost_values(conn: Connection, caller: Caller, after: int, upto: int
-                 ) -> list[dict[str, Any]]:
+def _lost_values(conn: Connection, caller: Caller, after: int, upto: int) -> list[dict[str, Any]]:
     """Conflicts in (after, upto] where a later push beat a value one of the caller's
     devices wrote. The push told its sender; this tells the user whose value lost, so
     nothing is replaced without a word (DESIGN §4: "kept and reported")."""
@@ -175,10 +199,16 @@ def _lost_values(conn: Connection, caller: Caller, after: int, upto: int
         return []
     own = auth.device_ids_of(conn, caller.user_id)
     return [
-        {"record_id": r.record_id, "type": r.type, "field": r.field,
-         "value": json.loads(r.winner_value), "clock": r.winner_clock,
-         "lost_value": json.loads(r.loser_value), "lost_clock": r.loser_clock,
-         "incoming_won": True}
+        {
+            "record_id": r.record_id,
+            "type": r.type,
+            "field": r.field,
+            "value": json.loads(r.winner_value),
+            "clock": r.winner_clock,
+            "lost_value": json.loads(r.loser_value),
+            "lost_clock": r.loser_clock,
+            "incoming_won": True,
+        }
         for r in rows
         if hlc.node_of(r.loser_clock) in own and caller.sees_team(r.team_id)
     ]
@@ -212,7 +242,8 @@ def _purges(conn: Connection, caller: Caller, after: int, upto: int) -> list[str
             .order_by(sc.c.rev)
         ).scalars()
     teams_left = select(mc.c.team_id).where(
-        mc.c.user_id == caller.user_id, mc.c.rev > after, mc.c.rev <= upto)
+        mc.c.user_id == caller.user_id, mc.c.rev > after, mc.c.rev <= upto
+    )
     left += conn.execute(
         select(r.c.id)
         .where(r.c.team_id.in_(teams_left), r.c.type.in_(PURGED_TYPES))

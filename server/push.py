@@ -159,8 +159,11 @@ class _Batch:
         """Write the batch's records, conflicts and last rev (a few statements in all)."""
         author = self.caller.user_id
         records.save_many(
-            self.conn, list(self.new.values()), list(self.changed.values()),
-            author=author, now=self.now,
+            self.conn,
+            list(self.new.values()),
+            list(self.changed.values()),
+            author=author,
+            now=self.now,
         )
         if self.conflicts:
             _INSERT_CONFLICT.run_many(self.conn, self.conflicts)
@@ -197,8 +200,9 @@ class _Batch:
         for name, stamp in m.clock.items():
             node = hlc.node_of(stamp)
             if node != self.caller.device_id and node not in self._own_nodes():
-                raise Rejected("a clock's node must be the id of this device",
-                               field=f"clock.{name}")
+                raise Rejected(
+                    "a clock's node must be the id of this device", field=f"clock.{name}"
+                )
 
     def _check_uploaded(self, incoming: Mapping[str, Any], existing: Stored | None) -> None:
         """A record may only refer to attachment bytes the server holds (the phone uploads
@@ -212,8 +216,11 @@ class _Batch:
             self.blobs |= attachments.may_refer(self.conn, self.caller, unknown)
         missing = wanted - self.blobs
         if missing:
-            raise Rejected(f"attachment {min(missing)[:12]}… was not uploaded first",
-                           code="missing_attachment", field="attachments")
+            raise Rejected(
+                f"attachment {min(missing)[:12]}… was not uploaded first",
+                code="missing_attachment",
+                field="attachments",
+            )
 
     def _own_nodes(self) -> set[str]:
         if self.own_nodes is None:  # read once, and only when a clock names another node
@@ -238,8 +245,9 @@ class _Batch:
             self._check_uploaded(incoming, existing)
         if existing is None:
             team_id, patient_id = self._place(m, incoming, clock)
-            rec = Stored(m.record_id, m.type, team_id, patient_id, {}, {},
-                         created_by=self.caller.user_id)
+            rec = Stored(
+                m.record_id, m.type, team_id, patient_id, {}, {}, created_by=self.caller.user_id
+            )
         else:
             if existing.deleted:
                 raise Rejected("the record was deleted", code="record_deleted")
@@ -290,8 +298,10 @@ class _Batch:
         # The directory (sites, resources) is shared by the organization: any member may add
         # to it and correct it, but removing an entry is for a supervisor or an admin.
         if existing.team_id is None and self.caller.role == "liaison":
-            raise Rejected("only a supervisor or an admin removes a shared directory entry",
-                           code="out_of_scope")
+            raise Rejected(
+                "only a supervisor or an admin removes a shared directory entry",
+                code="out_of_scope",
+            )
         if not existing.deleted:
             if _is_final(existing.fields, existing.type):
                 raise Rejected("a final visit cannot be deleted", code="record_finalized")
@@ -318,8 +328,9 @@ class _Batch:
                     raise Rejected("name one of your teams", field="team_id")
                 team = caller.team_ids[0]
             elif team not in caller.team_ids:
-                raise Rejected("you are not a member of that team", code="out_of_scope",
-                               field="team_id")
+                raise Rejected(
+                    "you are not a member of that team", code="out_of_scope", field="team_id"
+                )
             incoming["team_id"] = team
             clock.setdefault("team_id", self.server_clock.now())
             return team, (m.record_id if m.type == "patient" else None)
@@ -330,14 +341,17 @@ class _Batch:
         if patient is None or patient.type != "patient" or patient.team_id is None:
             raise Rejected("unknown patient", code="out_of_scope", field="patient_id")
         if not caller.sees_team(patient.team_id):
-            raise Rejected("the patient is not in your scope", code="out_of_scope",
-                           field="patient_id")
+            raise Rejected(
+                "the patient is not in your scope", code="out_of_scope", field="patient_id"
+            )
         return patient.team_id, patient_id
 
     def _check_visit(self, fields: dict[str, Any]) -> None:
         visit = self.load(fields["visit_id"])
-        if visit is None or visit.type != "visit" or (
-            visit.fields.get("patient_id") != fields.get("patient_id")
+        if (
+            visit is None
+            or visit.type != "visit"
+            or (visit.fields.get("patient_id") != fields.get("patient_id"))
         ):
             raise Rejected("must be a visit of the same patient", field="visit_id")
 
@@ -416,21 +430,21 @@ _SET_LAST_ID = Statement(
     .values(last_mutation_id=bindparam("last"))
 )
 _R = db.push_results
-_INSERT_RESULTS = Statement(
-    insert(_R).values({c.name: bindparam(c.name) for c in _R.c})
-)
+_INSERT_RESULTS = Statement(insert(_R).values({c.name: bindparam(c.name) for c in _R.c}))
 _FORGET_RESULTS = Statement(
     delete(_R).where(_R.c.device_id == bindparam("device_id"), _R.c.last_id < bindparam("before"))
 )
 
 
-def _save_results(
-    conn: Connection, device_id: str, fresh: list[dict[str, Any]], last: int
-) -> None:
+def _save_results(conn: Connection, device_id: str, fresh: list[dict[str, Any]], last: int) -> None:
     _INSERT_RESULTS.run(
         conn,
-        {"device_id": device_id, "first_id": fresh[0]["id"], "last_id": last,
-         "results": db.dumps(fresh)},
+        {
+            "device_id": device_id,
+            "first_id": fresh[0]["id"],
+            "last_id": last,
+            "results": db.dumps(fresh),
+        },
     )
     _SET_LAST_ID.run(conn, {"device_id": device_id, "last": last})
     if last - KEEP_RESULTS > 1:  # below that no row can be old enough (ids start at 1)

@@ -38,8 +38,9 @@ class Stored:
         """The wire record of DESIGN §4 (a tombstone without its content)."""
         # The server keeps a deleted record's content (a supervisor may need it); phones
         # get the tombstone only.
-        fields, clock = (tombstone(self.fields, self.clock) if self.deleted
-                         else (self.fields, self.clock))
+        fields, clock = (
+            tombstone(self.fields, self.clock) if self.deleted else (self.fields, self.clock)
+        )
         return Record(self.id, self.type, fields, clock, self.rev, self.deleted)
 
 
@@ -60,16 +61,36 @@ def from_row(row: Any) -> Stored:
 
 
 _R = db.records
-_STORED = (_R.c.id, _R.c.type, _R.c.team_id, _R.c.patient_id, _R.c.fields, _R.c.clock,
-           _R.c.field_revs, _R.c.rev, _R.c.deleted, _R.c.created_by)
+_STORED = (
+    _R.c.id,
+    _R.c.type,
+    _R.c.team_id,
+    _R.c.patient_id,
+    _R.c.fields,
+    _R.c.clock,
+    _R.c.field_revs,
+    _R.c.rev,
+    _R.c.deleted,
+    _R.c.created_by,
+)
 _LOAD = Statement(select(*_STORED).where(_R.c.id == bindparam("record_id")))
 _LOAD_MANY = InStatements(lambda ids: select(*_STORED).where(_R.c.id.in_(ids)))
 
 
 def _stored(row: Any) -> Stored:
     """A Stored record from a row of the ``_STORED`` columns (a driver tuple)."""
-    (record_id, type_name, team_id, patient_id, fields, clock, field_revs, rev, deleted,
-     created_by) = row
+    (
+        record_id,
+        type_name,
+        team_id,
+        patient_id,
+        fields,
+        clock,
+        field_revs,
+        rev,
+        deleted,
+        created_by,
+    ) = row
     return Stored(
         id=record_id,
         type=type_name,
@@ -100,8 +121,17 @@ def load_many(conn: Connection, record_ids: list[str]) -> dict[str, Stored]:
     return found
 
 
-_VALUES = ("type", "team_id", "patient_id", "fields", "clock", "field_revs", "rev", "deleted",
-           "updated_at")
+_VALUES = (
+    "type",
+    "team_id",
+    "patient_id",
+    "fields",
+    "clock",
+    "field_revs",
+    "rev",
+    "deleted",
+    "updated_at",
+)
 _INSERT = Statement(
     insert(_R).values({name: bindparam(name) for name in ("id", "created_by", *_VALUES)})
 )
@@ -144,9 +174,7 @@ def save_many(
 _REV = db.counters.c.name == "rev"
 # The no-op UPDATE takes the row lock (PostgreSQL) and reads the value in one statement.
 _LOCK_REVS = Statement(
-    update(db.counters).where(_REV).values(value=db.counters.c.value).returning(
-        db.counters.c.value
-    )
+    update(db.counters).where(_REV).values(value=db.counters.c.value).returning(db.counters.c.value)
 )
 _SET_REVS = Statement(update(db.counters).where(_REV).values(value=bindparam("last")))
 _HIGH_WATER = Statement(select(db.counters.c.value).where(_REV))
@@ -182,8 +210,7 @@ def restamp_team(conn: Connection, team_id: str) -> int:
     many. Field revs stay: nothing changed, so no push sees a conflict because of it."""
     revs = Revs(conn)  # the lock: no rev is handed out meanwhile
     low, high, count = conn.execute(
-        select(func.min(_R.c.rev), func.max(_R.c.rev), func.count()).where(
-            _R.c.team_id == team_id)
+        select(func.min(_R.c.rev), func.max(_R.c.rev), func.count()).where(_R.c.team_id == team_id)
     ).one()
     if not count:
         return 0

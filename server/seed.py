@@ -59,8 +59,12 @@ def seed_demo(database: Database, settings: Settings, now: float) -> list[tuple[
             auth.create_user(conn, name, hashes[name], role, teams, now)
         writer = _Writer(conn, now)
         sites = [writer.put("site", None, name=n, kind=k, phone="555-0100") for n, k in SITES]
-        resources = [writer.put("resource", None, name=n, categories=c, phone="555-0199",
-                                hours="Mon-Fri 9-5") for n, c in RESOURCES]
+        resources = [
+            writer.put(
+                "resource", None, name=n, categories=c, phone="555-0199", hours="Mon-Fri 9-5"
+            )
+            for n, c in RESOURCES
+        ]
         for index in range(30):
             _patient(writer, rng, index, team_id, sites, resources)
         writer.revs.finish()
@@ -69,29 +73,58 @@ def seed_demo(database: Database, settings: Settings, now: float) -> list[tuple[
 
 
 def _patient(
-    writer: _Writer, rng: random.Random, index: int, team_id: str, sites: list[str],
+    writer: _Writer,
+    rng: random.Random,
+    index: int,
+    team_id: str,
+    sites: list[str],
     resources: list[str],
 ) -> None:
     name = f"{FIRST[index % 10]} {LAST[index // 10]} (demo)"
     pid = writer.put(
-        "patient", team_id, name=name, team_id=team_id,
+        "patient",
+        team_id,
+        name=name,
+        team_id=team_id,
         birth_date=f"19{rng.randint(30, 60)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}",
-        phone=f"555-01{index:02d}", language=rng.choice(["English", "French", "Spanish"]),
-        site_id=rng.choice(sites), consent_status="verbal", status="active",
+        phone=f"555-01{index:02d}",
+        language=rng.choice(["English", "French", "Spanish"]),
+        site_id=rng.choice(sites),
+        consent_status="verbal",
+        status="active",
     )
     if index % 2 == 0:
         needs = rng.sample(schema.NEED_DOMAINS, 2)
         writer.put(
-            "visit", team_id, patient_id=pid, setting=rng.choice(schema.SETTINGS),
-            started_at=f"2026-05-{index % 28 + 1:02d}T10:00:00", source="physician_office",
-            needs=needs, summary="Demo visit summary.", triage=rng.choice(schema.TRIAGE),
+            "visit",
+            team_id,
+            patient_id=pid,
+            setting=rng.choice(schema.SETTINGS),
+            started_at=f"2026-05-{index % 28 + 1:02d}T10:00:00",
+            source="physician_office",
+            needs=needs,
+            summary="Demo visit summary.",
+            triage=rng.choice(schema.TRIAGE),
             status="final" if index % 4 == 0 else "draft",
         )
-        writer.put("referral", team_id, patient_id=pid, resource_id=rng.choice(resources),
-                   need=needs[0], urgency="routine", status="sent")
+        writer.put(
+            "referral",
+            team_id,
+            patient_id=pid,
+            resource_id=rng.choice(resources),
+            need=needs[0],
+            urgency="routine",
+            status="sent",
+        )
     if index % 3 == 0:
-        writer.put("task", team_id, patient_id=pid, title="Call back about referral",
-                   due_date="2026-06-01", done=False)
+        writer.put(
+            "task",
+            team_id,
+            patient_id=pid,
+            title="Call back about referral",
+            due_date="2026-06-01",
+            done=False,
+        )
 
 
 class _Writer:
@@ -110,8 +143,14 @@ class _Writer:
         rev = self.revs.next()
         stamp = self.clock.now()
         rec = Stored(
-            record_id, type_name, scope_team, schema.patient_of(type_name, record_id, fields),
-            dict(fields), {k: stamp for k in fields}, {k: rev for k in fields}, rev,
+            record_id,
+            type_name,
+            scope_team,
+            schema.patient_of(type_name, record_id, fields),
+            dict(fields),
+            {k: stamp for k in fields},
+            {k: rev for k in fields},
+            rev,
         )
         records.save(self.conn, rec, new=True, author="seed", now=self.now)
         return record_id

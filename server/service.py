@@ -44,7 +44,11 @@ class Service:
             raise Throttled("too many failed sign-ins; try again later", wait)
 
     def enrol(
-        self, username: str, password: str, device_name: str, address: str,
+        self,
+        username: str,
+        password: str,
+        device_name: str,
+        address: str,
         device_token: str | None = None,
     ) -> dict[str, Any]:
         """Sign in and register a device; raises Unauthorized, Throttled or Unavailable.
@@ -86,8 +90,13 @@ class Service:
                 throttle.release(conn, [address_key])
                 audit.append(conn, at=now, actor=f"user:{username}", action="login.ok")
                 device_id, token = auth.enrol_device(conn, verified.user_id, device_name, now)
-                audit.append(conn, at=now, actor=f"user:{username} device:{device_id}",
-                             action="device.enrol", targets=[device_id])
+                audit.append(
+                    conn,
+                    at=now,
+                    actor=f"user:{username} device:{device_id}",
+                    action="device.enrol",
+                    targets=[device_id],
+                )
                 result = {
                     "device_id": device_id,
                     "token": token,
@@ -95,8 +104,9 @@ class Service:
                 }
         if result is None:
             if verified is not None:  # the right password: the user may know why
-                raise Unauthorized("this account is disabled; ask an administrator",
-                                   code="account_disabled")
+                raise Unauthorized(
+                    "this account is disabled; ask an administrator", code="account_disabled"
+                )
             raise Unauthorized("wrong username or password", code="invalid_credentials")
         return result
 
@@ -175,10 +185,12 @@ class Service:
             page = pull.read_page(conn, caller, cursor, limit)
         span = page.audit
         if span is not None and span.targets:
-            self._after_read(caller, "sync.pull", [f"revs:{span.start}-{span.end}",
-                                                   *span.targets],
-                             (lambda conn: pull.record_audited(conn, caller, span))
-                             if span.remember else None)
+            self._after_read(
+                caller,
+                "sync.pull",
+                [f"revs:{span.start}-{span.end}", *span.targets],
+                (lambda conn: pull.record_audited(conn, caller, span)) if span.remember else None,
+            )
         else:
             self._after_read(caller)
         return page.body(caller.last_mutation_id)
@@ -196,8 +208,7 @@ class Service:
         with self.database.write() as conn:
             now = self.clock()
             throttle.forget_before(conn, now - attachments.DAY)
-            return attachments.collect(
-                conn, now, self.settings.attachment_grace_hours * 3600.0)
+            return attachments.collect(conn, now, self.settings.attachment_grace_hours * 3600.0)
 
     def get_attachment(self, token: str | None, sha256: str) -> tuple[str, bytes]:
         """An attachment's content type and bytes, if the caller may see it."""
@@ -208,7 +219,10 @@ class Service:
         return found
 
     def _after_read(
-        self, caller: Caller, action: str = "", targets: Sequence[str] = (),
+        self,
+        caller: Caller,
+        action: str = "",
+        targets: Sequence[str] = (),
         also: Callable[[Connection], None] | None = None,
     ) -> None:
         """The writes a read owes, in one short write: its audit row and the device's use.

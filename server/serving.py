@@ -84,12 +84,18 @@ class _HeadDeadline:
 
 def http_protocol(header_timeout: float) -> type[asyncio.Protocol]:
     """uvicorn's own HTTP protocol with a deadline on each request's head."""
-    return type("HeadDeadline", (_HeadDeadline, AutoHTTPProtocol),
-                {"header_timeout": float(header_timeout)})
+    return type(
+        "HeadDeadline", (_HeadDeadline, AutoHTTPProtocol), {"header_timeout": float(header_timeout)}
+    )
 
 
 def uvicorn_options(
-    app: Starlette, *, host: str, port: int, proxies: Sequence[str], header_timeout: float,
+    app: Starlette,
+    *,
+    host: str,
+    port: int,
+    proxies: Sequence[str],
+    header_timeout: float,
     access_log: bool,
 ) -> dict[str, Any]:
     """Keyword arguments for ``uvicorn.run``."""

@@ -34,7 +34,11 @@ def retry_after(conn: Connection, limits: dict[str, int], window: int, now: floa
 
 
 def reserve(
-    conn: Connection, limits: dict[str, int], window: int, now: float, amount: int = 1,
+    conn: Connection,
+    limits: dict[str, int],
+    window: int,
+    now: float,
+    amount: int = 1,
     message: str = "too many attempts; try again later",
 ) -> None:
     """Count ``amount`` against every key, or raise Throttled (nothing counted) when any key

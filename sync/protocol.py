@@ -127,8 +127,9 @@ def _is_count(value: object, minimum: int = 0) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and minimum <= value < MAX_COUNTER
 
 
-def tombstone(fields: Mapping[str, Any], clock: Mapping[str, str]
-              ) -> tuple[dict[str, Any], dict[str, str]]:
+def tombstone(
+    fields: Mapping[str, Any], clock: Mapping[str, str]
+) -> tuple[dict[str, Any], dict[str, str]]:
     """What a deleted record keeps on a phone and on the wire: only the patient it belonged
     to (a phone needs it to file the tombstone), never its content."""
     kept = {k: v for k, v in fields.items() if k == "patient_id"}
@@ -257,13 +258,22 @@ def parse_pull_response(body: object) -> PullResponse:
     if not isinstance(conflicts, list):
         raise ProtocolError("conflicts: must be a list")
     for index, item in enumerate(conflicts):
-        if (not isinstance(item, Mapping) or not schema.is_uuid(item.get("record_id"))
-                or item.get("type") not in schema.TYPES
-                or not isinstance(item.get("field"), str)
-                or not hlc.is_valid(item.get("lost_clock"))):
+        if (
+            not isinstance(item, Mapping)
+            or not schema.is_uuid(item.get("record_id"))
+            or item.get("type") not in schema.TYPES
+            or not isinstance(item.get("field"), str)
+            or not hlc.is_valid(item.get("lost_clock"))
+        ):
             raise ProtocolError(f"conflicts[{index}]: must name a record, field and clock")
-    return PullResponse(parsed, list(purge), body["cursor"], body["more"],
-                        body["last_mutation_id"], [dict(c) for c in conflicts])
+    return PullResponse(
+        parsed,
+        list(purge),
+        body["cursor"],
+        body["more"],
+        body["last_mutation_id"],
+        [dict(c) for c in conflicts],
+    )
 
 
 def parse_push_response(body: object) -> PushResponse:

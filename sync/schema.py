@@ -394,8 +394,7 @@ def _check_attachments(spec: Field, value: Any) -> str | None:
             return f"content_type must be one of {', '.join(ATTACHMENT_TYPES)}"
         for side in ("width", "height"):
             size = item.get(side)
-            if size is not None and (not isinstance(size, int)
-                                     or not 0 < size <= MAX_PIXELS_SIDE):
+            if size is not None and (not isinstance(size, int) or not 0 < size <= MAX_PIXELS_SIDE):
                 return f"{side} must be a whole number of pixels"
         if item.get("caption") is not None and not isinstance(item["caption"], str):
             return "caption must be text"

@@ -59,8 +59,11 @@ def workspace(repo: Path, stage: Path, dest: Path, selection: Selection) -> Path
     for root in TEST_ROOTS:  # data files (fixtures on disk) go along with the tests
         for path in (repo / root).rglob("*"):
             relative = path.relative_to(repo)
-            if path.is_file() and path.suffix not in {".py", ".pyc"} and "__pycache__" not in \
-                    relative.parts:
+            if (
+                path.is_file()
+                and path.suffix not in {".py", ".pyc"}
+                and "__pycache__" not in relative.parts
+            ):
                 _copy(repo, relative, dest)
     for relative in selection.support | set(selection.tests):
         _copy(repo, relative, dest)
@@ -68,15 +71,34 @@ def workspace(repo: Path, stage: Path, dest: Path, selection: Selection) -> Path
     return dest
 
 
-def run(python: Path, ws: Path, selection: Selection,
-        extra: Iterable[str] = ()) -> tuple[bool, str]:
+def run(
+    python: Path, ws: Path, selection: Selection, extra: Iterable[str] = ()
+) -> tuple[bool, str]:
     """Run the selected tests with the phone environment's interpreter; (passed, summary)."""
-    command = [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(ws),
-               "-m", "not browser", *extra, *(str(t) for t in selection.tests)]
+    command = [
+        str(python),
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--rootdir",
+        str(ws),
+        "-m",
+        "not browser",
+        *extra,
+        *(str(t) for t in selection.tests),
+    ]
     result = subprocess.run(command, cwd=ws, capture_output=True, text=True)
     output = result.stdout + result.stderr
-    summary = next((line.strip("= ") for line in reversed(output.splitlines())
-                    if re.search(r"\d+ (passed|failed|error)", line)), output[-2000:])
+    summary = next(
+        (
+            line.strip("= ")
+            for line in reversed(output.splitlines())
+            if re.search(r"\d+ (passed|failed|error)", line)
+        ),
+        output[-2000:],
+    )
     return result.returncode == 0, summary if result.returncode == 0 else output[-12000:]
 
 
@@ -88,8 +110,9 @@ def pytest_settings(pyproject: Path) -> str:
     return text[start : start + 1 + end.start()] if end else text[start:]
 
 
-def _closure(repo: Path, module: Path, forbidden: set[str],
-             memo: dict[Path, tuple[set[Path], str | None]]) -> tuple[set[Path], str | None]:
+def _closure(
+    repo: Path, module: Path, forbidden: set[str], memo: dict[Path, tuple[set[Path], str | None]]
+) -> tuple[set[Path], str | None]:
     """Repo files a module needs (tests/, benchmarks/ only) and why it cannot run, if so."""
     if module in memo:
         return memo[module]

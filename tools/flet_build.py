@@ -81,8 +81,12 @@ def package(root: Path, target: str = "apk", python_version: str | None = None) 
     def cleanup(exit_code: int, message: Any = None, no_border: bool = False) -> None:
         raise PackagingError(str(message or f"flet build stopped with exit code {exit_code}"))
 
-    def run(argv: Sequence[str], cwd: str, env: dict[str, str] | None = None,
-            capture_output: bool = True) -> SimpleNamespace:
+    def run(
+        argv: Sequence[str],
+        cwd: str,
+        env: dict[str, str] | None = None,
+        capture_output: bool = True,
+    ) -> SimpleNamespace:
         captured["argv"] = [str(a) for a in argv]
         (command.build_dir / "python-app").mkdir(exist_ok=True)
         return SimpleNamespace(returncode=0, stdout="", stderr="")

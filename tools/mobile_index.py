@@ -122,9 +122,7 @@ def build(
         (simple / project).mkdir(parents=True, exist_ok=True)
         (simple / project / "index.html").write_text(_page(anchors))
     simple.mkdir(parents=True, exist_ok=True)
-    (simple / "index.html").write_text(
-        _page(f'<a href="{p}/">{p}</a><br>' for p in sorted(links))
-    )
+    (simple / "index.html").write_text(_page(f'<a href="{p}/">{p}</a><br>' for p in sorted(links)))
     return simple
 
 

@@ -58,8 +58,12 @@ TESTED_PYTHONS = ("3.12", "3.13")  # phone environments, imports and device test
 TEST_TOOLS = ("pytest", "pytest-timeout", "hypothesis")
 # All the packaged app may hold at its top level, besides the entry module.
 STAGED_TOP = {"app", "sync", "assets", "liaison.egg-info"}
-STAGED_REQUIRED = ("app/__init__.py", "sync/__init__.py", "assets/icon.png",
-                   "liaison.egg-info/PKG-INFO")
+STAGED_REQUIRED = (
+    "app/__init__.py",
+    "sync/__init__.py",
+    "assets/icon.png",
+    "liaison.egg-info/PKG-INFO",
+)
 SERVER_MODULES = {"server"}
 SHOWN = ("cffi", "cryptography", "msgpack", "pillow")  # the binary packages, in step 5's line
 
@@ -72,8 +76,9 @@ class CheckFailed(Exception):
 class Options:
     root: Path = ROOT
     cache: Path = CACHE
-    tsv: Path = field(default_factory=lambda: Path(
-        os.environ.get("LIAISON_MOBILE_INDEX_TSV") or MOBILE_INDEX_TSV))
+    tsv: Path = field(
+        default_factory=lambda: Path(os.environ.get("LIAISON_MOBILE_INDEX_TSV") or MOBILE_INDEX_TSV)
+    )
     resolve_pythons: Sequence[str] = RESOLVED_PYTHONS
     tested_pythons: Sequence[str] = TESTED_PYTHONS
     targets: Sequence[Target] = TARGETS
@@ -103,9 +108,16 @@ def check(options: Options) -> Report:
     try:
         stage = staging_step(options, report, pyproject, work)
         try:
-            report.resolutions = list(options.resolved or resolution.resolve_all(
-                report.packages, options.targets, options.resolve_pythons, options.tsv,
-                options.cache))
+            report.resolutions = list(
+                options.resolved
+                or resolution.resolve_all(
+                    report.packages,
+                    options.targets,
+                    options.resolve_pythons,
+                    options.tsv,
+                    options.cache,
+                )
+            )
         except Unavailable as exc:
             _skip(options, report, f"resolution: {exc}")
         if report.resolutions:
@@ -130,40 +142,55 @@ def packaging_step(options: Options, report: Report, pyproject: dict[str, Any]) 
     first = next(iter(report.packages.values()))
     requires_python = pyproject["project"].get("requires-python")
     if first.python not in options.tested_pythons:
-        raise CheckFailed(f"flet build bundles Python {first.python} (requires-python = "
-                          f"{requires_python!r}), which phone-check does not test "
-                          f"({', '.join(options.tested_pythons)})")
+        raise CheckFailed(
+            f"flet build bundles Python {first.python} (requires-python = "
+            f"{requires_python!r}), which phone-check does not test "
+            f"({', '.join(options.tested_pythons)})"
+        )
     for target in options.targets:
         found = flet_build.icon(options.root, target.flet_target)
         if found is None or found.suffix != ".png":
-            raise CheckFailed(f"flet build {target.flet_target} finds no icon.png in "
-                              f"{first.app_path / 'assets'}: it would ship Flet's own icon")
-    options.say(f"[1/6] packaging (flet-cli): bundles Python {first.python} (requires-python "
-                f"{requires_python!r}), runs {first.module}.py from "
-                f"{_relative(first.app_path, options.root)}, icon assets/icon.png; "
-                f"dependencies: {', '.join(first.requirements)}")
+            raise CheckFailed(
+                f"flet build {target.flet_target} finds no icon.png in "
+                f"{first.app_path / 'assets'}: it would ship Flet's own icon"
+            )
+    options.say(
+        f"[1/6] packaging (flet-cli): bundles Python {first.python} (requires-python "
+        f"{requires_python!r}), runs {first.module}.py from "
+        f"{_relative(first.app_path, options.root)}, icon assets/icon.png; "
+        f"dependencies: {', '.join(first.requirements)}"
+    )
 
 
-def dependencies_step(options: Options, report: Report,
-                      pyproject: dict[str, Any]) -> dict[str, str]:
+def dependencies_step(
+    options: Options, report: Report, pyproject: dict[str, Any]
+) -> dict[str, str]:
     """2. No server or dev package among the phone's dependencies; returns those packages."""
     extras = pyproject["project"].get("optional-dependencies", {})
-    off_phone = {str(canonicalize_name(Requirement(r).name)): extra
-                 for extra in ("server", "dev") for r in extras.get(extra, [])}
+    off_phone = {
+        str(canonicalize_name(Requirement(r).name)): extra
+        for extra in ("server", "dev")
+        for r in extras.get(extra, [])
+    }
     for target, package in report.packages.items():
-        bad = [f"{r} (the {off_phone[n]} extra)" for r in package.requirements
-               if (n := canonicalize_name(Requirement(r).name)) in off_phone]
+        bad = [
+            f"{r} (the {off_phone[n]} extra)"
+            for r in package.requirements
+            if (n := canonicalize_name(Requirement(r).name)) in off_phone
+        ]
         if bad:
-            raise CheckFailed(f"the phone's dependencies ({target}) include what only the "
-                              f"server or development use: {', '.join(bad)}; keep it in "
-                              f"[project.optional-dependencies] only")
-    options.say(f"[2/6] dependencies: none from the server or dev extras "
-                f"({', '.join(sorted(off_phone))})")
+            raise CheckFailed(
+                f"the phone's dependencies ({target}) include what only the "
+                f"server or development use: {', '.join(bad)}; keep it in "
+                f"[project.optional-dependencies] only"
+            )
+    options.say(
+        f"[2/6] dependencies: none from the server or dev extras ({', '.join(sorted(off_phone))})"
+    )
     return off_phone
 
 
-def staging_step(options: Options, report: Report, pyproject: dict[str, Any],
-                 work: Path) -> Path:
+def staging_step(options: Options, report: Report, pyproject: dict[str, Any], work: Path) -> Path:
     """3. The app folder as serious_python copies it, for each target; returns Android's."""
     stages = {}
     for target, package in report.packages.items():
@@ -182,17 +209,24 @@ def check_stage(stage: Path, module: str, version: str) -> None:
     entry = f"{module}.py"
     extra = sorted(p.name for p in stage.iterdir() if p.name not in STAGED_TOP | {entry})
     if extra:
-        raise CheckFailed(f"flet build would also package {', '.join(extra)}: add it to "
-                          f"[tool.flet.app].exclude in pyproject.toml (or, if the phone needs "
-                          f"it, to STAGED_TOP in tools/phone_check.py)")
+        raise CheckFailed(
+            f"flet build would also package {', '.join(extra)}: add it to "
+            f"[tool.flet.app].exclude in pyproject.toml (or, if the phone needs "
+            f"it, to STAGED_TOP in tools/phone_check.py)"
+        )
     missing = [p for p in (entry, *STAGED_REQUIRED) if not (stage / p).is_file()]
     if missing:
-        hint = " (`make install` writes liaison.egg-info)" if any(
-            "egg-info" in m for m in missing) else ""
+        hint = (
+            " (`make install` writes liaison.egg-info)"
+            if any("egg-info" in m for m in missing)
+            else ""
+        )
         raise CheckFailed(f"the packaged app lacks {', '.join(missing)}{hint}")
     if f"\nVersion: {version}\n" not in (stage / "liaison.egg-info" / "PKG-INFO").read_text():
-        raise CheckFailed(f"liaison.egg-info is stale (pyproject.toml says version {version}): "
-                          "run `make install`, which rewrites it")
+        raise CheckFailed(
+            f"liaison.egg-info is stale (pyproject.toml says version {version}): "
+            "run `make install`, which rewrites it"
+        )
     for path in sorted(stage.rglob("*")):
         relative = path.relative_to(stage)
         if relative.parts[0].split(".")[0] in SERVER_MODULES:
@@ -201,27 +235,36 @@ def check_stage(stage: Path, module: str, version: str) -> None:
             try:
                 names = device_tests.imports(stage, relative)
             except SyntaxError as exc:
-                raise CheckFailed(f"{relative} does not compile (serious_python's compileall "
-                                  f"would stop the build): {exc}") from exc
+                raise CheckFailed(
+                    f"{relative} does not compile (serious_python's compileall "
+                    f"would stop the build): {exc}"
+                ) from exc
             for name in names:
                 if name.split(".")[0] in SERVER_MODULES:
                     raise CheckFailed(f"{relative} imports {name}: the server is not on the phone")
 
 
-def check_resolutions(resolutions: Sequence[Resolution], off_phone: Mapping[str, str],
-                      options: Options) -> None:
+def check_resolutions(
+    resolutions: Sequence[Resolution], off_phone: Mapping[str, str], options: Options
+) -> None:
     """4. Every resolution succeeds, stays off the server and installs only tested versions."""
     failed = [r for r in resolutions if r.error]
     if failed:
-        raise CheckFailed("pip cannot install the phone's dependencies from PyPI and Flet's "
-                          "mobile index (tools/mobile-index.tsv) for:\n" + "\n".join(
-                              f"  {r.target.name} Python {r.python}: "
-                              + (r.error or "").replace("\n", "\n    ") for r in failed))
+        raise CheckFailed(
+            "pip cannot install the phone's dependencies from PyPI and Flet's "
+            "mobile index (tools/mobile-index.tsv) for:\n"
+            + "\n".join(
+                f"  {r.target.name} Python {r.python}: " + (r.error or "").replace("\n", "\n    ")
+                for r in failed
+            )
+        )
     for r in resolutions:
         server = sorted(set(r.pins) & (set(off_phone) | SERVER_MODULES))
         if server:
-            raise CheckFailed(f"{r.target.name} Python {r.python} would install "
-                              f"{', '.join(server)}, which only the server or development use")
+            raise CheckFailed(
+                f"{r.target.name} Python {r.python} would install "
+                f"{', '.join(server)}, which only the server or development use"
+            )
     locked = phone_env.read_lock(options.root / "requirements" / "dev.lock")
     android = {r.python: r.pins for r in resolutions if r.target.name == "android"}
     untested = []
@@ -233,23 +276,41 @@ def check_resolutions(resolutions: Sequence[Resolution], off_phone: Mapping[str,
             if name in android.get(r.python, {}):
                 tested.add(android[r.python][name][0])
             if version not in tested:
-                untested.append(f"  {r.target.name} Python {r.python}: {name}=={version} "
-                                f"({source}); tested: {', '.join(sorted(tested)) or 'none'}")
+                untested.append(
+                    f"  {r.target.name} Python {r.python}: {name}=={version} "
+                    f"({source}); tested: {', '.join(sorted(tested)) or 'none'}"
+                )
     if untested:
-        raise CheckFailed("the phone would get versions that no test run covers (neither the "
-                          "phone environment nor requirements/dev.lock has them): `make lock` "
-                          "or narrow pyproject.toml's range:\n" + "\n".join(untested))
-    options.say(f"[4/6] resolution (pip {phone_env.pip_version()}; PyPI + mobile index "
-                f"stand-in; * = from the index, the rest from PyPI):")
+        raise CheckFailed(
+            "the phone would get versions that no test run covers (neither the "
+            "phone environment nor requirements/dev.lock has them): `make lock` "
+            "or narrow pyproject.toml's range:\n" + "\n".join(untested)
+        )
+    options.say(
+        f"[4/6] resolution (pip {phone_env.pip_version()}; PyPI + mobile index "
+        f"stand-in; * = from the index, the rest from PyPI):"
+    )
     for r in resolutions:
-        binary = [f"{n} {v}" + ("*" if s == "index" else "")
-                  for n, (v, s) in sorted(r.pins.items()) if s != "PyPI"]
-        options.say(f"      {r.target.name:7} {r.python}: {len(r.pins)} packages, "
-                    f"binary: {', '.join(binary)}")
+        binary = [
+            f"{n} {v}" + ("*" if s == "index" else "")
+            for n, (v, s) in sorted(r.pins.items())
+            if s != "PyPI"
+        ]
+        options.say(
+            f"      {r.target.name:7} {r.python}: {len(r.pins)} packages, "
+            f"binary: {', '.join(binary)}"
+        )
 
 
-def phone_python_steps(line: str, android: Resolution | None, stage: Path, work: Path,
-                       report: Report, options: Options, pyproject: dict[str, Any]) -> None:
+def phone_python_steps(
+    line: str,
+    android: Resolution | None,
+    stage: Path,
+    work: Path,
+    report: Report,
+    options: Options,
+    pyproject: dict[str, Any],
+) -> None:
     """5 and 6 on one Python line, in the environment of what Android resolved for it."""
     try:
         base = phone_env.find_python(line)
@@ -266,16 +327,25 @@ def phone_python_steps(line: str, android: Resolution | None, stage: Path, work:
     started = time.monotonic()
     try:
         env = phone_env.phone_env(
-            options.cache, base, pins, tools, compile_packages=package.compile_packages,
+            options.cache,
+            base,
+            pins,
+            tools,
+            compile_packages=package.compile_packages,
             cleanup_packages=package.cleanup_packages,
-            constraints={name: found[0] for name, found in locked.items()
-                         if len(found) == 1 and name not in pins})
+            constraints={
+                name: found[0]
+                for name, found in locked.items()
+                if len(found) == 1 and name not in pins
+            },
+        )
     except Unavailable as exc:
         _skip(options, report, f"Python {line}: {exc}")
         return
     except PipError as exc:
-        raise CheckFailed(f"Python {line}: PyPI has no x86_64 wheels of the phone's versions "
-                          f"to test with: {exc}") from exc
+        raise CheckFailed(
+            f"Python {line}: PyPI has no x86_64 wheels of the phone's versions to test with: {exc}"
+        ) from exc
     built = time.monotonic() - started
     staged = work / f"compiled-{line}"
     shutil.copytree(stage, staged)
@@ -288,28 +358,50 @@ def phone_python_steps(line: str, android: Resolution | None, stage: Path, work:
     version = pyproject["project"]["version"]
     result = probe(env, staged, package.module, version, work / f"data-{line}")
     if result["errors"]:
-        raise CheckFailed(f"Python {env.version} with the phone's packages cannot run the "
-                          "packaged app:\n" + "\n".join(result["errors"]))
+        raise CheckFailed(
+            f"Python {env.version} with the phone's packages cannot run the "
+            "packaged app:\n" + "\n".join(result["errors"])
+        )
     report.modules[line] = result["modules"]
     shown = ", ".join(f"{n} {pins[n]}" for n in SHOWN if n in pins)
     how = f"built in {built:.0f} s" if built >= 1 else "cached"
-    options.say(f"[5/6] Python {env.version} ({shown}; environment {how}): {package.module} "
-                "imports without starting the app, as __main__ calls flet.run(main); "
-                f"{result['modules']} staged modules import; version {version} from the metadata")
+    options.say(
+        f"[5/6] Python {env.version} ({shown}; environment {how}): {package.module} "
+        "imports without starting the app, as __main__ calls flet.run(main); "
+        f"{result['modules']} staged modules import; version {version} from the metadata"
+    )
     if options.tests:
         device_tests_step(line, env, stage, staged, work, report, options, pyproject)
 
 
-def probe(env: phone_env.PhoneEnv, staged: Path, module: str, version: str,
-          data: Path) -> dict[str, Any]:
+def probe(
+    env: phone_env.PhoneEnv, staged: Path, module: str, version: str, data: Path
+) -> dict[str, Any]:
     """Run tools/phone_probe.py on the phone's Python, in an empty data folder as its cwd."""
     data.mkdir(parents=True)
     done = subprocess.run(
-        [str(env.python), "-S", "-s", "-E", str(Path(__file__).with_name("phone_probe.py")),
-         str(staged), str(env.site_packages), module, version],
-        cwd=data, capture_output=True, text=True,
-        env={"PATH": os.environ.get("PATH", ""), "HOME": str(data), "FLET_PLATFORM": "android",
-             "FLET_APP_STORAGE_DATA": str(data), "FLET_APP_STORAGE_TEMP": str(data / "tmp")})
+        [
+            str(env.python),
+            "-S",
+            "-s",
+            "-E",
+            str(Path(__file__).with_name("phone_probe.py")),
+            str(staged),
+            str(env.site_packages),
+            module,
+            version,
+        ],
+        cwd=data,
+        capture_output=True,
+        text=True,
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": str(data),
+            "FLET_PLATFORM": "android",
+            "FLET_APP_STORAGE_DATA": str(data),
+            "FLET_APP_STORAGE_TEMP": str(data / "tmp"),
+        },
+    )
     try:
         result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -317,19 +409,30 @@ def probe(env: phone_env.PhoneEnv, staged: Path, module: str, version: str,
     return result
 
 
-def device_tests_step(line: str, env: phone_env.PhoneEnv, stage: Path, staged: Path,
-                      work: Path, report: Report, options: Options,
-                      pyproject: dict[str, Any]) -> None:
+def device_tests_step(
+    line: str,
+    env: phone_env.PhoneEnv,
+    stage: Path,
+    staged: Path,
+    work: Path,
+    report: Report,
+    options: Options,
+    pyproject: dict[str, Any],
+) -> None:
     """6. The device-side tests on the staged app; a pass is remembered by its inputs' hash."""
     server_extra = pyproject["project"].get("optional-dependencies", {}).get("server", [])
-    forbidden = SERVER_MODULES | {"playwright"} | {
-        canonicalize_name(Requirement(r).name).replace("-", "_") for r in server_extra}
+    forbidden = (
+        SERVER_MODULES
+        | {"playwright"}
+        | {canonicalize_name(Requirement(r).name).replace("-", "_") for r in server_extra}
+    )
     selection = device_tests.select(options.root, forbidden)
     ws = device_tests.workspace(options.root, staged, work / f"tests-{line}", selection)
     # The sources, not the .pyc files: those hold the path they were compiled at.
     sources = phone_env.tree_digest([p for p in stage.rglob("*") if p.is_file()], stage)
-    tests = phone_env.tree_digest([p for p in ws.rglob("*") if p.is_file()
-                                   and p.suffix != ".pyc"], ws)
+    tests = phone_env.tree_digest(
+        [p for p in ws.rglob("*") if p.is_file() and p.suffix != ".pyc"], ws
+    )
     passed = options.cache / "passed" / f"{line}-{sources}-{tests}-{env.key}"
     if passed.exists():
         summary = passed.read_text() + " (cached: same app, tests and environment)"
@@ -337,8 +440,9 @@ def device_tests_step(line: str, env: phone_env.PhoneEnv, stage: Path, staged: P
         started = time.monotonic()
         ok, summary = device_tests.run(env.python, ws, selection)
         if not ok:
-            raise CheckFailed(f"device tests fail on Python {env.version} with the phone's "
-                              f"packages:\n{summary}")
+            raise CheckFailed(
+                f"device tests fail on Python {env.version} with the phone's packages:\n{summary}"
+            )
         summary = f"{summary} ({time.monotonic() - started:.0f} s)"
         passed.parent.mkdir(parents=True, exist_ok=True)
         for old in passed.parent.glob(f"{line}-*"):
@@ -365,8 +469,12 @@ def _relative(path: Path, root: Path) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line: `python -m tools.phone_check [--python 3.13] [--no-tests]`."""
     parser = argparse.ArgumentParser(description="flet build's Python packaging, checked.")
-    parser.add_argument("--python", action="append", dest="pythons",
-                        help=f"a tested Python line (default: {', '.join(TESTED_PYTHONS)})")
+    parser.add_argument(
+        "--python",
+        action="append",
+        dest="pythons",
+        help=f"a tested Python line (default: {', '.join(TESTED_PYTHONS)})",
+    )
     parser.add_argument("--no-tests", action="store_true", help="skip the device tests")
     args = parser.parse_args(argv)
     options = Options(tests=not args.no_tests)

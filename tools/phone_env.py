@@ -30,8 +30,16 @@ from tools import serious_python
 
 PYPI = "https://pypi.org/simple"
 # Kept from the caller's environment: how to reach PyPI, not where to look for packages.
-_PIP_KEEP = {"PIP_CERT", "PIP_CLIENT_CERT", "PIP_DEFAULT_TIMEOUT", "PIP_RETRIES", "PIP_PROXY",
-             "PIP_CACHE_DIR", "PIP_NO_CACHE_DIR", "PIP_TRUSTED_HOST"}
+_PIP_KEEP = {
+    "PIP_CERT",
+    "PIP_CLIENT_CERT",
+    "PIP_DEFAULT_TIMEOUT",
+    "PIP_RETRIES",
+    "PIP_PROXY",
+    "PIP_CACHE_DIR",
+    "PIP_NO_CACHE_DIR",
+    "PIP_TRUSTED_HOST",
+}
 _OFFLINE = re.compile(
     r"NewConnectionError|Max retries exceeded|Network is unreachable|Temporary failure in name "
     r"resolution|Name or service not known|ConnectTimeout|ReadTimeout|SSLError"
@@ -47,15 +55,21 @@ class PipError(Exception):
     """pip failed; the message holds its error lines."""
 
 
-def pip(args: Sequence[str], *, python: Path | None = None,
-        env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def pip(
+    args: Sequence[str], *, python: Path | None = None, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the dev environment's pip (`--python` another interpreter), isolated from config."""
     command = [sys.executable, "-m", "pip"]
     if python is not None:
         command += ["--python", str(python)]
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PIP_") or k in _PIP_KEEP}
-    clean.update(PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK="1",
-                 PIP_REQUIRE_VIRTUALENV="false", PYTHONNOUSERSITE="1", **(env or {}))
+    clean.update(
+        PIP_CONFIG_FILE=os.devnull,
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        PIP_REQUIRE_VIRTUALENV="false",
+        PYTHONNOUSERSITE="1",
+        **(env or {}),
+    )
     result = subprocess.run(command + list(args), capture_output=True, text=True, env=clean)
     if result.returncode != 0:
         if _OFFLINE.search(result.stderr):  # pip ends with "no matching distribution" then too
@@ -84,14 +98,19 @@ def find_python(line: str) -> Path:
     for candidate in candidates:
         if candidate.exists() and python_version(candidate).startswith(line + "."):
             return candidate
-    raise Unavailable(f"no CPython {line} (pyenv install {line}, or set LIAISON_PYTHON_"
-                      f"{line.replace('.', '_')})")
+    raise Unavailable(
+        f"no CPython {line} (pyenv install {line}, or set LIAISON_PYTHON_{line.replace('.', '_')})"
+    )
 
 
 def python_version(python: Path) -> str:
     """The full version of an interpreter, e.g. "3.12.1"."""
-    out = subprocess.run([str(python), "-c", "import platform; print(platform.python_version())"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [str(python), "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return out.stdout.strip()
 
 
@@ -105,21 +124,36 @@ class PhoneEnv:
     key: str
 
 
-def phone_env(cache: Path, base: Path, pins: Mapping[str, str], tools: Mapping[str, str],
-              *, compile_packages: bool, cleanup_packages: bool,
-              constraints: Mapping[str, str] | None = None) -> PhoneEnv:
+def phone_env(
+    cache: Path,
+    base: Path,
+    pins: Mapping[str, str],
+    tools: Mapping[str, str],
+    *,
+    compile_packages: bool,
+    cleanup_packages: bool,
+    constraints: Mapping[str, str] | None = None,
+) -> PhoneEnv:
     """The environment with `pins` (name -> version) as the phone has them, plus test `tools`
     (their own dependencies held to `constraints`, e.g. the dev lock's versions)."""
     version = python_version(base)
     line = ".".join(version.split(".")[:2])
-    recipe = {"python": str(base.resolve()), "version": version, "pins": sorted(pins.items()),
-              "tools": sorted(tools.items()), "constraints": sorted((constraints or {}).items()),
-              "pip": pip_version(), "compile": compile_packages, "cleanup": cleanup_packages,
-              "schema": 1}
+    recipe = {
+        "python": str(base.resolve()),
+        "version": version,
+        "pins": sorted(pins.items()),
+        "tools": sorted(tools.items()),
+        "constraints": sorted((constraints or {}).items()),
+        "pip": pip_version(),
+        "compile": compile_packages,
+        "cleanup": cleanup_packages,
+        "schema": 1,
+    }
     key = digest(json.dumps(recipe, sort_keys=True))
     home = cache / f"env-{line}-{key}"
-    env = PhoneEnv(home / "bin" / "python", home / "lib" / f"python{line}" / "site-packages",
-                   version, key)
+    env = PhoneEnv(
+        home / "bin" / "python", home / "lib" / f"python{line}" / "site-packages", version, key
+    )
     if (home / "recipe.json").exists():
         return env
     for old in cache.glob(f"env-{line}-*"):
@@ -131,8 +165,10 @@ def phone_env(cache: Path, base: Path, pins: Mapping[str, str], tools: Mapping[s
         python = building / "bin" / "python"
         site = building / "lib" / f"python{line}" / "site-packages"
         specs = [f"{name}=={v}" for name, v in sorted(pins.items())]
-        pip(["install", "--no-deps", "--only-binary", ":all:", "--index-url", PYPI, *specs],
-            python=python)
+        pip(
+            ["install", "--no-deps", "--only-binary", ":all:", "--index-url", PYPI, *specs],
+            python=python,
+        )
         shutil.rmtree(site / "flutter", ignore_errors=True)  # serious_python moves it out
         if compile_packages:
             serious_python.compile_tree(python, site)
@@ -140,9 +176,21 @@ def phone_env(cache: Path, base: Path, pins: Mapping[str, str], tools: Mapping[s
             serious_python.cleanup_packages(site)
         held = building / "constraints.txt"
         held.write_text("".join(f"{n}=={v}\n" for n, v in sorted((constraints or {}).items())))
-        pip(["install", "--only-binary", ":all:", "--index-url", PYPI, "--constraint", str(held),
-             "--target", str(building / "test-tools"),
-             *(f"{name}=={v}" for name, v in sorted(tools.items()))], python=python)
+        pip(
+            [
+                "install",
+                "--only-binary",
+                ":all:",
+                "--index-url",
+                PYPI,
+                "--constraint",
+                str(held),
+                "--target",
+                str(building / "test-tools"),
+                *(f"{name}=={v}" for name, v in sorted(tools.items())),
+            ],
+            python=python,
+        )
         # Only for the test run: `python -S` (the probe) does not read .pth files.
         (site / "phone-check-test-tools.pth").write_text(str(home / "test-tools") + "\n")
         (building / "recipe.json").write_text(json.dumps(recipe, indent=1))

@@ -80,9 +80,7 @@ def main() -> None:
         path = getattr(loaded, "__file__", None)
         if name == "server" or name.startswith("server."):
             errors.append(f"the server package was imported: {name}")
-        elif name != "__main__" and path and not os.path.realpath(path).startswith(
-            tuple(allowed)
-        ):
+        elif name != "__main__" and path and not os.path.realpath(path).startswith(tuple(allowed)):
             errors.append(f"{name} was imported from outside the phone's paths: {path}")
 
     try:

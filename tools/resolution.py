@@ -48,17 +48,25 @@ class Resolution:
     error: str | None = None
 
 
-def resolve_all(packages: Mapping[str, flet_build.Package], targets: Sequence[Target],
-                pythons: Sequence[str], tsv: Path, cache: Path) -> list[Resolution]:
+def resolve_all(
+    packages: Mapping[str, flet_build.Package],
+    targets: Sequence[Target],
+    pythons: Sequence[str],
+    tsv: Path,
+    cache: Path,
+) -> list[Resolution]:
     """Every target on every Python line, with the index's Requires-Dist learnt until stable."""
     if not tsv.is_file():
-        raise Unavailable(f"no listing of Flet's mobile index at {tsv} "
-                          "(tools/mobile-index.tsv; or set LIAISON_MOBILE_INDEX_TSV)")
+        raise Unavailable(
+            f"no listing of Flet's mobile index at {tsv} "
+            "(tools/mobile-index.tsv; or set LIAISON_MOBILE_INDEX_TSV)"
+        )
     rows = mobile_index.read_tsv(tsv)
     requires_file = cache / "mobile-index-requires.json"
     requires = mobile_index.load_requires(requires_file)
-    platforms = {t.name: [serious_python.wheel_platform(packages[t.name].platform, t.arch)]
-                 for t in targets}
+    platforms = {
+        t.name: [serious_python.wheel_platform(packages[t.name].platform, t.arch)] for t in targets
+    }
     jobs = [(t, line) for t in targets for line in pythons]
     for _ in range(6):
         index = build_index(rows, platforms, requires, cache)
@@ -81,21 +89,39 @@ def resolve_all(packages: Mapping[str, flet_build.Package], targets: Sequence[Ta
     raise RuntimeError("the mobile index's Requires-Dist did not settle after 6 rounds")
 
 
-def resolve(package: flet_build.Package, target: Target, line: str, index: Path,
-            cache: Path) -> Resolution:
+def resolve(
+    package: flet_build.Package, target: Target, line: str, index: Path, cache: Path
+) -> Resolution:
     """`pip install --dry-run` of the dependency list as serious_python's pip would see it."""
     result = Resolution(target, line)
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         shim = Path(tmp)
         (shim / "sitecustomize.py").write_text(
-            serious_python.sitecustomize(package.platform, target.arch, full_version(line)))
+            serious_python.sitecustomize(package.platform, target.arch, full_version(line))
+        )
         report = shim / "report.json"
-        args = ["install", "--dry-run", "--ignore-installed", "--quiet", "--only-binary", ":all:",
-                "--platform", serious_python.wheel_platform(package.platform, target.arch),
-                "--python-version", line, "--implementation", "cp",
-                "--index-url", phone_env.PYPI, "--extra-index-url", index.as_uri(),
-                "--report", str(report), *package.requirements]
+        args = [
+            "install",
+            "--dry-run",
+            "--ignore-installed",
+            "--quiet",
+            "--only-binary",
+            ":all:",
+            "--platform",
+            serious_python.wheel_platform(package.platform, target.arch),
+            "--python-version",
+            line,
+            "--implementation",
+            "cp",
+            "--index-url",
+            phone_env.PYPI,
+            "--extra-index-url",
+            index.as_uri(),
+            "--report",
+            str(report),
+            *package.requirements,
+        ]
         try:
             phone_env.pip(args, env={"PYTHONPATH": str(shim)})
         except PipError as exc:
@@ -103,8 +129,13 @@ def resolve(package: flet_build.Package, target: Target, line: str, index: Path,
             return result
         for item in json.loads(report.read_text())["install"]:
             url = item["download_info"]["url"]
-            source = ("index" if url.startswith("file:")
-                      else "PyPI" if url.endswith("-none-any.whl") else "PyPI binary")
+            source = (
+                "index"
+                if url.startswith("file:")
+                else "PyPI"
+                if url.endswith("-none-any.whl")
+                else "PyPI binary"
+            )
             meta = item["metadata"]
             result.pins[canonicalize_name(meta["name"])] = (meta["version"], source)
     return result
@@ -118,23 +149,45 @@ def fetch_requires(releases: Iterable[tuple[str, str, str]]) -> dict[str, list[s
         with tempfile.TemporaryDirectory() as tmp:
             report = Path(tmp) / "report.json"
             try:
-                phone_env.pip(["install", "--dry-run", "--ignore-installed", "--no-deps",
-                               "--quiet", "--only-binary", ":all:", "--python-version", line,
-                               "--index-url", phone_env.PYPI, "--report", str(report),
-                               f"{name}=={version}"])
+                phone_env.pip(
+                    [
+                        "install",
+                        "--dry-run",
+                        "--ignore-installed",
+                        "--no-deps",
+                        "--quiet",
+                        "--only-binary",
+                        ":all:",
+                        "--python-version",
+                        line,
+                        "--index-url",
+                        phone_env.PYPI,
+                        "--report",
+                        str(report),
+                        f"{name}=={version}",
+                    ]
+                )
             except PipError:  # not on PyPI (a build only the index has): taken as needing nothing
                 learnt[key] = []
                 continue
             learnt[key] = json.loads(report.read_text())["install"][0]["metadata"].get(
-                "requires_dist", [])
+                "requires_dist", []
+            )
     return learnt
 
 
-def build_index(rows: Sequence[mobile_index.Row], platforms: Mapping[str, Sequence[str]],
-                requires: Mapping[str, Sequence[str]], cache: Path) -> Path:
+def build_index(
+    rows: Sequence[mobile_index.Row],
+    platforms: Mapping[str, Sequence[str]],
+    requires: Mapping[str, Sequence[str]],
+    cache: Path,
+) -> Path:
     """The stand-in index's `simple/` folder, cached by a hash of what goes in."""
-    recipe = json.dumps([[r.target, r.python, r.name, r.version] for r in rows]
-                        + [sorted(platforms.items()), sorted(requires.items())], sort_keys=True)
+    recipe = json.dumps(
+        [[r.target, r.python, r.name, r.version] for r in rows]
+        + [sorted(platforms.items()), sorted(requires.items())],
+        sort_keys=True,
+    )
     dest = cache / f"index-{phone_env.digest(recipe)}"
     if not (dest / "simple" / "index.html").exists():
         for old in cache.glob("index-*"):

@@ -61,6 +61,7 @@ class VisitEdit:
 
 def _leave(app: AppState, key: str) -> shell.Leave:
     """The autosave is flushed on the way out; the app asks only when it could not save."""
+
     def edit() -> VisitEdit | None:
         found = app.ui.get(key)
         return found if isinstance(found, VisitEdit) else None
@@ -79,12 +80,14 @@ def _leave(app: AppState, key: str) -> shell.Leave:
         for name in [k for k, v in app.ui.items() if v is found]:
             del app.ui[name]  # reopened, the screen shows the stored draft
 
-    return shell.Leave(unsaved=lambda: bool((found := edit()) and found.unsaved),
-                       discard=discard, keep=keep)
+    return shell.Leave(
+        unsaved=lambda: bool((found := edit()) and found.unsaved), discard=discard, keep=keep
+    )
 
 
-def _edit(app: AppState, work: Casework, patient_id: str, visit: dict[str, Any] | None
-          ) -> VisitEdit:
+def _edit(
+    app: AppState, work: Casework, patient_id: str, visit: dict[str, Any] | None
+) -> VisitEdit:
     """The screen-local edit, kept across rebuilds; reloaded from the store when idle."""
     key = f"visit:{visit['id']}" if visit else f"visit:new:{patient_id}"
     edit: VisitEdit | None = app.ui.get(key)
@@ -97,37 +100,63 @@ def _edit(app: AppState, work: Casework, patient_id: str, visit: dict[str, Any] 
         # draft rather than leave it behind and start a second one.
         visit = work.todays_draft(patient_id)
     fields = dict(visit["fields"]) if visit else a.new_visit_fields(patient_id, work.now())
-    edit = VisitEdit(patient_id, visit["id"] if visit else None, fields,
-                     status="Draft saved" if visit else "Not saved yet")
+    edit = VisitEdit(
+        patient_id,
+        visit["id"] if visit else None,
+        fields,
+        status="Draft saved" if visit else "Not saved yet",
+    )
     app.ui[key] = edit
     if visit:
         app.ui[f"visit:{visit['id']}"] = edit
     return edit
 
 
-def build(app: AppState, nav: shell.Nav, patient_id: str = "", visit_id: str = "",
-          **_: str) -> ft.View:
+def build(
+    app: AppState, nav: shell.Nav, patient_id: str = "", visit_id: str = "", **_: str
+) -> ft.View:
     """The assessment screen for a new visit or an existing one."""
     work = Casework(app)
     route = f"/visit/{visit_id}" if visit_id else f"/assess/{patient_id}"
     visit = work.get(visit_id, "visit") if visit_id else None
     pid = visit["fields"]["patient_id"] if visit else patient_id
     if (visit_id and visit is None) or work.get(pid, "patient") is None:
-        return shell.missing(app, nav, route, "Assessment",
-                             "This visit or patient is not on this phone.", key="visit-missing")
+        return shell.missing(
+            app,
+            nav,
+            route,
+            "Assessment",
+            "This visit or patient is not on this phone.",
+            key="visit-missing",
+        )
     name = work.patient_name(pid)
     if visit and a.is_final(visit["fields"]):
-        return shell.screen(app, nav, route, "Visit",
-                            [_heading(name), *final_view(app, nav, work, visit)],
-                            leave=addendum_leave(app, visit["id"]))
+        return shell.screen(
+            app,
+            nav,
+            route,
+            "Visit",
+            [_heading(name), *final_view(app, nav, work, visit)],
+            leave=addendum_leave(app, visit["id"]),
+        )
     if visit and work.colleagues_draft(visit):
-        return shell.screen(app, nav, route, "Draft visit",
-                            [_heading(name), *_colleagues_draft(app, nav, work, visit)])
+        return shell.screen(
+            app,
+            nav,
+            route,
+            "Draft visit",
+            [_heading(name), *_colleagues_draft(app, nav, work, visit)],
+        )
     edit = _edit(app, work, pid, visit)
     key = f"visit:{visit['id']}" if visit else f"visit:new:{pid}"
-    return shell.screen(app, nav, route, "Assessment",
-                        [_heading(name), *_form(app, nav, work, edit)],
-                        leave=_leave(app, key))
+    return shell.screen(
+        app,
+        nav,
+        route,
+        "Assessment",
+        [_heading(name), *_form(app, nav, work, edit)],
+        leave=_leave(app, key),
+    )
 
 
 def _form(app: AppState, nav: shell.Nav, work: Casework, edit: VisitEdit) -> list[ft.Control]:
@@ -161,10 +190,20 @@ def _form(app: AppState, nav: shell.Nav, work: Casework, edit: VisitEdit) -> lis
     def show_dependents() -> None:
         answers = edit.fields.get("screening") or {}
         scores_box.content = screening.scores_panel(answers)
-        found = [d for d in a.score(answers).positive_domains
-                 if d not in (edit.fields.get("needs") or [])]
-        needs_hint.value = ("The screen also found: " + ", ".join(label(d) for d in found)
-                            + " (included in next steps)") if found else ""
+        found = [
+            d
+            for d in a.score(answers).positive_domains
+            if d not in (edit.fields.get("needs") or [])
+        ]
+        needs_hint.value = (
+            (
+                "The screen also found: "
+                + ", ".join(label(d) for d in found)
+                + " (included in next steps)"
+            )
+            if found
+            else ""
+        )
         proposals_box.content = _proposals(nav, work, edit)
 
     def change(name: str, value: Any, *, now: bool = False) -> None:
@@ -187,11 +226,15 @@ def _form(app: AppState, nav: shell.Nav, work: Casework, edit: VisitEdit) -> lis
             answers[qid] = value
         change("screening", answers)
 
-    started = w.text_field("Started (YYYY-MM-DD HH:MM)", key="started-at",
-                           value=edit.started_text if edit.started_text is not None
-                           else str(f.get("started_at", ""))[:16].replace("T", " "),
-                           error=edit.errors.get("started_at") or
-                           (STARTED_FORM if edit.started_text is not None else None))
+    started = w.text_field(
+        "Started (YYYY-MM-DD HH:MM)",
+        key="started-at",
+        value=edit.started_text
+        if edit.started_text is not None
+        else str(f.get("started_at", ""))[:16].replace("T", " "),
+        error=edit.errors.get("started_at")
+        or (STARTED_FORM if edit.started_text is not None else None),
+    )
 
     def started_changed(e: Any = None) -> None:
         text = (started.value or "").strip().replace(" ", "T", 1)
@@ -205,24 +248,41 @@ def _form(app: AppState, nav: shell.Nav, work: Casework, edit: VisitEdit) -> lis
         change("started_at", when.replace(microsecond=0, tzinfo=None).isoformat())
 
     started.on_change = started_changed
-    setting = _radios("setting", [(s, label(s)) for s in schema.SETTINGS], f.get("setting"),
-                      lambda v: change("setting", v), horizontal=True)
+    setting = _radios(
+        "setting",
+        [(s, label(s)) for s in schema.SETTINGS],
+        f.get("setting"),
+        lambda v: change("setting", v),
+        horizontal=True,
+    )
     source = ft.Dropdown(
-        key="source", label="Source of the request", value=f.get("source"),
+        key="source",
+        label="Source of the request",
+        value=f.get("source"),
         options=[ft.DropdownOption(key=k, text=t) for k, t in SOURCES.items()],
         expand=True,
     )
     source.on_select = lambda e: change("source", source.value or None)
     needs = _needs(f.get("needs") or [], lambda v: change("needs", v))
-    summary = w.text_field("Summary", key="summary", value=str(f.get("summary") or ""),
-                           multiline=True, max_length=schema.MAX_LONG_TEXT)
+    summary = w.text_field(
+        "Summary",
+        key="summary",
+        value=str(f.get("summary") or ""),
+        multiline=True,
+        max_length=schema.MAX_LONG_TEXT,
+    )
     summary.on_change = lambda e: change("summary", summary.value or "")
     summary.on_blur = lambda e: debouncer.flush()
-    triage = _radios("triage", [(t, label(t)) for t in schema.TRIAGE], f.get("triage"),
-                     lambda v: change("triage", v, now=True))
+    triage = _radios(
+        "triage",
+        [(t, label(t)) for t in schema.TRIAGE],
+        f.get("triage"),
+        lambda v: change("triage", v, now=True),
+    )
     # Labels stay short: a radio's or checkbox's label does not wrap at 360 px.
-    consent = ft.Checkbox(key="consent", value=bool(f.get("consent_confirmed")),
-                          label="Patient consented")
+    consent = ft.Checkbox(
+        key="consent", value=bool(f.get("consent_confirmed")), label="Patient consented"
+    )
     consent.on_change = lambda e: change("consent_confirmed", bool(consent.value), now=True)
     errors_box = ft.Column(key="finalize-errors")
 
@@ -233,8 +293,13 @@ def _form(app: AppState, nav: shell.Nav, work: Casework, edit: VisitEdit) -> lis
             edit.errors = {p.field: a.error_text(p) for p in problems}
             if edit.started_text is not None:  # never finalized over what was typed
                 edit.errors["started_at"] = "Start time does not read as a date and time"
-            errors_box.controls = [w.banner("To finalize: " + "; ".join(edit.errors.values()),
-                                            kind="error", key="finalize-banner")]
+            errors_box.controls = [
+                w.banner(
+                    "To finalize: " + "; ".join(edit.errors.values()),
+                    kind="error",
+                    key="finalize-banner",
+                )
+            ]
             nav.refresh()
             return
         try:
@@ -250,8 +315,13 @@ def _form(app: AppState, nav: shell.Nav, work: Casework, edit: VisitEdit) -> lis
         nav.go(f"/visit/{record['id']}")
 
     if edit.errors:
-        errors_box.controls = [w.banner("To finalize: " + "; ".join(edit.errors.values()),
-                                        kind="error", key="finalize-banner")]
+        errors_box.controls = [
+            w.banner(
+                "To finalize: " + "; ".join(edit.errors.values()),
+                kind="error",
+                key="finalize-banner",
+            )
+        ]
     show_dependents()
 
     def save_photos(items: list[dict[str, Any]]) -> None:
@@ -263,46 +333,70 @@ def _form(app: AppState, nav: shell.Nav, work: Casework, edit: VisitEdit) -> lis
 
     target = Target(lambda: list(edit.fields.get("attachments") or []), save_photos)
     return [
-        status, started,
-        w.section_header("Setting"), setting, _error(edit, "setting"),
+        status,
+        started,
+        w.section_header("Setting"),
+        setting,
+        _error(edit, "setting"),
         ft.Row([source]),
-        w.section_header("Needs"), needs, needs_hint,
-        w.section_header("Screening"), *screening.section(f.get("screening") or {}, answer),
+        w.section_header("Needs"),
+        needs,
+        needs_hint,
+        w.section_header("Screening"),
+        *screening.section(f.get("screening") or {}, answer),
         scores_box,
         summary,
         *photos.section(app, nav, target, key="visit-photos"),
-        w.section_header("Triage decision"), _hint(TRIAGE_HELP), triage,
+        w.section_header("Triage decision"),
+        _hint(TRIAGE_HELP),
+        triage,
         _error(edit, "triage"),
         proposals_box,
         w.section_header("Consent"),
-        _hint("The patient agreed to this assessment and to sharing it with the services "
-              "it names."),
-        consent, _error(edit, "consent_confirmed"),
+        _hint(
+            "The patient agreed to this assessment and to sharing it with the services it names."
+        ),
+        consent,
+        _error(edit, "consent_confirmed"),
         errors_box,
-        ft.Row([w.primary_button("Finalize", finalize, icon=ft.Icons.TASK_ALT,
-                                 key="finalize", expand=True)]),
-        *([ft.Row([_discard_button(app, nav, work, edit.visit_id, edit.patient_id)])]
-          if edit.visit_id else []),
+        ft.Row(
+            [
+                w.primary_button(
+                    "Finalize", finalize, icon=ft.Icons.TASK_ALT, key="finalize", expand=True
+                )
+            ]
+        ),
+        *(
+            [ft.Row([_discard_button(app, nav, work, edit.visit_id, edit.patient_id)])]
+            if edit.visit_id
+            else []
+        ),
     ]
 
 
-def _colleagues_draft(app: AppState, nav: shell.Nav, work: Casework, visit: dict[str, Any]
-                      ) -> list[ft.Control]:
+def _colleagues_draft(
+    app: AppState, nav: shell.Nav, work: Casework, visit: dict[str, Any]
+) -> list[ft.Control]:
     """Another device's draft: shown, not changed (a supervisor may still discard it)."""
     items: list[ft.Control] = [
-        w.banner("Draft by a colleague — only its author can change it.", kind="warning",
-                 key="colleague-draft-banner"),
+        w.banner(
+            "Draft by a colleague — only its author can change it.",
+            kind="warning",
+            key="colleague-draft-banner",
+        ),
         *facts(app, nav, visit),
     ]
     if work.may_discard(visit):
-        items.append(ft.Row([_discard_button(app, nav, work, visit["id"],
-                                             visit["fields"]["patient_id"])]))
+        items.append(
+            ft.Row([_discard_button(app, nav, work, visit["id"], visit["fields"]["patient_id"])])
+        )
     return items
 
 
-def _discard_button(app: AppState, nav: shell.Nav, work: Casework, visit_id: str,
-                    patient_id: str) -> ft.Control:
-    """"Discard draft", after a confirmation: the draft is deleted (and synced as such)."""
+def _discard_button(
+    app: AppState, nav: shell.Nav, work: Casework, visit_id: str, patient_id: str
+) -> ft.Control:
+    """ "Discard draft", after a confirmation: the draft is deleted (and synced as such)."""
 
     def discard(e: Any = None) -> None:
         nav.close_dialog()
@@ -322,15 +416,22 @@ def _discard_button(app: AppState, nav: shell.Nav, work: Casework, visit_id: str
         nav.go(f"/patient/{patient_id}")
 
     def ask(e: Any = None) -> None:
-        nav.show_dialog(ft.AlertDialog(
-            modal=True, key="discard-draft-dialog", title=ft.Text("Discard this draft?"),
-            content=ft.Text("The draft visit is deleted, on this phone and on the server."),
-            actions=[w.text_button("Cancel", lambda e: nav.close_dialog(),
-                                   key="discard-draft-cancel"),
-                     w.danger_button("Discard", discard, key="discard-draft-confirm")]))
+        nav.show_dialog(
+            ft.AlertDialog(
+                modal=True,
+                key="discard-draft-dialog",
+                title=ft.Text("Discard this draft?"),
+                content=ft.Text("The draft visit is deleted, on this phone and on the server."),
+                actions=[
+                    w.text_button(
+                        "Cancel", lambda e: nav.close_dialog(), key="discard-draft-cancel"
+                    ),
+                    w.danger_button("Discard", discard, key="discard-draft-confirm"),
+                ],
+            )
+        )
 
-    return w.text_button("Discard draft", ask, icon=ft.Icons.DELETE_OUTLINE,
-                         key="discard-draft")
+    return w.text_button("Discard draft", ask, icon=ft.Icons.DELETE_OUTLINE, key="discard-draft")
 
 
 def _proposals(nav: shell.Nav, work: Casework, edit: VisitEdit) -> ft.Control:
@@ -349,16 +450,20 @@ def _proposals(nav: shell.Nav, work: Casework, edit: VisitEdit) -> ft.Control:
         next_steps.accept(work, nav, chosen)
         nav.refresh()
 
-    return next_steps.panel(work.proposals(visit), work.accepted(edit.visit_id), accept,
-                            triage=triage)
+    return next_steps.panel(
+        work.proposals(visit), work.accepted(edit.visit_id), accept, triage=triage
+    )
 
 
-def _radios(key: str, options: list[tuple[str, str]], value: Any, on_change: Any,
-            horizontal: bool = False) -> ft.RadioGroup:
+def _radios(
+    key: str, options: list[tuple[str, str]], value: Any, on_change: Any, horizontal: bool = False
+) -> ft.RadioGroup:
     radios: list[ft.Control] = [ft.Radio(value=v, label=t) for v, t in options]
     group = ft.RadioGroup(
-        key=key, value=value,
-        content=ft.Row(radios, wrap=True) if horizontal else ft.Column(radios, spacing=0))
+        key=key,
+        value=value,
+        content=ft.Row(radios, wrap=True) if horizontal else ft.Column(radios, spacing=0),
+    )
     group.on_change = lambda e: on_change(group.value or None)
     return group
 
@@ -368,13 +473,18 @@ def _needs(chosen: list[str], on_change: Any) -> ft.Control:
     chips: list[ft.Chip] = []
 
     def changed(e: Any = None) -> None:
-        on_change([d for d, chip in zip(schema.NEED_DOMAINS, chips, strict=True)
-                   if chip.selected])
+        on_change([d for d, chip in zip(schema.NEED_DOMAINS, chips, strict=True) if chip.selected])
 
     for domain in schema.NEED_DOMAINS:
-        chips.append(ft.Chip(key=f"need-{domain}", label=ft.Text(label(domain)),
-                             selected=domain in chosen, on_select=changed,
-                             height=w.TOUCH))  # a thumb's target, as the caseload filters
+        chips.append(
+            ft.Chip(
+                key=f"need-{domain}",
+                label=ft.Text(label(domain)),
+                selected=domain in chosen,
+                on_select=changed,
+                height=w.TOUCH,
+            )
+        )  # a thumb's target, as the caseload filters
     return ft.Row(list(chips), key="needs", wrap=True, spacing=8, run_spacing=4)
 
 
@@ -389,5 +499,4 @@ def _heading(name: str) -> ft.Control:
 
 def _error(edit: VisitEdit, name: str) -> ft.Control:
     message = edit.errors.get(name)
-    return ft.Text(message or "", key=f"{name}-error", color=ft.Colors.ERROR,
-                   visible=bool(message))
+    return ft.Text(message or "", key=f"{name}-error", color=ft.Colors.ERROR, visible=bool(message))

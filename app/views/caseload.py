@@ -24,22 +24,44 @@ def _rows(app: AppState, nav: shell.Nav, pick: bool) -> list[ft.Control]:
     rows = queries.caseload(app.store, text, name, app.today)
     if not rows:
         if text.strip():
-            return [w.empty_state("No patient found", f"No patient matches “{text.strip()}”. "
-                                  "Check the spelling or add the patient.",
-                                  icon=ft.Icons.PERSON_SEARCH, key="caseload-empty")]
+            return [
+                w.empty_state(
+                    "No patient found",
+                    f"No patient matches “{text.strip()}”. Check the spelling or add the patient.",
+                    icon=ft.Icons.PERSON_SEARCH,
+                    key="caseload-empty",
+                )
+            ]
         if name != "all":
-            return [w.empty_state("No patients in this list",
-                                  f"No patient is in “{queries.FILTER_LABELS[name]}”.",
-                                  icon=ft.Icons.FILTER_LIST_OFF, key="caseload-empty")]
-        return [w.empty_state("No patients yet", "Sync to download your team's caseload, "
-                              "or add a patient.", icon=ft.Icons.PEOPLE_OUTLINE,
-                              key="caseload-empty")]
+            return [
+                w.empty_state(
+                    "No patients in this list",
+                    f"No patient is in “{queries.FILTER_LABELS[name]}”.",
+                    icon=ft.Icons.FILTER_LIST_OFF,
+                    key="caseload-empty",
+                )
+            ]
+        return [
+            w.empty_state(
+                "No patients yet",
+                "Sync to download your team's caseload, or add a patient.",
+                icon=ft.Icons.PEOPLE_OUTLINE,
+                key="caseload-empty",
+            )
+        ]
     out: list[ft.Control] = []
     for row in rows:
         target = f"/assess/{row.id}" if pick else f"/patient/{row.id}"
         icon = ft.Icons.PRIORITY_HIGH if row.follow_up else ft.Icons.PERSON_OUTLINE
-        out.append(w.tile(row.name, row.detail, icon=icon, key=f"patient-{row.id}",
-                          on_click=lambda e, t=target: nav.go(t)))
+        out.append(
+            w.tile(
+                row.name,
+                row.detail,
+                icon=icon,
+                key=f"patient-{row.id}",
+                on_click=lambda e, t=target: nav.go(t),
+            )
+        )
     return out
 
 
@@ -63,25 +85,44 @@ def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
             app.touch()
             app.ui["caseload_filter"] = name
             redraw()
+
         return handler
 
     def _chips() -> list[ft.Control]:
         current = app.ui.get("caseload_filter", "all")
-        return [ft.Chip(label=ft.Text(queries.FILTER_LABELS[n]), selected=n == current,
-                        key=f"filter-{n}", on_select=choose(n),
-                        height=w.TOUCH)
-                for n in queries.FILTERS]
+        return [
+            ft.Chip(
+                label=ft.Text(queries.FILTER_LABELS[n]),
+                selected=n == current,
+                key=f"filter-{n}",
+                on_select=choose(n),
+                height=w.TOUCH,
+            )
+            for n in queries.FILTERS
+        ]
 
     chips.controls = _chips()
-    box = w.text_field("Search patients by name", key="search",
-                       value=app.ui.get("caseload_query", ""), on_change=search)
+    box = w.text_field(
+        "Search patients by name",
+        key="search",
+        value=app.ui.get("caseload_query", ""),
+        on_change=search,
+    )
     box.prefix_icon = ft.Icons.SEARCH
-    add = w.secondary_button("Add patient", lambda e: _quick_add(app, nav, pick),
-                             icon=ft.Icons.PERSON_ADD_ALT, key="add-patient")
+    add = w.secondary_button(
+        "Add patient",
+        lambda e: _quick_add(app, nav, pick),
+        icon=ft.Icons.PERSON_ADD_ALT,
+        key="add-patient",
+    )
     controls: list[ft.Control] = []
     if pick:
-        controls.append(ft.Text("Choose the patient for the new assessment, or add them.",
-                                theme_style=ft.TextThemeStyle.BODY_LARGE))
+        controls.append(
+            ft.Text(
+                "Choose the patient for the new assessment, or add them.",
+                theme_style=ft.TextThemeStyle.BODY_LARGE,
+            )
+        )
     controls += [box, chips, ft.Row([add]), results]
     title = "New assessment" if pick else "Patients"
     return shell.screen(app, nav, PICK_ROUTE if pick else ROUTE, title, controls)
@@ -92,20 +133,33 @@ NEW_PATIENT = "caseload:new-patient"  # the add dialog's draft: kept when it is 
 
 def _quick_add(app: AppState, nav: shell.Nav, pick: bool) -> None:
     draft: dict[str, Any] = app.ui.setdefault(NEW_PATIENT, {})
-    name = w.text_field("Full name", key="new-name", autofocus=True,
-                        value=draft.get("name", ""))
-    phone = w.text_field("Phone (optional)", key="new-phone", keyboard=ft.KeyboardType.PHONE,
-                         value=draft.get("phone", ""))
-    birth = w.text_field("Birth date (optional)", key="new-birth", hint="YYYY-MM-DD",
-                         keyboard=ft.KeyboardType.DATETIME, value=draft.get("birth", ""))
+    name = w.text_field("Full name", key="new-name", autofocus=True, value=draft.get("name", ""))
+    phone = w.text_field(
+        "Phone (optional)",
+        key="new-phone",
+        keyboard=ft.KeyboardType.PHONE,
+        value=draft.get("phone", ""),
+    )
+    birth = w.text_field(
+        "Birth date (optional)",
+        key="new-birth",
+        hint="YYYY-MM-DD",
+        keyboard=ft.KeyboardType.DATETIME,
+        value=draft.get("birth", ""),
+    )
     teams = app.teams()
-    team = ft.Dropdown(label="Team", key="new-team", options=[
-        ft.DropdownOption(key=tid, text=tname) for tid, tname in teams],
-        visible=len(teams) > 1, value=draft.get("team"))
+    team = ft.Dropdown(
+        label="Team",
+        key="new-team",
+        options=[ft.DropdownOption(key=tid, text=tname) for tid, tname in teams],
+        visible=len(teams) > 1,
+        value=draft.get("team"),
+    )
 
     def typed(e: Any = None) -> None:
-        draft.update(name=name.value or "", phone=phone.value or "",
-                     birth=birth.value or "", team=team.value)
+        draft.update(
+            name=name.value or "", phone=phone.value or "", birth=birth.value or "", team=team.value
+        )
 
     name.on_change = phone.on_change = birth.on_change = typed
     team.on_select = typed
@@ -123,8 +177,9 @@ def _quick_add(app: AppState, nav: shell.Nav, pick: bool) -> None:
         if not (name.value or "").strip():
             name.error = "Enter the patient's name."
             return
-        pid, problems = app.add_patient(name.value or "", phone.value or "",
-                                        birth.value or "", team.value)
+        pid, problems = app.add_patient(
+            name.value or "", phone.value or "", birth.value or "", team.value
+        )
         if pid is None:
             name.error = problems.get("name")
             phone.error = problems.get("phone")
@@ -136,10 +191,17 @@ def _quick_add(app: AppState, nav: shell.Nav, pick: bool) -> None:
         nav.go(f"/assess/{pid}" if pick else f"/patient/{pid}")
 
     name.on_submit = save
-    nav.show_dialog(ft.AlertDialog(
-        key="add-dialog", modal=True, title=ft.Text("Add patient"),
-        content=ft.Column([name, phone, birth, team], tight=True, spacing=12, width=360),
-        actions=[w.text_button("Cancel", cancel, key="add-cancel"),
-                 w.primary_button("Add", save, key="add-save")],
-        scrollable=True, on_dismiss=dismissed,
-    ))
+    nav.show_dialog(
+        ft.AlertDialog(
+            key="add-dialog",
+            modal=True,
+            title=ft.Text("Add patient"),
+            content=ft.Column([name, phone, birth, team], tight=True, spacing=12, width=360),
+            actions=[
+                w.text_button("Cancel", cancel, key="add-cancel"),
+                w.primary_button("Add", save, key="add-save"),
+            ],
+            scrollable=True,
+            on_dismiss=dismissed,
+        )
+    )

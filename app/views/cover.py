@@ -45,10 +45,12 @@ def dialog(control: Any) -> Callable[[], None]:
         def show_previews() -> None:
             for camera, enabled in zip(previews, was, strict=True):
                 camera.preview_enabled = enabled
+
         return show_previews
     visible = content.visible
     content.visible = False
 
     def show() -> None:
         content.visible = visible
+
     return show

@@ -40,31 +40,67 @@ def _header(page: queries.PatientPage) -> list[ft.Control]:
         ft.Text(" · ".join(facts), key="patient-facts", theme_style=ft.TextThemeStyle.BODY_LARGE),
     ]
     consent_ok = page.consent in ("verbal", "written")
-    out.append(ft.Row([
-        ft.Icon(ft.Icons.VERIFIED_USER_OUTLINED if consent_ok else ft.Icons.GPP_MAYBE_OUTLINED,
-                color=ft.Colors.PRIMARY if consent_ok else ft.Colors.ERROR),
-        ft.Text(CONSENT.get(page.consent, page.consent), key="consent", expand=True),
-    ]))
+    out.append(
+        ft.Row(
+            [
+                ft.Icon(
+                    ft.Icons.VERIFIED_USER_OUTLINED if consent_ok else ft.Icons.GPP_MAYBE_OUTLINED,
+                    color=ft.Colors.PRIMARY if consent_ok else ft.Colors.ERROR,
+                ),
+                ft.Text(CONSENT.get(page.consent, page.consent), key="consent", expand=True),
+            ]
+        )
+    )
     if page.risk_flags:
-        out.append(ft.Row(
-            [ft.Chip(label=ft.Text(flag), leading=ft.Icon(ft.Icons.WARNING_AMBER, size=18),
-                     bgcolor=ft.Colors.ERROR_CONTAINER) for flag in page.risk_flags],
-            key="risk-flags", wrap=True, spacing=6, run_spacing=6))
+        out.append(
+            ft.Row(
+                [
+                    ft.Chip(
+                        label=ft.Text(flag),
+                        leading=ft.Icon(ft.Icons.WARNING_AMBER, size=18),
+                        bgcolor=ft.Colors.ERROR_CONTAINER,
+                    )
+                    for flag in page.risk_flags
+                ],
+                key="risk-flags",
+                wrap=True,
+                spacing=6,
+                run_spacing=6,
+            )
+        )
     if page.phone:
-        out.append(ft.Row([w.secondary_button(f"Call {page.phone}", icon=ft.Icons.PHONE,
-                                              key="call", url=_tel(page.phone))]))
+        out.append(
+            ft.Row(
+                [
+                    w.secondary_button(
+                        f"Call {page.phone}", icon=ft.Icons.PHONE, key="call", url=_tel(page.phone)
+                    )
+                ]
+            )
+        )
     if page.address:
         out.append(w.labelled_value("Address", page.address, key="address"))
     if page.caregivers:
         out.append(w.section_header("Caregivers"))
         for i, c in enumerate(page.caregivers):
-            who = " · ".join(filter(None, [str(c.get("name") or ""),
-                                           str(c.get("relation") or "")]))
+            who = " · ".join(filter(None, [str(c.get("name") or ""), str(c.get("relation") or "")]))
             phone = str(c.get("phone") or "")
-            call = (w.icon_action(ft.Icons.PHONE, f"Call {c.get('name') or 'caregiver'}",
-                                  url=_tel(phone)) if phone else None)
-            out.append(w.tile(who or "Caregiver", phone or None, icon=ft.Icons.PERSON_OUTLINE,
-                              key=f"caregiver-{i}", trailing=call))
+            call = (
+                w.icon_action(
+                    ft.Icons.PHONE, f"Call {c.get('name') or 'caregiver'}", url=_tel(phone)
+                )
+                if phone
+                else None
+            )
+            out.append(
+                w.tile(
+                    who or "Caregiver",
+                    phone or None,
+                    icon=ft.Icons.PERSON_OUTLINE,
+                    key=f"caregiver-{i}",
+                    trailing=call,
+                )
+            )
     return out
 
 
@@ -73,37 +109,79 @@ def build(app: AppState, nav: shell.Nav, patient_id: str = "", **_: str) -> ft.V
     route = f"/patient/{patient_id}"
     page = queries.patient_page(app.store, patient_id, app.today)
     if page is None:
-        return shell.screen(app, nav, route, "Patient", [w.empty_state(
-            "Patient not found", "This patient is not on this phone. They may have left "
-            "your team's caseload.", icon=ft.Icons.PERSON_OFF, key="patient-missing")])
-    actions = w.button_row([
-        w.primary_button("Assess", lambda e: nav.go(f"/assess/{patient_id}"),
-                         icon=ft.Icons.ADD_TASK, key="assess"),
-        w.secondary_button("Refer", lambda e: nav.go(f"/refer/{patient_id}"),
-                           icon=ft.Icons.SEND, key="refer"),
-        w.secondary_button("Add task", lambda e: nav.go(f"/tasks?patient_id={patient_id}"),
-                           icon=ft.Icons.ADD_ALARM, key="add-task"),
-        w.secondary_button("Start transition", lambda e: nav.go(f"/transition/{patient_id}"),
-                           icon=ft.Icons.SWAP_HORIZ, key="transition"),
-    ])
+        return shell.screen(
+            app,
+            nav,
+            route,
+            "Patient",
+            [
+                w.empty_state(
+                    "Patient not found",
+                    "This patient is not on this phone. They may have left your team's caseload.",
+                    icon=ft.Icons.PERSON_OFF,
+                    key="patient-missing",
+                )
+            ],
+        )
+    actions = w.button_row(
+        [
+            w.primary_button(
+                "Assess",
+                lambda e: nav.go(f"/assess/{patient_id}"),
+                icon=ft.Icons.ADD_TASK,
+                key="assess",
+            ),
+            w.secondary_button(
+                "Refer", lambda e: nav.go(f"/refer/{patient_id}"), icon=ft.Icons.SEND, key="refer"
+            ),
+            w.secondary_button(
+                "Add task",
+                lambda e: nav.go(f"/tasks?patient_id={patient_id}"),
+                icon=ft.Icons.ADD_ALARM,
+                key="add-task",
+            ),
+            w.secondary_button(
+                "Start transition",
+                lambda e: nav.go(f"/transition/{patient_id}"),
+                icon=ft.Icons.SWAP_HORIZ,
+                key="transition",
+            ),
+        ]
+    )
     timeline: list[ft.Control] = [w.section_header("Timeline")]
     if not page.timeline:
-        timeline.append(w.empty_state("Nothing recorded yet", "Visits, round notes, "
-                                      "referrals, tasks and transitions will appear here.",
-                                      icon=ft.Icons.TIMELINE, key="timeline-empty"))
+        timeline.append(
+            w.empty_state(
+                "Nothing recorded yet",
+                "Visits, round notes, referrals, tasks and transitions will appear here.",
+                icon=ft.Icons.TIMELINE,
+                key="timeline-empty",
+            )
+        )
     for item in page.timeline:
         detail = " · ".join(filter(None, [item.when[:10], item.detail]))
         if item.overdue:
             detail = f"Overdue · {detail}"
-        timeline.append(w.tile(item.title, detail, icon=TIMELINE_ICONS.get(item.type),
-                               key=f"timeline-{item.id}",
-                               on_click=(lambda e, r=item.route: nav.go(r)) if item.route
-                               else None))
+        timeline.append(
+            w.tile(
+                item.title,
+                detail,
+                icon=TIMELINE_ICONS.get(item.type),
+                key=f"timeline-{item.id}",
+                on_click=(lambda e, r=item.route: nav.go(r)) if item.route else None,
+            )
+        )
         if item.photos:
-            timeline.append(photos.timeline_strip(app, nav, item.photos,
-                                                  key=f"timeline-photos-{item.id}"))
+            timeline.append(
+                photos.timeline_strip(app, nav, item.photos, key=f"timeline-photos-{item.id}")
+            )
     # Documents about the patient (consent form, medication list, discharge sheet).
-    documents = photos.section(app, nav, record_target(app.store, "patient", patient_id),
-                               key="patient-photos", title="Photos and documents")
+    documents = photos.section(
+        app,
+        nav,
+        record_target(app.store, "patient", patient_id),
+        key="patient-photos",
+        title="Photos and documents",
+    )
     controls = [*_header(page), actions, *documents, *timeline]
     return shell.screen(app, nav, route, page.name, controls)

@@ -36,39 +36,70 @@ _PHOTO = "photo"  # the ``data`` tag of a thumbnail box: ("photo", thumbnail sha
 
 # -- thumbnails -------------------------------------------------------------------------
 
+
 def _label(item: Item) -> str:
     caption = str(item.get("caption") or "").strip()
     return f"Photo: {caption}" if caption else "Photo"
 
 
-def image(data: bytes, label: str, size: float | None = None, *,
-          fit: ft.BoxFit = ft.BoxFit.COVER) -> ft.Image:
+def image(
+    data: bytes, label: str, size: float | None = None, *, fit: ft.BoxFit = ft.BoxFit.COVER
+) -> ft.Image:
     """An image drawn from bytes in memory."""
-    return ft.Image(src=data, width=size, height=size, fit=fit, semantics_label=label,
-                    border_radius=ft.BorderRadius.all(8), gapless_playback=True)
+    return ft.Image(
+        src=data,
+        width=size,
+        height=size,
+        fit=fit,
+        semantics_label=label,
+        border_radius=ft.BorderRadius.all(8),
+        gapless_playback=True,
+    )
 
 
 def _placeholder(label: str, loading: bool) -> ft.Control:
-    icon = ft.Icon(ft.Icons.IMAGE_OUTLINED, semantics_label=f"{label} (downloading)"
-                   if loading else f"{label} (not on this phone yet)",
-                   color=ft.Colors.OUTLINE)
-    return ft.Container(icon, alignment=ft.Alignment.CENTER,
-                        bgcolor=ft.Colors.SURFACE_CONTAINER_HIGHEST,
-                        border_radius=ft.BorderRadius.all(8))
+    icon = ft.Icon(
+        ft.Icons.IMAGE_OUTLINED,
+        semantics_label=f"{label} (downloading)" if loading else f"{label} (not on this phone yet)",
+        color=ft.Colors.OUTLINE,
+    )
+    return ft.Container(
+        icon,
+        alignment=ft.Alignment.CENTER,
+        bgcolor=ft.Colors.SURFACE_CONTAINER_HIGHEST,
+        border_radius=ft.BorderRadius.all(8),
+    )
 
 
-def thumbnail(app: AppState, item: Item, on_click: Any, *, size: int = THUMB,
-              key: str | None = None, data: bytes | None = None) -> ft.Control:
+def thumbnail(
+    app: AppState,
+    item: Item,
+    on_click: Any,
+    *,
+    size: int = THUMB,
+    key: str | None = None,
+    data: bytes | None = None,
+) -> ft.Control:
     """A tappable thumbnail; downloads it in the background when not on this device."""
     sha = str(item.get("thumbnail") or item.get("sha256"))
     label = _label(item)
     if data is None:
         data = app.attachments.thumbnail(sha)
-    content = image(data, label, size) if data is not None else \
-        _placeholder(label, app.attachments.downloading(sha))
-    box = ft.Container(content, key=key, width=size, height=size, on_click=on_click,
-                       data=(_PHOTO, sha, label, size), ink=True,
-                       border_radius=ft.BorderRadius.all(8))
+    content = (
+        image(data, label, size)
+        if data is not None
+        else _placeholder(label, app.attachments.downloading(sha))
+    )
+    box = ft.Container(
+        content,
+        key=key,
+        width=size,
+        height=size,
+        on_click=on_click,
+        data=(_PHOTO, sha, label, size),
+        ink=True,
+        border_radius=ft.BorderRadius.all(8),
+    )
     return ft.Semantics(content=box, identifier=key, label=label, button=True)
 
 
@@ -89,11 +120,20 @@ def refresh(root: Any, app: AppState) -> int:
     return filled
 
 
-def strip(app: AppState, nav: shell.Nav, items: Sequence[Item], *, target: Target | None,
-          editable: bool, key: str, size: int = THUMB) -> ft.Row:
+def strip(
+    app: AppState,
+    nav: shell.Nav,
+    items: Sequence[Item],
+    *,
+    target: Target | None,
+    editable: bool,
+    key: str,
+    size: int = THUMB,
+) -> ft.Row:
     """A wrapping row of thumbnails; tapping one opens the full view."""
     cells = []
     for i, item in enumerate(items):
+
         async def tapped(e: Any = None, item: Item = item) -> None:
             await open_viewer(app, nav, item, target if editable else None)
 
@@ -101,8 +141,9 @@ def strip(app: AppState, nav: shell.Nav, items: Sequence[Item], *, target: Targe
     return ft.Row(cells, key=key, wrap=True, spacing=8, run_spacing=8)
 
 
-def timeline_strip(app: AppState, nav: shell.Nav, photos: Sequence[tuple[str, str, str]],
-                   key: str) -> ft.Control:
+def timeline_strip(
+    app: AppState, nav: shell.Nav, photos: Sequence[tuple[str, str, str]], key: str
+) -> ft.Control:
     """Small thumbnails under a timeline entry (sha256, thumbnail, caption), read-only."""
     items = [{"sha256": s, "thumbnail": t, "caption": c} for s, t, c in photos]
     row = strip(app, nav, items, target=None, editable=False, key=key, size=SMALL)
@@ -111,22 +152,34 @@ def timeline_strip(app: AppState, nav: shell.Nav, photos: Sequence[tuple[str, st
 
 # -- the full view --------------------------------------------------------------------
 
-async def open_viewer(app: AppState, nav: shell.Nav, item: Item, target: Target | None,
-                      *, title: str = "Photo") -> ft.AlertDialog:
+
+async def open_viewer(
+    app: AppState, nav: shell.Nav, item: Item, target: Target | None, *, title: str = "Photo"
+) -> ft.AlertDialog:
     """Show a photo large, with its caption (editable with ``target``); loads the full
     photo, from the server on first view on this device."""
     sha = str(item.get("sha256"))
     label = _label(item)
     thumb = app.attachments.local(str(item.get("thumbnail") or ""))
     holder = ft.Container(
-        key="photo-full", alignment=ft.Alignment.CENTER, height=320,
-        content=ft.Stack([image(thumb, label, 320, fit=ft.BoxFit.CONTAIN),
-                          ft.ProgressRing(width=24, height=24)], alignment=ft.Alignment.CENTER)
-        if thumb else ft.ProgressRing(semantics_label="Loading the photo"))
+        key="photo-full",
+        alignment=ft.Alignment.CENTER,
+        height=320,
+        content=ft.Stack(
+            [image(thumb, label, 320, fit=ft.BoxFit.CONTAIN), ft.ProgressRing(width=24, height=24)],
+            alignment=ft.Alignment.CENTER,
+        )
+        if thumb
+        else ft.ProgressRing(semantics_label="Loading the photo"),
+    )
     body: list[ft.Control] = [holder]
     actions: list[ft.Control] = []
-    caption = w.text_field("Caption (optional)", key="photo-caption", max_length=200,
-                           value=str(item.get("caption") or ""))
+    caption = w.text_field(
+        "Caption (optional)",
+        key="photo-caption",
+        max_length=200,
+        value=str(item.get("caption") or ""),
+    )
     if target is not None:
         body.append(caption)
 
@@ -152,27 +205,43 @@ async def open_viewer(app: AppState, nav: shell.Nav, item: Item, target: Target 
             nav.refresh()
 
         caption.on_submit = save
-        actions += [w.text_button("Remove photo", remove, icon=ft.Icons.DELETE_OUTLINE,
-                                  key="photo-remove"),
-                    w.primary_button("Save caption", save, key="photo-save")]
+        actions += [
+            w.text_button("Remove photo", remove, icon=ft.Icons.DELETE_OUTLINE, key="photo-remove"),
+            w.primary_button("Save caption", save, key="photo-save"),
+        ]
     elif item.get("caption"):
         body.append(ft.Text(str(item["caption"]), key="photo-caption-text", selectable=True))
     actions.append(w.text_button("Close", lambda e: nav.close_dialog(), key="photo-close"))
     dialog = ft.AlertDialog(
-        key="photo-viewer", title=ft.Text(title, key="photo-title"), actions=actions,
+        key="photo-viewer",
+        title=ft.Text(title, key="photo-title"),
+        actions=actions,
         scrollable=True,
-        content=ft.Column(body, tight=True, spacing=12, width=360,
-                          horizontal_alignment=ft.CrossAxisAlignment.STRETCH))
+        content=ft.Column(
+            body,
+            tight=True,
+            spacing=12,
+            width=360,
+            horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
+        ),
+    )
     nav.show_dialog(dialog)
     full = await app.attachments.load(sha)
-    holder.content = image(full, label, 320, fit=ft.BoxFit.CONTAIN) if full is not None \
-        else w.banner("The photo is not on this phone yet. Sync when online, then try again.",
-                      kind="warning", key="photo-unavailable")
+    holder.content = (
+        image(full, label, 320, fit=ft.BoxFit.CONTAIN)
+        if full is not None
+        else w.banner(
+            "The photo is not on this phone yet. Sync when online, then try again.",
+            kind="warning",
+            key="photo-unavailable",
+        )
+    )
     nav.update()
     return dialog
 
 
 # -- adding ---------------------------------------------------------------------------
+
 
 def camera_available() -> bool:
     """True in the Android and iOS apps built with flet-camera (never in web mode)."""
@@ -197,8 +266,9 @@ def _files_of(event: Any) -> list[tuple[str, bytes]]:
     return out
 
 
-def picker_button(app: AppState, on_picked: Picked, *, key: str,
-                  text: str = "Add photo") -> ft.OutlinedButton:
+def picker_button(
+    app: AppState, on_picked: Picked, *, key: str, text: str = "Add photo"
+) -> ft.OutlinedButton:
     """Opens the platform's image picker (several at once); ``on_picked`` gets the bytes."""
 
     async def result(e: Any) -> None:
@@ -209,8 +279,9 @@ def picker_button(app: AppState, on_picked: Picked, *, key: str,
 
     picker = ft.FilePicker(on_result=result)
     button = w.secondary_button(text, icon=ft.Icons.ADD_PHOTO_ALTERNATE_OUTLINED, key=key)
-    button.action = ft.PickFiles(picker, file_type=ft.FilePickerFileType.IMAGE,
-                                 allow_multiple=True, with_data=True)
+    button.action = ft.PickFiles(
+        picker, file_type=ft.FilePickerFileType.IMAGE, allow_multiple=True, with_data=True
+    )
     # The picker covers the app on a phone: that is not the user leaving it (no lock).
     button.on_click = lambda e: app.expect_away()
     return button
@@ -241,6 +312,7 @@ def settings_opener(app: AppState) -> Callable[[], Awaitable[bool]] | None:
     iOS). Without it, iOS still opens it with the ``app-settings:`` URL; Android has no
     URL for it, so there the screen says where to go (None here).
     """
+
     async def opened(open_it: Callable[[], Awaitable[Any]]) -> bool:
         app.expect_away()  # Settings covers the app: not leaving it (no lock on return)
         try:
@@ -250,12 +322,16 @@ def settings_opener(app: AppState) -> Callable[[], Awaitable[bool]] | None:
 
     fph = _permission_handler()
     if fph is not None:
+
         async def with_plugin() -> bool:
             return await opened(fph.PermissionHandler().open_app_settings)
+
         return with_plugin
     if _platform() == ft.PagePlatform.IOS:
+
         async def with_url() -> bool:
             return await opened(lambda: ft.UrlLauncher().launch_url("app-settings:"))
+
         return with_url
     return None
 
@@ -270,14 +346,19 @@ def _permission_handler() -> Any:
 
 
 CAMERA_REFUSED = "Liaison is not allowed to use the camera."
-CAMERA_HOW = ("To take photos here, allow the camera for Liaison in your phone's Settings, "
-              "then tap Try again. Add photo works without it.")
-CAMERA_WHERE = ("Open your phone's Settings, then Apps › Liaison › Permissions › Camera, and "
-                "choose Allow. Then tap Try again. Add photo works without it.")
+CAMERA_HOW = (
+    "To take photos here, allow the camera for Liaison in your phone's Settings, "
+    "then tap Try again. Add photo works without it."
+)
+CAMERA_WHERE = (
+    "Open your phone's Settings, then Apps › Liaison › Permissions › Camera, and "
+    "choose Allow. Then tap Try again. Add photo works without it."
+)
 
 
-def camera_button(app: AppState, nav: shell.Nav, on_picked: Picked, *, key: str
-                  ) -> ft.OutlinedButton:
+def camera_button(
+    app: AppState, nav: shell.Nav, on_picked: Picked, *, key: str
+) -> ft.OutlinedButton:
     """Opens the camera in a dialog; the shot goes to ``on_picked``. A refused camera
     permission is said plainly, with a way to the phone's Settings and a Try again."""
 
@@ -311,20 +392,30 @@ def camera_button(app: AppState, nav: shell.Nav, on_picked: Picked, *, key: str
                 cameras = await camera.get_available_cameras()
                 if not cameras:
                     raise RuntimeError("no camera")
-                back = next((c for c in cameras
-                             if c.lens_direction == fc.CameraLensDirection.BACK), cameras[0])
+                back = next(
+                    (c for c in cameras if c.lens_direction == fc.CameraLensDirection.BACK),
+                    cameras[0],
+                )
                 await camera.initialize(back, fc.ResolutionPreset.HIGH, enable_audio=False)
             except Exception as exc:  # noqa: BLE001 - permission refused, no camera, plugin
                 shoot_button.disabled = True
                 if camera_refused(exc):
                     message.value, camera.visible = CAMERA_REFUSED, False
                     buttons: list[ft.Control] = [
-                        w.secondary_button("Try again", start, icon=ft.Icons.REFRESH,
-                                           key="camera-retry")]
+                        w.secondary_button(
+                            "Try again", start, icon=ft.Icons.REFRESH, key="camera-retry"
+                        )
+                    ]
                     if opener is not None:
-                        buttons.insert(0, w.primary_button(
-                            "Open settings", open_settings, icon=ft.Icons.SETTINGS,
-                            key="camera-settings"))
+                        buttons.insert(
+                            0,
+                            w.primary_button(
+                                "Open settings",
+                                open_settings,
+                                icon=ft.Icons.SETTINGS,
+                                key="camera-settings",
+                            ),
+                        )
                     how.value = CAMERA_HOW if opener is not None else CAMERA_WHERE
                     problem.controls = [how, w.button_row(buttons)]
                     problem.visible = True
@@ -335,23 +426,30 @@ def camera_button(app: AppState, nav: shell.Nav, on_picked: Picked, *, key: str
             nav.update()
 
         opener = settings_opener(app)
-        shoot_button = w.primary_button("Take photo", shoot, icon=ft.Icons.CAMERA_ALT,
-                                        key="camera-shoot")
+        shoot_button = w.primary_button(
+            "Take photo", shoot, icon=ft.Icons.CAMERA_ALT, key="camera-shoot"
+        )
         dialog = ft.AlertDialog(
-            key="camera", title=ft.Text("Take photo"), scrollable=True,
-            content=ft.Container(ft.Column([camera, message, problem]), width=360,
-                                 height=420),
-            actions=[w.text_button("Cancel", lambda e: nav.close_dialog(),
-                                   key="camera-cancel"), shoot_button])
+            key="camera",
+            title=ft.Text("Take photo"),
+            scrollable=True,
+            content=ft.Container(ft.Column([camera, message, problem]), width=360, height=420),
+            actions=[
+                w.text_button("Cancel", lambda e: nav.close_dialog(), key="camera-cancel"),
+                shoot_button,
+            ],
+        )
         nav.show_dialog(dialog)
         await start()
 
-    return w.secondary_button("Take photo", open_camera, icon=ft.Icons.PHOTO_CAMERA_OUTLINED,
-                              key=key)
+    return w.secondary_button(
+        "Take photo", open_camera, icon=ft.Icons.PHOTO_CAMERA_OUTLINED, key=key
+    )
 
 
-async def prepare_all(app: AppState, files: list[tuple[str, bytes]]
-                      ) -> tuple[list[PreparedPhoto], list[str]]:
+async def prepare_all(
+    app: AppState, files: list[tuple[str, bytes]]
+) -> tuple[list[PreparedPhoto], list[str]]:
     """Prepare each picked file off the UI thread; (photos, problems in plain words)."""
     photos, problems = [], []
     for name, data in files:
@@ -362,9 +460,16 @@ async def prepare_all(app: AppState, files: list[tuple[str, bytes]]
     return photos, problems
 
 
-def section(app: AppState, nav: shell.Nav, target: Target | None, *, key: str,
-            title: str = "Photos", editable: bool = True,
-            unsaved_hint: str | None = None) -> list[ft.Control]:
+def section(
+    app: AppState,
+    nav: shell.Nav,
+    target: Target | None,
+    *,
+    key: str,
+    title: str = "Photos",
+    editable: bool = True,
+    unsaved_hint: str | None = None,
+) -> list[ft.Control]:
     """A record's photos: header, thumbnails, Add photo / Take photo, status and errors.
 
     ``target`` None means the record does not exist yet (``unsaved_hint`` says why).
@@ -372,15 +477,18 @@ def section(app: AppState, nav: shell.Nav, target: Target | None, *, key: str,
     items = photos_of({"attachments": target.items()}) if target is not None else []
     controls: list[ft.Control] = [w.section_header(title)]
     if items:
-        controls.append(strip(app, nav, items, target=target, editable=editable,
-                              key=f"{key}-thumb"))
+        controls.append(
+            strip(app, nav, items, target=target, editable=editable, key=f"{key}-thumb")
+        )
     elif not editable or target is None:
-        controls.append(ft.Text(unsaved_hint or "No photos.", key=f"{key}-none",
-                                color=ft.Colors.ON_SURFACE_VARIANT))
+        controls.append(
+            ft.Text(
+                unsaved_hint or "No photos.", key=f"{key}-none", color=ft.Colors.ON_SURFACE_VARIANT
+            )
+        )
     if not editable or target is None:
         return controls
-    status = ft.Text("", key=f"{key}-status", color=ft.Colors.ON_SURFACE_VARIANT,
-                     visible=False)
+    status = ft.Text("", key=f"{key}-status", color=ft.Colors.ON_SURFACE_VARIANT, visible=False)
     error = ft.Text("", key=f"{key}-error", color=ft.Colors.ERROR, visible=False)
 
     async def picked(files: list[tuple[str, bytes]]) -> None:
@@ -393,8 +501,15 @@ def section(app: AppState, nav: shell.Nav, target: Target | None, *, key: str,
     return controls
 
 
-async def attach(app: AppState, nav: shell.Nav, target: Target,
-                 files: list[tuple[str, bytes]], *, status: ft.Text, error: ft.Text) -> None:
+async def attach(
+    app: AppState,
+    nav: shell.Nav,
+    target: Target,
+    files: list[tuple[str, bytes]],
+    *,
+    status: ft.Text,
+    error: ft.Text,
+) -> None:
     """Prepare, store and attach picked images; a single one then opens for its caption."""
     status.value, status.visible, error.visible = "Preparing the photo…", True, False
     nav.update()

@@ -21,15 +21,32 @@ from app.views import widgets as w
 from sync import schema
 from sync.errors import InvalidRecord
 
-STEP_TEXT = {"sent": "Mark sent", "accepted": "Accepted", "declined": "Declined",
-             "completed": "Completed", "closed": "Close"}
-FIELD_NAMES = {"to_name": "Refer to:", "due_date": "Due date", "need": "Need",
-               "outcome": "Outcome:", "status": "Status:"}
+STEP_TEXT = {
+    "sent": "Mark sent",
+    "accepted": "Accepted",
+    "declined": "Declined",
+    "completed": "Completed",
+    "closed": "Close",
+}
+FIELD_NAMES = {
+    "to_name": "Refer to:",
+    "due_date": "Due date",
+    "need": "Need",
+    "outcome": "Outcome:",
+    "status": "Status:",
+}
 FORM_FIELDS = ("resource_id", "to_name", "need", "urgency", "due_date", "notes", "visit_id")
 
 
-def build(app: AppState, nav: shell.Nav, patient_id: str = "", referral_id: str = "",
-          visit_id: str = "", need: str = "", **_: str) -> ft.View:
+def build(
+    app: AppState,
+    nav: shell.Nav,
+    patient_id: str = "",
+    referral_id: str = "",
+    visit_id: str = "",
+    need: str = "",
+    **_: str,
+) -> ft.View:
     """The open-referrals list (no patient) or one patient's referral form."""
     work = Casework(app)
     if not patient_id:
@@ -37,9 +54,14 @@ def build(app: AppState, nav: shell.Nav, patient_id: str = "", referral_id: str 
     route = f"/refer/{patient_id}" + (f"?referral_id={referral_id}" if referral_id else "")
     record = work.get(referral_id, "referral") if referral_id else None
     if work.get(patient_id, "patient") is None or (referral_id and record is None):
-        return shell.missing(app, nav, route, "Referral",
-                             "This referral or patient is not on this phone.",
-                             key="referral-missing")
+        return shell.missing(
+            app,
+            nav,
+            route,
+            "Referral",
+            "This referral or patient is not on this phone.",
+            key="referral-missing",
+        )
     key = f"referral:{referral_id or 'new:' + patient_id}"
     form = app.ui.get(key)
     if form is None:
@@ -52,33 +74,47 @@ def build(app: AppState, nav: shell.Nav, patient_id: str = "", referral_id: str 
                 fields["visit_id"] = visit_id
             if need in schema.NEED_DOMAINS:
                 fields["need"] = need
-        form = app.ui[key] = {"fields": fields, "errors": {}, "search": "",
-                              "initial": dict(fields),
-                              "initial_outcome": str((record or {}).get("fields", {})
-                                                     .get("outcome") or "")}
-    heading = ft.Text(work.patient_name(patient_id), key="patient-heading",
-                      theme_style=ft.TextThemeStyle.TITLE_LARGE)
+        form = app.ui[key] = {
+            "fields": fields,
+            "errors": {},
+            "search": "",
+            "initial": dict(fields),
+            "initial_outcome": str((record or {}).get("fields", {}).get("outcome") or ""),
+        }
+    heading = ft.Text(
+        work.patient_name(patient_id),
+        key="patient-heading",
+        theme_style=ft.TextThemeStyle.TITLE_LARGE,
+    )
     controls = _form(app, nav, work, patient_id, record, form, key)
-    return shell.screen(app, nav, route, "Referral", [heading, *controls],
-                        leave=_leave(app, key))
+    return shell.screen(app, nav, route, "Referral", [heading, *controls], leave=_leave(app, key))
 
 
 def _leave(app: AppState, key: str) -> shell.Leave:
     """A referral is written only by its Save buttons: anything chosen or typed before
     that (not the resource search) is unsaved."""
+
     def unsaved() -> bool:
         form = app.ui.get(key)
         if not isinstance(form, dict):
             return False
         outcome = form.get("outcome")
         return shell.edited(form["fields"], form.get("initial", {})) or (
-            outcome is not None and outcome.strip() != form.get("initial_outcome", "").strip())
+            outcome is not None and outcome.strip() != form.get("initial_outcome", "").strip()
+        )
 
     return shell.Leave(unsaved=unsaved, discard=lambda: app.ui.pop(key, None))
 
 
-def _form(app: AppState, nav: shell.Nav, work: Casework, patient_id: str,
-          record: dict[str, Any] | None, form: dict[str, Any], key: str) -> list[ft.Control]:
+def _form(
+    app: AppState,
+    nav: shell.Nav,
+    work: Casework,
+    patient_id: str,
+    record: dict[str, Any] | None,
+    form: dict[str, Any],
+    key: str,
+) -> list[ft.Control]:
     f, errors = form["fields"], form["errors"]
     chosen = ft.Text(key="chosen")
     results = ft.Column(key="resource-results", spacing=0)
@@ -101,47 +137,71 @@ def _form(app: AppState, nav: shell.Nav, work: Casework, patient_id: str,
     def show_results() -> None:
         found = work.resources(form["search"], f.get("need"))
         rows: list[ft.Control] = [
-            w.tile(str(r["fields"].get("name", "")), _resource_detail(r),
-                   icon=ft.Icons.CHECK_CIRCLE if r["id"] == f.get("resource_id")
-                   else ft.Icons.STOREFRONT_OUTLINED,
-                   key=f"resource-{r['id']}", on_click=lambda e, r=r: pick(r))
+            w.tile(
+                str(r["fields"].get("name", "")),
+                _resource_detail(r),
+                icon=ft.Icons.CHECK_CIRCLE
+                if r["id"] == f.get("resource_id")
+                else ft.Icons.STOREFRONT_OUTLINED,
+                key=f"resource-{r['id']}",
+                on_click=lambda e, r=r: pick(r),
+            )
             for r in found[:8]
         ]
         if not found:
-            rows.append(ft.Text("No resource in the directory matches. Type a name below.",
-                                key="resources-none", color=ft.Colors.ON_SURFACE_VARIANT))
+            rows.append(
+                ft.Text(
+                    "No resource in the directory matches. Type a name below.",
+                    key="resources-none",
+                    color=ft.Colors.ON_SURFACE_VARIANT,
+                )
+            )
         results.controls = rows
 
-    need = ft.Dropdown(key="need", label="Need", value=f.get("need"), expand=True,
-                       options=[ft.DropdownOption(key=d, text=label(d))
-                                for d in schema.NEED_DOMAINS])
+    need = ft.Dropdown(
+        key="need",
+        label="Need",
+        value=f.get("need"),
+        expand=True,
+        options=[ft.DropdownOption(key=d, text=label(d)) for d in schema.NEED_DOMAINS],
+    )
 
     def need_changed(e: Any = None) -> None:
         f["need"] = need.value or None
         show_results()
 
     need.on_select = need_changed
-    search = w.text_field("Search resources by name", key="resource-search",
-                          value=form["search"])
+    search = w.text_field("Search resources by name", key="resource-search", value=form["search"])
 
     def searched(e: Any = None) -> None:
         form["search"] = search.value or ""
         show_results()
 
     search.on_change = searched
-    to_name = w.text_field("Or type who it goes to", key="to-name",
-                           value="" if f.get("resource_id") else str(f.get("to_name") or ""),
-                           error=errors.get("to_name"))
+    to_name = w.text_field(
+        "Or type who it goes to",
+        key="to-name",
+        value="" if f.get("resource_id") else str(f.get("to_name") or ""),
+        error=errors.get("to_name"),
+    )
 
     def typed_name(e: Any = None) -> None:
         f["resource_id"], f["to_name"] = None, (to_name.value or "").strip()
         show_choice()
 
     to_name.on_change = typed_name
-    urgency = ft.RadioGroup(key="urgency", value=f.get("urgency") or "routine", content=ft.Row(
-        [ft.Radio(value=u, label=label(u)) for u in schema.URGENCY], wrap=True))
-    due = w.text_field("Due date (YYYY-MM-DD)", key="due-date", value=f.get("due_date") or "",
-                       error=errors.get("due_date"), keyboard=ft.KeyboardType.DATETIME)
+    urgency = ft.RadioGroup(
+        key="urgency",
+        value=f.get("urgency") or "routine",
+        content=ft.Row([ft.Radio(value=u, label=label(u)) for u in schema.URGENCY], wrap=True),
+    )
+    due = w.text_field(
+        "Due date (YYYY-MM-DD)",
+        key="due-date",
+        value=f.get("due_date") or "",
+        error=errors.get("due_date"),
+        keyboard=ft.KeyboardType.DATETIME,
+    )
 
     def urgency_changed(e: Any = None) -> None:
         old_default = cw.default_due(f.get("urgency") or "routine", work.today)
@@ -155,8 +215,9 @@ def _form(app: AppState, nav: shell.Nav, work: Casework, patient_id: str,
         f["due_date"] = (due.value or "").strip() or None
 
     due.on_change = due_changed
-    notes = w.text_field("Notes for the service", key="notes", multiline=True,
-                         value=str(f.get("notes") or ""))
+    notes = w.text_field(
+        "Notes for the service", key="notes", multiline=True, value=str(f.get("notes") or "")
+    )
 
     def notes_changed(e: Any = None) -> None:
         f["notes"] = notes.value or None
@@ -189,29 +250,49 @@ def _form(app: AppState, nav: shell.Nav, work: Casework, patient_id: str,
     show_choice()
     show_results()
     buttons: list[ft.Control] = [
-        w.primary_button("Save referral", lambda e: save(), icon=ft.Icons.SAVE,
-                         key="save-referral")]
+        w.primary_button("Save referral", lambda e: save(), icon=ft.Icons.SAVE, key="save-referral")
+    ]
     if record is None:
-        buttons.append(w.secondary_button("Save and mark sent", lambda e: save("sent"),
-                                          icon=ft.Icons.SEND, key="save-send"))
+        buttons.append(
+            w.secondary_button(
+                "Save and mark sent", lambda e: save("sent"), icon=ft.Icons.SEND, key="save-send"
+            )
+        )
     items: list[ft.Control] = []
     if form["errors"]:
-        items.append(w.banner("; ".join(form["errors"].values()), kind="error",
-                              key="referral-errors"))
-    items += [ft.Row([need]), w.section_header("Refer to"), chosen, search, results, to_name,
-              w.section_header("Urgency"), urgency, due, notes, w.button_row(buttons)]
+        items.append(
+            w.banner("; ".join(form["errors"].values()), kind="error", key="referral-errors")
+        )
+    items += [
+        ft.Row([need]),
+        w.section_header("Refer to"),
+        chosen,
+        search,
+        results,
+        to_name,
+        w.section_header("Urgency"),
+        urgency,
+        due,
+        notes,
+        w.button_row(buttons),
+    ]
     if record is not None:
         items += _status(app, nav, work, record, form)
     return items
 
 
-def _status(app: AppState, nav: shell.Nav, work: Casework, record: dict[str, Any],
-            form: dict[str, Any]) -> list[ft.Control]:
+def _status(
+    app: AppState, nav: shell.Nav, work: Casework, record: dict[str, Any], form: dict[str, Any]
+) -> list[ft.Control]:
     f = record["fields"]
     status = f.get("status") or "draft"
-    outcome = w.text_field("Outcome", key="outcome", multiline=True,
-                           value=form.get("outcome", str(f.get("outcome") or "")),
-                           error=form["errors"].get("outcome"))
+    outcome = w.text_field(
+        "Outcome",
+        key="outcome",
+        multiline=True,
+        value=form.get("outcome", str(f.get("outcome") or "")),
+        error=form["errors"].get("outcome"),
+    )
 
     def typed(e: Any = None) -> None:
         form["outcome"] = outcome.value or ""
@@ -231,12 +312,17 @@ def _status(app: AppState, nav: shell.Nav, work: Casework, record: dict[str, Any
         nav.toast(f"Referral {label(step).lower()}")
         nav.refresh()
 
-    steps = [w.secondary_button(STEP_TEXT[s], lambda e, s=s: move(s), key=f"status-{s}")
-             for s in cw.REFERRAL_NEXT.get(status, ())]
+    steps = [
+        w.secondary_button(STEP_TEXT[s], lambda e, s=s: move(s), key=f"status-{s}")
+        for s in cw.REFERRAL_NEXT.get(status, ())
+    ]
     items: list[ft.Control] = [
         w.section_header("Status"),
-        ft.Text(f"Status: {label(status)}", key="referral-status",
-                theme_style=ft.TextThemeStyle.BODY_LARGE),
+        ft.Text(
+            f"Status: {label(status)}",
+            key="referral-status",
+            theme_style=ft.TextThemeStyle.BODY_LARGE,
+        ),
         outcome,
     ]
     if steps:
@@ -249,9 +335,15 @@ def _status(app: AppState, nav: shell.Nav, work: Casework, record: dict[str, Any
 def _list(nav: shell.Nav, work: Casework) -> list[ft.Control]:
     overdue, other = work.open_referrals()
     if not overdue and not other:
-        return [w.empty_state("No open referrals", "Referrals you make from a visit or a "
-                              "patient's page appear here until they are completed or closed.",
-                              icon=ft.Icons.SEND_OUTLINED, key="referrals-empty")]
+        return [
+            w.empty_state(
+                "No open referrals",
+                "Referrals you make from a visit or a "
+                "patient's page appear here until they are completed or closed.",
+                icon=ft.Icons.SEND_OUTLINED,
+                key="referrals-empty",
+            )
+        ]
     items: list[ft.Control] = []
     for title, group, key in (("Overdue", overdue, "overdue"), ("Open", other, "open")):
         items.append(w.section_header(f"{title} ({len(group)})", key=f"{key}-header"))
@@ -259,17 +351,28 @@ def _list(nav: shell.Nav, work: Casework) -> list[ft.Control]:
             items.append(ft.Text("None.", color=ft.Colors.ON_SURFACE_VARIANT))
         for r in group:
             f = r["fields"]
-            detail = " · ".join(filter(None, [work.patient_name(f.get("patient_id")),
-                                              label(f.get("status") or "draft"),
-                                              f"due {f['due_date']}" if f.get("due_date")
-                                              else ""]))
-            items.append(w.tile(
-                f"{label(f.get('need')) or 'Referral'} — "
-                f"{work.referral_target(f) or 'not chosen'}",
-                detail, icon=ft.Icons.WARNING_AMBER if key == "overdue" else ft.Icons.SEND,
-                key=f"referral-{r['id']}",
-                on_click=lambda e, r=r: nav.go(
-                    f"/refer/{r['fields']['patient_id']}?referral_id={r['id']}")))
+            detail = " · ".join(
+                filter(
+                    None,
+                    [
+                        work.patient_name(f.get("patient_id")),
+                        label(f.get("status") or "draft"),
+                        f"due {f['due_date']}" if f.get("due_date") else "",
+                    ],
+                )
+            )
+            items.append(
+                w.tile(
+                    f"{label(f.get('need')) or 'Referral'} — "
+                    f"{work.referral_target(f) or 'not chosen'}",
+                    detail,
+                    icon=ft.Icons.WARNING_AMBER if key == "overdue" else ft.Icons.SEND,
+                    key=f"referral-{r['id']}",
+                    on_click=lambda e, r=r: nav.go(
+                        f"/refer/{r['fields']['patient_id']}?referral_id={r['id']}"
+                    ),
+                )
+            )
     return items
 
 
@@ -281,7 +384,7 @@ def _resource_detail(resource: dict[str, Any]) -> str:
 
 def _errors(exc: Exception) -> dict[str, str]:
     if isinstance(exc, InvalidRecord):
-        return {e.field: f"{FIELD_NAMES.get(e.field, label(e.field))} {e.message}"
-                for e in exc.errors}
+        return {
+            e.field: f"{FIELD_NAMES.get(e.field, label(e.field))} {e.message}" for e in exc.errors
+        }
     return {"_": plain_error(exc)}
-

@@ -23,15 +23,21 @@ def _value_of(question: a.Question, raw: str | None) -> str | int | None:
 
 
 def question_control(
-    question: a.Question, answer: Any, on_answer: Callable[[str, Any], None] | None,
+    question: a.Question,
+    answer: Any,
+    on_answer: Callable[[str, Any], None] | None,
 ) -> ft.Control:
     """One question: its text and one radio per answer (tap a chosen answer to clear it)."""
     group = ft.RadioGroup(
         key=f"q-{question.id}",
         value=None if answer is None else str(answer),
         content=ft.Column(
-            [ft.Radio(value=str(o.value), label=o.label, toggleable=True,
-                      disabled=on_answer is None) for o in question.options],
+            [
+                ft.Radio(
+                    value=str(o.value), label=o.label, toggleable=True, disabled=on_answer is None
+                )
+                for o in question.options
+            ],
             spacing=0,
         ),
     )
@@ -42,7 +48,8 @@ def question_control(
 
     group.on_change = changed
     return ft.Column(
-        [ft.Text(question.text, theme_style=ft.TextThemeStyle.BODY_LARGE), group], spacing=4,
+        [ft.Text(question.text, theme_style=ft.TextThemeStyle.BODY_LARGE), group],
+        spacing=4,
     )
 
 
@@ -56,14 +63,16 @@ def instrument_summary(instrument: str, result: a.ScreenResult) -> str:
         flag = result.steadi_at_risk
         return {"yes": "At risk of falls", "no": "Not at risk"}.get(flag, "Not finished")
     if instrument == "ahc":
-        social = [d for d in result.positive_domains
-                  if d in ("housing", "food", "transport", "utilities")]
+        social = [
+            d for d in result.positive_domains if d in ("housing", "food", "transport", "utilities")
+        ]
         return "Positive: " + ", ".join(NEED_LABELS[d] for d in social) if social else ""
     return ""
 
 
 def section(
-    answers: Mapping[str, Any], on_answer: Callable[[str, Any], None] | None,
+    answers: Mapping[str, Any],
+    on_answer: Callable[[str, Any], None] | None,
 ) -> list[ft.Control]:
     """An expandable tile per instrument holding its questions."""
     result = a.score(answers)
@@ -73,15 +82,17 @@ def section(
         done = sum(q.id in answers for q in questions)
         summary = instrument_summary(instrument, result)
         subtitle = f"{done} of {len(questions)} answered" + (f" · {summary}" if summary else "")
-        tiles.append(ft.ExpansionTile(
-            key=f"instrument-{instrument}",
-            title=ft.Text(title),
-            subtitle=ft.Text(subtitle, key=f"instrument-{instrument}-summary"),
-            maintain_state=True,
-            controls_padding=ft.Padding.only(left=8, right=8, bottom=8),
-            expanded_cross_axis_alignment=ft.CrossAxisAlignment.START,
-            controls=[question_control(q, answers.get(q.id), on_answer) for q in questions],
-        ))
+        tiles.append(
+            ft.ExpansionTile(
+                key=f"instrument-{instrument}",
+                title=ft.Text(title),
+                subtitle=ft.Text(subtitle, key=f"instrument-{instrument}-summary"),
+                maintain_state=True,
+                controls_padding=ft.Padding.only(left=8, right=8, bottom=8),
+                expanded_cross_axis_alignment=ft.CrossAxisAlignment.START,
+                controls=[question_control(q, answers.get(q.id), on_answer) for q in questions],
+            )
+        )
     return tiles
 
 
@@ -90,21 +101,39 @@ def score_lines(answers: Mapping[str, Any]) -> list[tuple[str, str]]:
     result = a.score(answers)
     lines = []
     domains = ", ".join(NEED_LABELS[d] for d in result.positive_domains)
-    lines.append(("score-domains", f"Needs found: {domains}" if domains
-                  else "Needs found: none yet"))
+    lines.append(
+        ("score-domains", f"Needs found: {domains}" if domains else "Needs found: none yet")
+    )
     if result.urgent_domains:
         urgent = ", ".join(NEED_LABELS[d] for d in result.urgent_domains)
         lines.append(("score-urgent", f"Urgent: {urgent}"))
     if result.phq2 is not None:
-        lines.append(("score-phq2", f"PHQ-2: {result.phq2} "
-                      f"({FLAG_WORDS[result.phq2_positive or 'incomplete']}, positive at 3+)"))
+        lines.append(
+            (
+                "score-phq2",
+                f"PHQ-2: {result.phq2} "
+                f"({FLAG_WORDS[result.phq2_positive or 'incomplete']}, positive at 3+)",
+            )
+        )
     if result.safety is not None:
-        lines.append(("score-safety", f"Safety: {result.safety} "
-                      f"({FLAG_WORDS[result.safety_positive or 'incomplete']}, "
-                      "positive above 10)"))
+        lines.append(
+            (
+                "score-safety",
+                f"Safety: {result.safety} "
+                f"({FLAG_WORDS[result.safety_positive or 'incomplete']}, "
+                "positive above 10)",
+            )
+        )
     if result.steadi_at_risk is not None:
-        lines.append(("score-steadi", "Falls: " + {"yes": "at risk", "no": "not at risk"}.get(
-            result.steadi_at_risk, "not finished")))
+        lines.append(
+            (
+                "score-steadi",
+                "Falls: "
+                + {"yes": "at risk", "no": "not at risk"}.get(
+                    result.steadi_at_risk, "not finished"
+                ),
+            )
+        )
     return lines
 
 

@@ -16,19 +16,26 @@ ROUTE = "/settings"
 PROTECTION = {
     "keystore": "Your data is locked by your PIN and by this phone's secure keystore.",
     "pin-only": "Only your PIN protects the data for now: Liaison could not use this phone's "
-                "secure keystore and will try again at the next unlock.",
+    "secure keystore and will try again at the next unlock.",
     "no-keystore": "This browser session has no secure keystore: only your PIN protects the "
-                   "data (development mode).",
+    "data (development mode).",
 }
 
 
 def _pin_section(app: AppState, nav: shell.Nav) -> list[ft.Control]:
-    old = w.text_field("Current PIN", key="pin-old", password=True,
-                       keyboard=ft.KeyboardType.NUMBER, max_length=12)
-    new = w.text_field("New PIN", key="pin-new", password=True,
-                       keyboard=ft.KeyboardType.NUMBER, max_length=12)
-    again = w.text_field("New PIN again", key="pin-new-again", password=True,
-                         keyboard=ft.KeyboardType.NUMBER, max_length=12)
+    old = w.text_field(
+        "Current PIN", key="pin-old", password=True, keyboard=ft.KeyboardType.NUMBER, max_length=12
+    )
+    new = w.text_field(
+        "New PIN", key="pin-new", password=True, keyboard=ft.KeyboardType.NUMBER, max_length=12
+    )
+    again = w.text_field(
+        "New PIN again",
+        key="pin-new-again",
+        password=True,
+        keyboard=ft.KeyboardType.NUMBER,
+        max_length=12,
+    )
     busy = ft.ProgressBar(key="pin-busy", visible=False, semantics_label="Changing PIN")
 
     async def change(e: Any = None) -> None:
@@ -44,8 +51,7 @@ def _pin_section(app: AppState, nav: shell.Nav) -> list[ft.Control]:
             old.value = new.value = again.value = ""
             nav.toast("PIN changed.")
 
-    button = w.secondary_button("Change PIN", change, icon=ft.Icons.PASSWORD,
-                                key="change-pin")
+    button = w.secondary_button("Change PIN", change, icon=ft.Icons.PASSWORD, key="change-pin")
     return [w.section_header("Change PIN"), old, new, again, busy, ft.Row([button])]
 
 
@@ -79,20 +85,35 @@ def _sign_out(app: AppState, nav: shell.Nav) -> list[ft.Control]:
 
     def ask(e: Any = None) -> None:
         app.touch()
-        nav.show_dialog(ft.AlertDialog(
-            modal=True, key="sign-out-dialog", title=ft.Text("Sign out and erase?"),
-            content=ft.Text("Liaison first sends any unsynced work to the server, then "
-                            "signs this phone out and erases all its Liaison data."),
-            actions=[w.text_button("Cancel", lambda e: nav.close_dialog(), key="cancel"),
-                     w.danger_button("Sign out and erase", confirmed,
-                                     key="sign-out-confirm")]))
+        nav.show_dialog(
+            ft.AlertDialog(
+                modal=True,
+                key="sign-out-dialog",
+                title=ft.Text("Sign out and erase?"),
+                content=ft.Text(
+                    "Liaison first sends any unsynced work to the server, then "
+                    "signs this phone out and erases all its Liaison data."
+                ),
+                actions=[
+                    w.text_button("Cancel", lambda e: nav.close_dialog(), key="cancel"),
+                    w.danger_button("Sign out and erase", confirmed, key="sign-out-confirm"),
+                ],
+            )
+        )
 
     return [
         w.section_header("Sign out"),
-        ft.Text("Signing out erases every patient record from this phone. Use it when the "
-                "phone is handed over or you leave the team."),
-        ft.Row([w.danger_button("Sign out and erase this device", ask,
-                                icon=ft.Icons.LOGOUT, key="sign-out")]),
+        ft.Text(
+            "Signing out erases every patient record from this phone. Use it when the "
+            "phone is handed over or you leave the team."
+        ),
+        ft.Row(
+            [
+                w.danger_button(
+                    "Sign out and erase this device", ask, icon=ft.Icons.LOGOUT, key="sign-out"
+                )
+            ]
+        ),
     ]
 
 
@@ -100,16 +121,28 @@ def _warn_unsynced(nav: shell.Nav, count: int, erase: Any, *, expired: bool) -> 
     async def anyway(e: Any = None) -> None:
         await erase(True)
 
-    remedy = ("Your sign-in has expired: sign in again on the Sync screen to send them "
-              "first, or erase anyway." if expired else
-              "Connect to the network and try again, or erase anyway.")
-    nav.show_dialog(ft.AlertDialog(
-        modal=True, key="unsynced-dialog", title=ft.Text("Unsynced work would be lost"),
-        content=ft.Text(f"{count} change{'s' if count != 1 else ''} could not be sent to the "
-                        f"server. If you erase now, they are lost for good. {remedy}",
-                        key="unsynced-text"),
-        actions=[w.text_button("Keep my data", lambda e: nav.close_dialog(), key="keep"),
-                 w.danger_button("Erase anyway", anyway, key="erase-anyway")]))
+    remedy = (
+        "Your sign-in has expired: sign in again on the Sync screen to send them "
+        "first, or erase anyway."
+        if expired
+        else "Connect to the network and try again, or erase anyway."
+    )
+    nav.show_dialog(
+        ft.AlertDialog(
+            modal=True,
+            key="unsynced-dialog",
+            title=ft.Text("Unsynced work would be lost"),
+            content=ft.Text(
+                f"{count} change{'s' if count != 1 else ''} could not be sent to the "
+                f"server. If you erase now, they are lost for good. {remedy}",
+                key="unsynced-text",
+            ),
+            actions=[
+                w.text_button("Keep my data", lambda e: nav.close_dialog(), key="keep"),
+                w.danger_button("Erase anyway", anyway, key="erase-anyway"),
+            ],
+        )
+    )
 
 
 def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
@@ -124,9 +157,12 @@ def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
         nav.toast(f"Liaison now locks after {e.control.value} minutes without use.")
 
     minutes = ft.Dropdown(
-        label="Auto-lock after", key="auto-lock", value=str(app.auto_lock_minutes),
+        label="Auto-lock after",
+        key="auto-lock",
+        value=str(app.auto_lock_minutes),
         options=[ft.DropdownOption(key=str(m), text=f"{m} minutes") for m in AUTO_LOCK_CHOICES],
-        on_select=auto_lock, width=240,
+        on_select=auto_lock,
+        width=240,
     )
     pins = _pin_section(app, nav)
     # Half-typed PINs are not saved anywhere (never kept in state): leaving asks first.

@@ -52,6 +52,7 @@ class Leave:
 def edited(now: Any, before: Any) -> bool:
     """True when a form's values differ from what it started with; empty values (None,
     "", False, an empty list or mapping) count as not filled in."""
+
     def filled(value: Any) -> Any:
         if isinstance(value, dict):
             inner = {k: f for k, v in value.items() if (f := filled(v)) is not None}
@@ -59,6 +60,7 @@ def edited(now: Any, before: Any) -> bool:
         if isinstance(value, str):
             value = value.strip()
         return value if value not in (None, "", False, [], ()) else None
+
     return bool(filled(now) != filled(before))
 
 
@@ -103,30 +105,50 @@ class Nav(Protocol):
 def sync_badge(app: AppState, nav: Nav) -> ft.TextButton:
     """The sync state in the app bar; tapping it opens the Sync screen."""
     s = app.sync
-    icon = (ft.Icons.SYNC if s.running else ft.Icons.LOGIN if s.sign_in_required
-            else ft.Icons.CLOUD_OFF if s.offline
-            else ft.Icons.CLOUD_UPLOAD_OUTLINED if s.pending else ft.Icons.CLOUD_DONE_OUTLINED)
+    icon = (
+        ft.Icons.SYNC
+        if s.running
+        else ft.Icons.LOGIN
+        if s.sign_in_required
+        else ft.Icons.CLOUD_OFF
+        if s.offline
+        else ft.Icons.CLOUD_UPLOAD_OUTLINED
+        if s.pending
+        else ft.Icons.CLOUD_DONE_OUTLINED
+    )
     return ft.TextButton(
-        s.short_label(), icon=icon, key="sync-badge", height=w.TOUCH,
-        tooltip=s.label(app.now()), on_click=lambda e: nav.go("/sync"),
+        s.short_label(),
+        icon=icon,
+        key="sync-badge",
+        height=w.TOUCH,
+        tooltip=s.label(app.now()),
+        on_click=lambda e: nav.go("/sync"),
     )
 
 
-def appbar(app: AppState, nav: Nav, title: str, *, route: str,
-           actions: Sequence[ft.Control] = ()) -> ft.AppBar:
+def appbar(
+    app: AppState, nav: Nav, title: str, *, route: str, actions: Sequence[ft.Control] = ()
+) -> ft.AppBar:
     """Title, a Back button on detail screens, the sync badge and Lock."""
     back = parent_route(route)
-    leading = w.icon_action(ft.Icons.ARROW_BACK, "Back", lambda e: nav.back(),
-                            key="back") if back else None
+    leading = (
+        w.icon_action(ft.Icons.ARROW_BACK, "Back", lambda e: nav.back(), key="back")
+        if back
+        else None
+    )
 
     def lock(e: Any = None) -> None:
         app.lock()
 
     return ft.AppBar(
-        leading=leading, automatically_imply_leading=False,
+        leading=leading,
+        automatically_imply_leading=False,
         title=ft.Text(title, overflow=ft.TextOverflow.ELLIPSIS, max_lines=1),
-        actions=[*actions, sync_badge(app, nav),
-                 w.icon_action(ft.Icons.LOCK_OUTLINE, "Lock now", lock, key="lock-now")],
+        actions=[
+            *actions,
+            sync_badge(app, nav),
+            w.icon_action(ft.Icons.LOCK_OUTLINE, "Lock now", lock, key="lock-now"),
+        ],
     )
 
 
@@ -141,24 +163,40 @@ def tabs(nav: Nav, route: str) -> ft.NavigationBar:
         nav.go(TAB_ITEMS[int(e.control.selected_index)][0])
 
     return ft.NavigationBar(
-        key="tabs", selected_index=selected, on_change=change,
-        destinations=[ft.NavigationBarDestination(icon=i, selected_icon=s, label=label)
-                      for _, label, i, s in TAB_ITEMS],
+        key="tabs",
+        selected_index=selected,
+        on_change=change,
+        destinations=[
+            ft.NavigationBarDestination(icon=i, selected_icon=s, label=label)
+            for _, label, i, s in TAB_ITEMS
+        ],
     )
 
 
-def screen(app: AppState, nav: Nav, route: str, title: str,
-           controls: Sequence[ft.Control], *, actions: Sequence[ft.Control] = (),
-           fab: ft.FloatingActionButton | None = None, show_tabs: bool = True,
-           scroll: bool = True, leave: Leave | None = None) -> ft.View:
+def screen(
+    app: AppState,
+    nav: Nav,
+    route: str,
+    title: str,
+    controls: Sequence[ft.Control],
+    *,
+    actions: Sequence[ft.Control] = (),
+    fab: ft.FloatingActionButton | None = None,
+    show_tabs: bool = True,
+    scroll: bool = True,
+    leave: Leave | None = None,
+) -> ft.View:
     """An unlocked screen: app bar, a vertically scrolling body, tabs at the bottom.
 
     The body sits in a ``SafeArea`` (notches, rounded corners and gesture bars in both
     orientations) and scrolls, so the soft keyboard, which shrinks the body, never hides
     the focused field: Flutter scrolls it back into view. ``leave`` guards typed input.
     """
-    body: ft.Control = (w.scroll_column(controls, key="body") if scroll
-                        else ft.Column(list(controls), key="body", expand=True, spacing=w.GAP))
+    body: ft.Control = (
+        w.scroll_column(controls, key="body")
+        if scroll
+        else ft.Column(list(controls), key="body", expand=True, spacing=w.GAP)
+    )
     return ft.View(
         data=leave,
         route=route,
@@ -175,25 +213,42 @@ def bare(route: str, controls: Sequence[ft.Control], *, title: str | None = None
     return ft.View(
         route=route,
         appbar=ft.AppBar(title=ft.Text(title), automatically_imply_leading=False)
-        if title else None,
+        if title
+        else None,
         padding=ft.Padding.symmetric(horizontal=20, vertical=12),
         controls=[ft.SafeArea(w.scroll_column(controls, key="body"), expand=True)],
     )
 
 
-def missing(app: AppState, nav: Nav, route: str, title: str, message: str, *, key: str,
-            heading: str = "Not found") -> ft.View:
+def missing(
+    app: AppState,
+    nav: Nav,
+    route: str,
+    title: str,
+    message: str,
+    *,
+    key: str,
+    heading: str = "Not found",
+) -> ft.View:
     """The screen for a record this phone does not hold (an old link, a purged patient)."""
-    return screen(app, nav, route, title, [w.empty_state(
-        heading, message, icon=ft.Icons.SEARCH_OFF, key=key)])
+    return screen(
+        app, nav, route, title, [w.empty_state(heading, message, icon=ft.Icons.SEARCH_OFF, key=key)]
+    )
 
 
-def discard_dialog(keep: Callable[[Any], None], discard: Callable[[Any], None]
-                   ) -> ft.AlertDialog:
-    """"Discard changes?" before leaving a screen with typed input nothing has saved."""
+def discard_dialog(keep: Callable[[Any], None], discard: Callable[[Any], None]) -> ft.AlertDialog:
+    """ "Discard changes?" before leaving a screen with typed input nothing has saved."""
     return ft.AlertDialog(
-        modal=True, key="leave-dialog", title=ft.Text("Discard changes?"),
-        content=ft.Text("What you typed on this screen is not saved yet. Keep editing to "
-                        "finish it, or discard it.", key="leave-text"),
-        actions=[w.text_button("Keep editing", keep, key="leave-keep"),
-                 w.danger_button("Discard", discard, key="leave-discard")])
+        modal=True,
+        key="leave-dialog",
+        title=ft.Text("Discard changes?"),
+        content=ft.Text(
+            "What you typed on this screen is not saved yet. Keep editing to "
+            "finish it, or discard it.",
+            key="leave-text",
+        ),
+        actions=[
+            w.text_button("Keep editing", keep, key="leave-keep"),
+            w.danger_button("Discard", discard, key="leave-discard"),
+        ],
+    )

@@ -51,8 +51,9 @@ def fix_route(app: AppState, item: dict[str, Any]) -> str | None:
     m = item.get("mutation") or {}
     rid, kind = m.get("record_id"), m.get("type")
     record = app.store.get(rid) if rid else None
-    pid = ((record or {}).get("fields") or {}).get("patient_id") or \
-        (m.get("fields") or {}).get("patient_id")
+    pid = ((record or {}).get("fields") or {}).get("patient_id") or (m.get("fields") or {}).get(
+        "patient_id"
+    )
     if kind == "patient":
         return f"/patient/{rid}" if record else None
     if record is None:
@@ -86,41 +87,68 @@ def _subject(app: AppState, record_id: str, sent: dict[str, Any] | None = None) 
 
 def _card(key: str, title: str, subject: str, body: list[ft.Control]) -> ft.Card:
     """One item to review: what it is (and whose), then its details and buttons."""
-    heading = ft.Text(title + (f" — {subject}" if subject else ""),
-                      theme_style=ft.TextThemeStyle.TITLE_SMALL)
-    return ft.Card(key=key, content=ft.Container(
-        padding=ft.Padding.all(12), content=ft.Column([heading, *body], spacing=8)))
+    heading = ft.Text(
+        title + (f" — {subject}" if subject else ""), theme_style=ft.TextThemeStyle.TITLE_SMALL
+    )
+    return ft.Card(
+        key=key,
+        content=ft.Container(
+            padding=ft.Padding.all(12), content=ft.Column([heading, *body], spacing=8)
+        ),
+    )
 
 
 def _conflicts(app: AppState, nav: shell.Nav) -> list[ft.Control]:
     items = app.syncing.conflicts()
     out: list[ft.Control] = [w.section_header(f"Conflicts to review ({len(items)})")]
     if not items:
-        out.append(ft.Text("No conflicts. When two people change the same thing, both "
-                           "values appear here.", key="conflicts-none",
-                           color=ft.Colors.ON_SURFACE_VARIANT))
+        out.append(
+            ft.Text(
+                "No conflicts. When two people change the same thing, both values appear here.",
+                key="conflicts-none",
+                color=ft.Colors.ON_SURFACE_VARIANT,
+            )
+        )
     for i, c in enumerate(items):
+
         def resolve(use_other: bool, index: int = i) -> Any:
             def handler(e: Any = None) -> None:
                 app.syncing.resolve_conflict(index, use_other=use_other)
                 nav.toast("Value replaced; it will sync." if use_other else "Kept.")
                 nav.refresh()
+
             return handler
 
         mine = c.get("lost_by") and c.get("lost_by") == app.account().get("device_id")
-        who = ("you, on this phone" if mine else
-               c.get("user") or f"device {str(c.get('lost_by', ''))[:8]}")
+        who = (
+            "you, on this phone"
+            if mine
+            else c.get("user") or f"device {str(c.get('lost_by', ''))[:8]}"
+        )
         subject = _subject(app, str(c.get("record_id", "")))
         title = f"{_type_label(str(c.get('type')))} · {_field(str(c.get('field')))}"
-        out.append(_card(f"conflict-{i}", title, subject, [
-            w.labelled_value("Current value", _value(c.get("value"))),
-            w.labelled_value(f"Other value, by {who} at {_when(str(c.get('lost_at')))}",
-                             _value(c.get("lost_value"))),
-            w.button_row([
-                w.secondary_button("Keep current", resolve(False), key=f"keep-{i}"),
-                w.secondary_button("Use other value", resolve(True), key=f"replace-{i}"),
-            ]),
-        ]))
+        out.append(
+            _card(
+                f"conflict-{i}",
+                title,
+                subject,
+                [
+                    w.labelled_value("Current value", _value(c.get("value"))),
+                    w.labelled_value(
+                        f"Other value, by {who} at {_when(str(c.get('lost_at')))}",
+                        _value(c.get("lost_value")),
+                    ),
+                    w.button_row(
+                        [
+                            w.secondary_button("Keep current", resolve(False), key=f"keep-{i}"),
+                            w.secondary_button(
+                                "Use other value", resolve(True), key=f"replace-{i}"
+                            ),
+                        ]
+                    ),
+                ],
+            )
+        )
     return out
 
 
@@ -128,9 +156,13 @@ def _rejected(app: AppState, nav: shell.Nav) -> list[ft.Control]:
     items = app.syncing.rejected()
     out: list[ft.Control] = [w.section_header(f"Changes the server refused ({len(items)})")]
     if not items:
-        out.append(ft.Text("None. A change the server refuses stays here until you fix or "
-                           "discard it.", key="rejected-none",
-                           color=ft.Colors.ON_SURFACE_VARIANT))
+        out.append(
+            ft.Text(
+                "None. A change the server refuses stays here until you fix or discard it.",
+                key="rejected-none",
+                color=ft.Colors.ON_SURFACE_VARIANT,
+            )
+        )
     for i, item in enumerate(items):
         m = item.get("mutation") or {}
         target = fix_route(app, item)
@@ -141,36 +173,58 @@ def _rejected(app: AppState, nav: shell.Nav) -> list[ft.Control]:
             nav.refresh()
 
         def ask(e: Any = None, discard: Any = discard) -> None:
-            nav.show_dialog(ft.AlertDialog(
-                modal=True, key="discard-dialog", title=ft.Text("Discard this change?"),
-                content=ft.Text("The server keeps its own version; this change will not be "
-                                "sent again."),
-                actions=[w.text_button("Cancel", lambda e: nav.close_dialog(), key="cancel"),
-                         w.danger_button("Discard", discard, key="discard-confirm")]))
+            nav.show_dialog(
+                ft.AlertDialog(
+                    modal=True,
+                    key="discard-dialog",
+                    title=ft.Text("Discard this change?"),
+                    content=ft.Text(
+                        "The server keeps its own version; this change will not be sent again."
+                    ),
+                    actions=[
+                        w.text_button("Cancel", lambda e: nav.close_dialog(), key="cancel"),
+                        w.danger_button("Discard", discard, key="discard-confirm"),
+                    ],
+                )
+            )
 
         subject = _subject(app, str(m.get("record_id", "")), m)
         why = str(item.get("message") or "refused")
         if item.get("field"):
             why = f"{_field(str(item['field']))}: {why}"
-        sent = ", ".join(f"{_field(k)}: {_value(v)}" for k, v in (m.get("fields") or {}).items()
-                         if k not in ("patient_id", "team_id", "round_id", "visit_id"))
+        sent = ", ".join(
+            f"{_field(k)}: {_value(v)}"
+            for k, v in (m.get("fields") or {}).items()
+            if k not in ("patient_id", "team_id", "round_id", "visit_id")
+        )
         buttons: list[ft.Control] = []
         if target:
-            buttons.append(w.secondary_button("Fix", lambda e, t=target: nav.go(t),
-                                              icon=ft.Icons.EDIT, key=f"fix-{i}"))
-        buttons.append(w.text_button("Discard", ask, icon=ft.Icons.DELETE_OUTLINE,
-                                     key=f"discard-{i}"))
-        out.append(_card(f"rejected-{i}", _type_label(str(m.get("type"))), subject, [
-            ft.Text(why),
-            w.labelled_value("What was sent", sent or "(a deletion)"),
-            w.button_row(buttons)]))
+            buttons.append(
+                w.secondary_button(
+                    "Fix", lambda e, t=target: nav.go(t), icon=ft.Icons.EDIT, key=f"fix-{i}"
+                )
+            )
+        buttons.append(
+            w.text_button("Discard", ask, icon=ft.Icons.DELETE_OUTLINE, key=f"discard-{i}")
+        )
+        out.append(
+            _card(
+                f"rejected-{i}",
+                _type_label(str(m.get("type"))),
+                subject,
+                [
+                    ft.Text(why),
+                    w.labelled_value("What was sent", sent or "(a deletion)"),
+                    w.button_row(buttons),
+                ],
+            )
+        )
     return out
 
 
 def sign_in_dialog(app: AppState, nav: shell.Nav) -> ft.AlertDialog:
     """Password for the signed-in account (its name fixed), then a sync."""
-    password = w.text_field("Password", key="sign-in-password", password=True,
-                            autofocus=True)
+    password = w.text_field("Password", key="sign-in-password", password=True, autofocus=True)
     busy = ft.ProgressBar(key="sign-in-busy", visible=False, semantics_label="Signing in")
 
     async def sign_in(e: Any = None) -> None:
@@ -192,14 +246,28 @@ def sign_in_dialog(app: AppState, nav: shell.Nav) -> ft.AlertDialog:
     button = w.primary_button("Sign in", sign_in, key="sign-in-submit")
     username = app.account().get("username", "")
     dialog = ft.AlertDialog(
-        modal=True, key="sign-in-dialog", title=ft.Text("Sign in again"),
-        content=ft.Column([
-            ft.Text(f"Your sign-in as {username} has expired. Type your password to sync "
-                    "again; your unsynced work stays on this phone."),
-            password, busy], tight=True, spacing=12, width=360),
-        actions=[w.text_button("Cancel", lambda e: nav.close_dialog(), key="sign-in-cancel"),
-                 button],
-        scrollable=True)  # above the soft keyboard in landscape, the field scrolls into view
+        modal=True,
+        key="sign-in-dialog",
+        title=ft.Text("Sign in again"),
+        content=ft.Column(
+            [
+                ft.Text(
+                    f"Your sign-in as {username} has expired. Type your password to sync "
+                    "again; your unsynced work stays on this phone."
+                ),
+                password,
+                busy,
+            ],
+            tight=True,
+            spacing=12,
+            width=360,
+        ),
+        actions=[
+            w.text_button("Cancel", lambda e: nav.close_dialog(), key="sign-in-cancel"),
+            button,
+        ],
+        scrollable=True,
+    )  # above the soft keyboard in landscape, the field scrolls into view
     nav.show_dialog(dialog)
     return dialog
 
@@ -218,28 +286,53 @@ def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
         ft.Text(s.label(now), key="sync-state", theme_style=ft.TextThemeStyle.TITLE_LARGE),
     ]
     if s.running:
-        status += [ft.ProgressBar(value=s.progress, key="progress",
-                                  semantics_label="Sync progress"),
-                   ft.Text(s.stage, key="stage")]
+        status += [
+            ft.ProgressBar(value=s.progress, key="progress", semantics_label="Sync progress"),
+            ft.Text(s.stage, key="stage"),
+        ]
     if s.error:
-        status.append(w.banner(s.error, kind="warning" if s.offline else "error",
-                               key="sync-error"))
+        status.append(w.banner(s.error, kind="warning" if s.offline else "error", key="sync-error"))
     elif s.summary:
         status.append(w.banner(s.summary, key="sync-summary"))
-    last = ("Never" if s.last_success is None else
-            f"{dt.datetime.fromtimestamp(s.last_success).strftime('%d %b %H:%M')} "
-            f"({ago(s.last_success, now)})")
+    last = (
+        "Never"
+        if s.last_success is None
+        else f"{dt.datetime.fromtimestamp(s.last_success).strftime('%d %b %H:%M')} "
+        f"({ago(s.last_success, now)})"
+    )
     status += [
         w.labelled_value("Waiting to be sent", str(s.pending), key="pending"),
         w.labelled_value("Last successful sync", last, key="last-sync"),
     ]
     if s.sign_in_required:
-        status.append(ft.Row([w.primary_button(
-            "Sign in again", lambda e: sign_in_dialog(app, nav), icon=ft.Icons.LOGIN,
-            key="sign-in-again", disabled=s.running, expand=True)]))
+        status.append(
+            ft.Row(
+                [
+                    w.primary_button(
+                        "Sign in again",
+                        lambda e: sign_in_dialog(app, nav),
+                        icon=ft.Icons.LOGIN,
+                        key="sign-in-again",
+                        disabled=s.running,
+                        expand=True,
+                    )
+                ]
+            )
+        )
     else:
-        status.append(ft.Row([w.primary_button(
-            "Sync now", sync_now, icon=ft.Icons.SYNC, key="sync-now", disabled=s.running,
-            expand=True)]))
+        status.append(
+            ft.Row(
+                [
+                    w.primary_button(
+                        "Sync now",
+                        sync_now,
+                        icon=ft.Icons.SYNC,
+                        key="sync-now",
+                        disabled=s.running,
+                        expand=True,
+                    )
+                ]
+            )
+        )
     controls = [*status, *_conflicts(app, nav), *_rejected(app, nav)]
     return shell.screen(app, nav, ROUTE, "Sync", controls)

@@ -12,8 +12,9 @@ from app.views import widgets as w
 ROUTE = "/today"
 
 
-def _items(nav: shell.Nav, items: list[queries.Item], key: str, icon: ft.IconData,
-           none: str) -> list[ft.Control]:
+def _items(
+    nav: shell.Nav, items: list[queries.Item], key: str, icon: ft.IconData, none: str
+) -> list[ft.Control]:
     if not items:
         return [ft.Text(none, key=f"{key}-none", color=ft.Colors.ON_SURFACE_VARIANT)]
     rows: list[ft.Control] = []
@@ -21,9 +22,15 @@ def _items(nav: shell.Nav, items: list[queries.Item], key: str, icon: ft.IconDat
         detail = " · ".join(filter(None, [item.detail, item.when]))
         if item.overdue:
             detail = f"Overdue · {detail}"
-        rows.append(w.tile(item.title, detail, icon=icon, key=f"{key}-{item.id}",
-                           on_click=(lambda e, r=item.route: nav.go(r)) if item.route
-                           else None))
+        rows.append(
+            w.tile(
+                item.title,
+                detail,
+                icon=icon,
+                key=f"{key}-{item.id}",
+                on_click=(lambda e, r=item.route: nav.go(r)) if item.route else None,
+            )
+        )
     return rows
 
 
@@ -31,25 +38,51 @@ def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
     """Today's screen from the open store."""
     day = app.today
     data = queries.today(app.store, day)
-    sync = w.tile(app.sync.label(app.now()), app.sync.error or "Tap to see sync details",
-                  icon=ft.Icons.CLOUD_OFF if app.sync.offline else ft.Icons.CLOUD_OUTLINED,
-                  key="today-sync", on_click=lambda e: nav.go("/sync"))
+    sync = w.tile(
+        app.sync.label(app.now()),
+        app.sync.error or "Tap to see sync details",
+        icon=ft.Icons.CLOUD_OFF if app.sync.offline else ft.Icons.CLOUD_OUTLINED,
+        key="today-sync",
+        on_click=lambda e: nav.go("/sync"),
+    )
     controls: list[ft.Control] = [
-        ft.Text(day.strftime("%A %d %B"), theme_style=ft.TextThemeStyle.TITLE_LARGE,
-                key="date"),
-        ft.Row([w.primary_button("New assessment", lambda e: nav.go("/new-assessment"),
-                                 icon=ft.Icons.ADD_TASK, key="new-assessment", expand=True)]),
-        w.button_row([w.secondary_button("Office round", lambda e: nav.go("/round"),
-                                         icon=ft.Icons.GROUPS_OUTLINED, key="start-round"),
-                      w.secondary_button("Tasks", lambda e: nav.go("/tasks"),
-                                         icon=ft.Icons.CHECKLIST, key="tasks")]),
+        ft.Text(day.strftime("%A %d %B"), theme_style=ft.TextThemeStyle.TITLE_LARGE, key="date"),
+        ft.Row(
+            [
+                w.primary_button(
+                    "New assessment",
+                    lambda e: nav.go("/new-assessment"),
+                    icon=ft.Icons.ADD_TASK,
+                    key="new-assessment",
+                    expand=True,
+                )
+            ]
+        ),
+        w.button_row(
+            [
+                w.secondary_button(
+                    "Office round",
+                    lambda e: nav.go("/round"),
+                    icon=ft.Icons.GROUPS_OUTLINED,
+                    key="start-round",
+                ),
+                w.secondary_button(
+                    "Tasks", lambda e: nav.go("/tasks"), icon=ft.Icons.CHECKLIST, key="tasks"
+                ),
+            ]
+        ),
         sync,
     ]
     if data.empty:
-        controls.append(w.empty_state(
-            "Nothing due today",
-            "No rounds, visits, follow-ups or referrals are due. Start a new assessment or "
-            "open your patients.", icon=ft.Icons.EVENT_AVAILABLE, key="today-empty"))
+        controls.append(
+            w.empty_state(
+                "Nothing due today",
+                "No rounds, visits, follow-ups or referrals are due. Start a new assessment or "
+                "open your patients.",
+                icon=ft.Icons.EVENT_AVAILABLE,
+                key="today-empty",
+            )
+        )
     controls += [
         w.section_header("Office rounds today"),
         *_items(nav, data.rounds, "round", ft.Icons.GROUPS_OUTLINED, "No office rounds today."),

@@ -30,50 +30,86 @@ CHECKLIST_LABELS = {  # short: a checkbox's label does not wrap at 360 px
     "follow_up_appointment": "Follow-up booked",
     "equipment": "Equipment at home",
 }
-STEP_TEXT = {"handed_off": "Mark handed off", "acknowledged": "Home care acknowledged",
-             "complete": "Mark complete"}
+STEP_TEXT = {
+    "handed_off": "Mark handed off",
+    "acknowledged": "Home care acknowledged",
+    "complete": "Mark complete",
+}
 STATUS_HELP = {
     "planned": "Planned: fill in the hand-off, then mark it handed off.",
     "handed_off": "Handed off: waiting for the home-care agency to acknowledge.",
     "acknowledged": "Acknowledged by home care: tick the checklist to complete.",
     "complete": "Complete.",
 }
-FIELD_NAMES = {"from_site_id": "Hospital", "to_site_id": "Home-care agency",
-               "home_care_agency": "Home-care agency", "home_care_contact": "Home-care contact",
-               "discharge_date": "Discharge date", "accountable": "Accountable person",
-               "checklist": "Checklist:", "status": "Status:"}
-FORM_FIELDS = ("from_site_id", "to_site_id", "discharge_date", "home_care_agency",
-               "home_care_contact", "accountable", "checklist", "notes", "status")
+FIELD_NAMES = {
+    "from_site_id": "Hospital",
+    "to_site_id": "Home-care agency",
+    "home_care_agency": "Home-care agency",
+    "home_care_contact": "Home-care contact",
+    "discharge_date": "Discharge date",
+    "accountable": "Accountable person",
+    "checklist": "Checklist:",
+    "status": "Status:",
+}
+FORM_FIELDS = (
+    "from_site_id",
+    "to_site_id",
+    "discharge_date",
+    "home_care_agency",
+    "home_care_contact",
+    "accountable",
+    "checklist",
+    "notes",
+    "status",
+)
 
 
-def build(app: AppState, nav: shell.Nav, patient_id: str = "", transition_id: str = "",
-          **_: str) -> ft.View:
+def build(
+    app: AppState, nav: shell.Nav, patient_id: str = "", transition_id: str = "", **_: str
+) -> ft.View:
     """A new or existing transition of care."""
     work = Casework(app)
     record = work.get(transition_id, "transition") if transition_id else None
     pid = record["fields"]["patient_id"] if record else patient_id
-    route = (f"/transition/{patient_id}" + (f"?transition_id={transition_id}"
-                                             if transition_id else "")) if patient_id \
+    route = (
+        (f"/transition/{patient_id}" + (f"?transition_id={transition_id}" if transition_id else ""))
+        if patient_id
         else f"/transition/edit/{transition_id}"
+    )
     if (transition_id and record is None) or work.get(pid, "patient") is None:
-        return shell.missing(app, nav, route, "Transition",
-                             "This transition or patient is not on this phone.",
-                             key="transition-missing")
+        return shell.missing(
+            app,
+            nav,
+            route,
+            "Transition",
+            "This transition or patient is not on this phone.",
+            key="transition-missing",
+        )
     key = f"transition:{transition_id or 'new:' + pid}"
     form = app.ui.get(key)
     if form is None:
-        fields = {k: record["fields"][k] for k in FORM_FIELDS if k in record["fields"]} \
-            if record else {"status": "planned", "checklist": {}}
+        fields = (
+            {k: record["fields"][k] for k in FORM_FIELDS if k in record["fields"]}
+            if record
+            else {"status": "planned", "checklist": {}}
+        )
         form = app.ui[key] = {"fields": fields, "errors": {}, "initial": copy.deepcopy(fields)}
-    heading = ft.Text(work.patient_name(pid), key="patient-heading",
-                      theme_style=ft.TextThemeStyle.TITLE_LARGE)
-    return shell.screen(app, nav, route, "Transition",
-                        [heading, *_form(app, nav, work, pid, record, form, key)],
-                        leave=_leave(app, key))
+    heading = ft.Text(
+        work.patient_name(pid), key="patient-heading", theme_style=ft.TextThemeStyle.TITLE_LARGE
+    )
+    return shell.screen(
+        app,
+        nav,
+        route,
+        "Transition",
+        [heading, *_form(app, nav, work, pid, record, form, key)],
+        leave=_leave(app, key),
+    )
 
 
 def _leave(app: AppState, key: str) -> shell.Leave:
     """A transition is written only by Save or a status step: edits before are unsaved."""
+
     def unsaved() -> bool:
         form = app.ui.get(key)
         return isinstance(form, dict) and shell.edited(form["fields"], form.get("initial", {}))
@@ -81,17 +117,32 @@ def _leave(app: AppState, key: str) -> shell.Leave:
     return shell.Leave(unsaved=unsaved, discard=lambda: app.ui.pop(key, None))
 
 
-def _form(app: AppState, nav: shell.Nav, work: Casework, patient_id: str,
-          record: dict[str, Any] | None, form: dict[str, Any], key: str) -> list[ft.Control]:
+def _form(
+    app: AppState,
+    nav: shell.Nav,
+    work: Casework,
+    patient_id: str,
+    record: dict[str, Any] | None,
+    form: dict[str, Any],
+    key: str,
+) -> list[ft.Control]:
     f, errors = form["fields"], form["errors"]
     status = f.get("status") or "planned"
 
     def site_dropdown(name: str, kind: str, text: str) -> ft.Row:
-        options = [ft.DropdownOption(key=s["id"], text=str(s["fields"].get("name", "")))
-                   for s in work.sites(kind)]
-        dropdown = ft.Dropdown(key=name.replace("_", "-"), label=text, value=f.get(name),
-                               options=options, expand=True, error_text=errors.get(name),
-                               disabled=not options)
+        options = [
+            ft.DropdownOption(key=s["id"], text=str(s["fields"].get("name", "")))
+            for s in work.sites(kind)
+        ]
+        dropdown = ft.Dropdown(
+            key=name.replace("_", "-"),
+            label=text,
+            value=f.get(name),
+            options=options,
+            expand=True,
+            error_text=errors.get(name),
+            disabled=not options,
+        )
 
         def chosen(e: Any = None) -> None:
             f[name] = dropdown.value or None
@@ -100,8 +151,13 @@ def _form(app: AppState, nav: shell.Nav, work: Casework, patient_id: str,
         return ft.Row([dropdown])  # a Row, so the dropdown can take the full width
 
     def text(name: str, caption: str, **kwargs: Any) -> ft.TextField:
-        field = w.text_field(caption, key=name.replace("_", "-"), value=str(f.get(name) or ""),
-                             error=errors.get(name), **kwargs)
+        field = w.text_field(
+            caption,
+            key=name.replace("_", "-"),
+            value=str(f.get(name) or ""),
+            error=errors.get(name),
+            **kwargs,
+        )
 
         def typed(e: Any = None) -> None:
             f[name] = (field.value or "").strip() or None
@@ -112,8 +168,9 @@ def _form(app: AppState, nav: shell.Nav, work: Casework, patient_id: str,
     checklist = dict(f.get("checklist") or {})
     boxes: list[ft.Control] = []
     for item in CHECKLIST_ITEMS:
-        box = ft.Checkbox(key=f"check-{item}", label=CHECKLIST_LABELS[item],
-                          value=bool(checklist.get(item)))
+        box = ft.Checkbox(
+            key=f"check-{item}", label=CHECKLIST_LABELS[item], value=bool(checklist.get(item))
+        )
 
         def ticked(e: Any = None, item: str = item, box: ft.Checkbox = box) -> None:
             f["checklist"] = {**(f.get("checklist") or {}), item: bool(box.value)}
@@ -128,8 +185,9 @@ def _form(app: AppState, nav: shell.Nav, work: Casework, patient_id: str,
         data["patient_id"] = patient_id
         rid = record["id"] if record else None
         try:
-            saved = work.move_transition(rid, data, step) if step \
-                else work.save_transition(data, rid)
+            saved = (
+                work.move_transition(rid, data, step) if step else work.save_transition(data, rid)
+            )
         except (InvalidRecord, AppError) as exc:
             form["errors"] = _errors(exc)
             nav.refresh()
@@ -145,11 +203,13 @@ def _form(app: AppState, nav: shell.Nav, work: Casework, patient_id: str,
 
     items: list[ft.Control] = []
     if errors:
-        items.append(w.banner("; ".join(errors.values()), kind="error",
-                              key="transition-errors"))
+        items.append(w.banner("; ".join(errors.values()), kind="error", key="transition-errors"))
     items += [
-        ft.Text(STATUS_HELP.get(status, label(status)), key="transition-status",
-                theme_style=ft.TextThemeStyle.BODY_LARGE),
+        ft.Text(
+            STATUS_HELP.get(status, label(status)),
+            key="transition-status",
+            theme_style=ft.TextThemeStyle.BODY_LARGE,
+        ),
         w.section_header("From hospital"),
         site_dropdown("from_site_id", "hospital", "Hospital"),
         text("discharge_date", "Discharge date (YYYY-MM-DD)"),
@@ -160,25 +220,42 @@ def _form(app: AppState, nav: shell.Nav, work: Casework, patient_id: str,
         text("accountable", "Accountable person"),
         w.section_header("Checklist"),
         *boxes,
-        ft.Text(errors.get("checklist", ""), key="checklist-error", color=ft.Colors.ERROR,
-                visible="checklist" in errors),
+        ft.Text(
+            errors.get("checklist", ""),
+            key="checklist-error",
+            color=ft.Colors.ERROR,
+            visible="checklist" in errors,
+        ),
         text("notes", "Notes", multiline=True),
         # A discharge sheet or a home hazard: saved with the record at once.
-        *photos.section(app, nav, record_target(app.store, "transition", record["id"])
-                        if record else None, key="transition-photos",
-                        unsaved_hint="Save the transition first, then add photos."),
+        *photos.section(
+            app,
+            nav,
+            record_target(app.store, "transition", record["id"]) if record else None,
+            key="transition-photos",
+            unsaved_hint="Save the transition first, then add photos.",
+        ),
     ]
-    buttons: list[ft.Control] = [w.secondary_button("Save", lambda e: save(), icon=ft.Icons.SAVE,
-                                                    key="save-transition")]
+    buttons: list[ft.Control] = [
+        w.secondary_button("Save", lambda e: save(), icon=ft.Icons.SAVE, key="save-transition")
+    ]
     for step in cw.TRANSITION_NEXT.get(status, ()):
-        buttons.insert(0, w.primary_button(STEP_TEXT[step], lambda e, s=step: save(s),
-                                           icon=ft.Icons.ARROW_FORWARD, key=f"step-{step}"))
+        buttons.insert(
+            0,
+            w.primary_button(
+                STEP_TEXT[step],
+                lambda e, s=step: save(s),
+                icon=ft.Icons.ARROW_FORWARD,
+                key=f"step-{step}",
+            ),
+        )
     items.append(w.button_row(buttons))
     return items
 
 
 def _errors(exc: Exception) -> dict[str, str]:
     if isinstance(exc, InvalidRecord):
-        return {e.field: f"{FIELD_NAMES.get(e.field, label(e.field))} {e.message}"
-                for e in exc.errors}
+        return {
+            e.field: f"{FIELD_NAMES.get(e.field, label(e.field))} {e.message}" for e in exc.errors
+        }
     return {"_": plain_error(exc)}

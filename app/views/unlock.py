@@ -23,8 +23,13 @@ def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
     u = app.unlock_state
     wait = app.retry_in()
     blocked = wait > 0 or u.busy
-    dots = ft.Text(_dots(u.entry), key="dots", size=28, text_align=ft.TextAlign.CENTER,
-                   semantics_label=f"{len(u.entry)} digits entered")
+    dots = ft.Text(
+        _dots(u.entry),
+        key="dots",
+        size=28,
+        text_align=ft.TextAlign.CENTER,
+        semantics_label=f"{len(u.entry)} digits entered",
+    )
 
     def press(digit: str) -> Any:
         def handler(e: Any = None) -> None:
@@ -32,6 +37,7 @@ def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
             app.press_digit(digit)
             dots.value = _dots(app.unlock_state.entry)
             dots.semantics_label = f"{len(app.unlock_state.entry)} digits entered"
+
         return handler
 
     def erase(e: Any = None) -> None:
@@ -45,27 +51,45 @@ def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
         await app.unlock()
         nav.refresh()  # on success the app has already moved on to the unlocked screens
 
-    def key(label: str, handler: Any, *, icon: ft.IconData | None = None,
-            filled: bool = False) -> ft.Control:
+    def key(
+        label: str, handler: Any, *, icon: ft.IconData | None = None, filled: bool = False
+    ) -> ft.Control:
         if icon is not None:
             kind = ft.FilledIconButton if filled else ft.IconButton
-            return kind(w.labelled_icon(icon, label, size=28), tooltip=label,
-                        on_click=handler, disabled=blocked,
-                        key=f"pin-{label.split()[0].lower()}", width=KEY, height=KEY - 12)
-        return ft.FilledTonalButton(label, on_click=handler, disabled=blocked,
-                                    key=f"pin-{label}", width=KEY, height=KEY - 12,
-                                    style=ft.ButtonStyle(text_style=ft.TextStyle(size=26)))
+            return kind(
+                w.labelled_icon(icon, label, size=28),
+                tooltip=label,
+                on_click=handler,
+                disabled=blocked,
+                key=f"pin-{label.split()[0].lower()}",
+                width=KEY,
+                height=KEY - 12,
+            )
+        return ft.FilledTonalButton(
+            label,
+            on_click=handler,
+            disabled=blocked,
+            key=f"pin-{label}",
+            width=KEY,
+            height=KEY - 12,
+            style=ft.ButtonStyle(text_style=ft.TextStyle(size=26)),
+        )
 
     rows = [["1", "2", "3"], ["4", "5", "6"], ["7", "8", "9"]]
     pad: list[ft.Control] = [
         ft.Row([key(d, press(d)) for d in row], alignment=ft.MainAxisAlignment.CENTER)
         for row in rows
     ]
-    pad.append(ft.Row([
-        key("Delete last digit", erase, icon=ft.Icons.BACKSPACE_OUTLINED),
-        key("0", press("0")),
-        key("Unlock", submit, icon=ft.Icons.LOCK_OPEN, filled=True),
-    ], alignment=ft.MainAxisAlignment.CENTER))
+    pad.append(
+        ft.Row(
+            [
+                key("Delete last digit", erase, icon=ft.Icons.BACKSPACE_OUTLINED),
+                key("0", press("0")),
+                key("Unlock", submit, icon=ft.Icons.LOCK_OPEN, filled=True),
+            ],
+            alignment=ft.MainAxisAlignment.CENTER,
+        )
+    )
     busy = ft.ProgressBar(key="busy", visible=u.busy, semantics_label="Checking PIN")
 
     items: list[ft.Control] = [
@@ -76,16 +100,26 @@ def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
     if u.message:
         items.append(w.banner(u.message, kind="error", key="message"))
     if wait > 0:
-        items.append(w.banner(f"Wait {_duration(wait)} before the next try.",
-                              kind="warning", key="wait"))
+        items.append(
+            w.banner(f"Wait {_duration(wait)} before the next try.", kind="warning", key="wait")
+        )
     items += [busy, *pad, _limit_notice(app)]
-    items.append(w.text_button("Forgot PIN?", lambda e: _confirm_forget(app, nav),
-                               key="forgot"))
+    items.append(w.text_button("Forgot PIN?", lambda e: _confirm_forget(app, nav), key="forgot"))
     return ft.View(
-        route=ROUTE, padding=ft.Padding.symmetric(horizontal=16, vertical=16),
-        controls=[ft.SafeArea(ft.Column(items, key="body", spacing=12,
-                                        horizontal_alignment=ft.CrossAxisAlignment.CENTER,
-                                        scroll=ft.ScrollMode.AUTO), expand=True)],
+        route=ROUTE,
+        padding=ft.Padding.symmetric(horizontal=16, vertical=16),
+        controls=[
+            ft.SafeArea(
+                ft.Column(
+                    items,
+                    key="body",
+                    spacing=12,
+                    horizontal_alignment=ft.CrossAxisAlignment.CENTER,
+                    scroll=ft.ScrollMode.AUTO,
+                ),
+                expand=True,
+            )
+        ],
     )
 
 
@@ -101,9 +135,11 @@ def _duration(seconds: float) -> str:
 
 def _limit_notice(app: AppState) -> ft.Control:
     u = app.unlock_state
-    text = (f"{u.attempts_left} of {u.max_attempts} attempts left. After {u.max_attempts} "
-            "wrong PINs in a row, Liaison erases its data on this phone; anything not yet "
-            "synced is lost.")
+    text = (
+        f"{u.attempts_left} of {u.max_attempts} attempts left. After {u.max_attempts} "
+        "wrong PINs in a row, Liaison erases its data on this phone; anything not yet "
+        "synced is lost."
+    )
     kind = "warning" if u.attempts_left <= 3 else "info"
     return w.banner(text, kind=kind, key="attempts")
 
@@ -113,11 +149,19 @@ def _confirm_forget(app: AppState, nav: shell.Nav) -> None:
         nav.close_dialog()
         app.forget_pin()
 
-    nav.show_dialog(ft.AlertDialog(
-        key="forget-dialog", modal=True, title=ft.Text("Erase this phone's Liaison data?"),
-        content=ft.Text("Without the PIN the data on this phone cannot be opened. Erasing it "
-                        "lets you sign in again and download your caseload; changes that "
-                        "were not synced are lost."),
-        actions=[w.text_button("Cancel", lambda e: nav.close_dialog(), key="cancel"),
-                 w.danger_button("Erase and sign in again", erase, key="erase")],
-    ))
+    nav.show_dialog(
+        ft.AlertDialog(
+            key="forget-dialog",
+            modal=True,
+            title=ft.Text("Erase this phone's Liaison data?"),
+            content=ft.Text(
+                "Without the PIN the data on this phone cannot be opened. Erasing it "
+                "lets you sign in again and download your caseload; changes that "
+                "were not synced are lost."
+            ),
+            actions=[
+                w.text_button("Cancel", lambda e: nav.close_dialog(), key="cancel"),
+                w.danger_button("Erase and sign in again", erase, key="erase"),
+            ],
+        )
+    )

@@ -18,17 +18,25 @@ from app.views import next_steps, photos, screening, shell
 from app.views import widgets as w
 from sync.errors import InvalidRecord
 
-SOURCES = {"physician_office": "Physician office", "hospital": "Hospital", "family": "Family",
-           "self": "Patient (self)", "other": "Other"}
+SOURCES = {
+    "physician_office": "Physician office",
+    "hospital": "Hospital",
+    "family": "Family",
+    "self": "Patient (self)",
+    "other": "Other",
+}
 
 
-def final_view(app: AppState, nav: shell.Nav, work: Casework, visit: dict[str, Any]
-               ) -> list[ft.Control]:
+def final_view(
+    app: AppState, nav: shell.Nav, work: Casework, visit: dict[str, Any]
+) -> list[ft.Control]:
     """The controls of a final visit's screen."""
     f = visit["fields"]
     items: list[ft.Control] = [
-        w.banner("Final: this visit can no longer change. Add an addendum to correct it.",
-                 key="final-banner"),
+        w.banner(
+            "Final: this visit can no longer change. Add an addendum to correct it.",
+            key="final-banner",
+        ),
         *facts(app, nav, visit),
     ]
 
@@ -36,8 +44,11 @@ def final_view(app: AppState, nav: shell.Nav, work: Casework, visit: dict[str, A
         next_steps.accept(work, nav, p)
         nav.refresh()
 
-    items.append(next_steps.panel(work.proposals(visit), work.accepted(visit["id"]), accept,
-                                  triage=f.get("triage")))
+    items.append(
+        next_steps.panel(
+            work.proposals(visit), work.accepted(visit["id"]), accept, triage=f.get("triage")
+        )
+    )
     items += _addenda(app, nav, work, visit)
     return items
 
@@ -47,50 +58,76 @@ def facts(app: AppState, nav: shell.Nav, visit: dict[str, Any]) -> list[ft.Contr
     f = visit["fields"]
     needs = ", ".join(NEED_LABELS.get(n, n) for n in a.effective_needs(f)) or "None recorded"
     items: list[ft.Control] = [
-        w.labelled_value("Started", str(f.get("started_at", ""))[:16].replace("T", " "),
-                         key="fact-started"),
+        w.labelled_value(
+            "Started", str(f.get("started_at", ""))[:16].replace("T", " "), key="fact-started"
+        ),
         w.labelled_value("Setting", label(f.get("setting")) or "—", key="fact-setting"),
-        w.labelled_value("Source of the request", SOURCES.get(f.get("source") or "", "—"),
-                         key="fact-source"),
+        w.labelled_value(
+            "Source of the request", SOURCES.get(f.get("source") or "", "—"), key="fact-source"
+        ),
         w.labelled_value("Needs", needs, key="fact-needs"),
         w.labelled_value("Triage decision", label(f.get("triage")) or "—", key="fact-triage"),
         w.labelled_value("Summary", str(f.get("summary") or "—"), key="fact-summary"),
         w.section_header("Screening"),
-        screening.scores_panel(f.get("screening") or {}) if f.get("screening")
+        screening.scores_panel(f.get("screening") or {})
+        if f.get("screening")
         else ft.Text("No screening answers recorded.", key="screening-none"),
     ]
     for i, (question, answer) in enumerate(screening.answered_lines(f.get("screening") or {})):
         items.append(w.labelled_value(question, answer, key=f"answer-{i}"))
     if photos_of(visit):  # read-only like the rest; new photos go with an addendum
-        items += photos.section(app, nav, record_target(app.store, "visit", visit["id"]),
-                                key="visit-photos", editable=False)
+        items += photos.section(
+            app,
+            nav,
+            record_target(app.store, "visit", visit["id"]),
+            key="visit-photos",
+            editable=False,
+        )
     return items
 
 
-def _addenda(app: AppState, nav: shell.Nav, work: Casework, visit: dict[str, Any]
-             ) -> list[ft.Control]:
+def _addenda(
+    app: AppState, nav: shell.Nav, work: Casework, visit: dict[str, Any]
+) -> list[ft.Control]:
     items: list[ft.Control] = [w.section_header("Addenda")]
     addenda = work.addenda(visit)
     if not addenda:
-        items.append(ft.Text("No addenda yet.", key="addenda-none",
-                             color=ft.Colors.ON_SURFACE_VARIANT))
+        items.append(
+            ft.Text("No addenda yet.", key="addenda-none", color=ft.Colors.ON_SURFACE_VARIANT)
+        )
     for i, note in enumerate(addenda):
         body: list[ft.Control] = [ft.Text(str(note["fields"].get("text", "")), selectable=True)]
         if photos_of(note):
-            body.append(photos.strip(app, nav, photos_of(note), target=None, editable=False,
-                                     key=f"addendum-{i}-thumb", size=photos.SMALL))
-        items.append(ft.Container(
-            key=f"addendum-{i}", padding=ft.Padding.all(12),
-            border=ft.Border.all(1, ft.Colors.OUTLINE_VARIANT),
-            border_radius=ft.BorderRadius.all(12),
-            content=ft.Column(body, spacing=8)))
+            body.append(
+                photos.strip(
+                    app,
+                    nav,
+                    photos_of(note),
+                    target=None,
+                    editable=False,
+                    key=f"addendum-{i}-thumb",
+                    size=photos.SMALL,
+                )
+            )
+        items.append(
+            ft.Container(
+                key=f"addendum-{i}",
+                padding=ft.Padding.all(12),
+                border=ft.Border.all(1, ft.Colors.OUTLINE_VARIANT),
+                border_radius=ft.BorderRadius.all(12),
+                content=ft.Column(body, spacing=8),
+            )
+        )
     draft_key = f"addendum-draft:{visit['id']}"
     # Photos for the next addendum wait in memory (never on disk) until it is added.
     staged: list[PreparedPhoto] = app.ui.setdefault(f"addendum-photos:{visit['id']}", [])
-    photo_error = ft.Text("", key="addendum-photo-error", color=ft.Colors.ERROR,
-                          visible=False)
-    text = w.text_field("Correction or addition", key="addendum-text", multiline=True,
-                        value=app.ui.get(draft_key, ""))
+    photo_error = ft.Text("", key="addendum-photo-error", color=ft.Colors.ERROR, visible=False)
+    text = w.text_field(
+        "Correction or addition",
+        key="addendum-text",
+        multiline=True,
+        value=app.ui.get(draft_key, ""),
+    )
 
     def typed(e: Any = None) -> None:
         app.ui[draft_key] = text.value or ""
@@ -131,21 +168,48 @@ def _addenda(app: AppState, nav: shell.Nav, work: Casework, visit: dict[str, Any
     text.on_change = typed
     items.append(text)
     if staged:
-        items.append(ft.Row([ft.Row([photos.thumbnail(app, {"thumbnail": p.thumbnail_sha256,
-                                                             "caption": "New photo"},
-                                                      None, data=p.thumbnail,
-                                                      size=photos.SMALL),
-                                     w.icon_action(ft.Icons.CLOSE, f"Remove new photo {i + 1}",
-                                                   lambda e, i=i: unstage(i),
-                                                   key=f"addendum-unstage-{i}")], spacing=0)
-                             for i, p in enumerate(staged)],
-                            key="addendum-staged", wrap=True, spacing=8))
-    items += [photo_error,
-              w.button_row([photos.picker_button(app, picked, key="addendum-add-photo"),
-                            *([photos.camera_button(app, nav, picked, key="addendum-camera")]
-                              if photos.camera_available() else []),
-                            w.primary_button("Add addendum", add, icon=ft.Icons.NOTE_ADD,
-                                             key="add-addendum")])]
+        items.append(
+            ft.Row(
+                [
+                    ft.Row(
+                        [
+                            photos.thumbnail(
+                                app,
+                                {"thumbnail": p.thumbnail_sha256, "caption": "New photo"},
+                                None,
+                                data=p.thumbnail,
+                                size=photos.SMALL,
+                            ),
+                            w.icon_action(
+                                ft.Icons.CLOSE,
+                                f"Remove new photo {i + 1}",
+                                lambda e, i=i: unstage(i),
+                                key=f"addendum-unstage-{i}",
+                            ),
+                        ],
+                        spacing=0,
+                    )
+                    for i, p in enumerate(staged)
+                ],
+                key="addendum-staged",
+                wrap=True,
+                spacing=8,
+            )
+        )
+    items += [
+        photo_error,
+        w.button_row(
+            [
+                photos.picker_button(app, picked, key="addendum-add-photo"),
+                *(
+                    [photos.camera_button(app, nav, picked, key="addendum-camera")]
+                    if photos.camera_available()
+                    else []
+                ),
+                w.primary_button("Add addendum", add, icon=ft.Icons.NOTE_ADD, key="add-addendum"),
+            ]
+        ),
+    ]
     return items
 
 

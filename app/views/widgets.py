@@ -21,55 +21,98 @@ Handler = Callable[..., Any] | None
 
 
 def primary_button(
-    text: str, on_click: Handler = None, *, icon: ft.IconData | None = None,
-    key: str | None = None, disabled: bool = False, expand: bool = False,
+    text: str,
+    on_click: Handler = None,
+    *,
+    icon: ft.IconData | None = None,
+    key: str | None = None,
+    disabled: bool = False,
+    expand: bool = False,
 ) -> ft.FilledButton:
     """The one main action of a screen (filled, 48 px, full text label)."""
     return ft.FilledButton(
-        text, icon=icon, on_click=on_click, key=key, disabled=disabled,
-        height=TOUCH + 4, expand=expand or None,
+        text,
+        icon=icon,
+        on_click=on_click,
+        key=key,
+        disabled=disabled,
+        height=TOUCH + 4,
+        expand=expand or None,
     )
 
 
 def secondary_button(
-    text: str, on_click: Handler = None, *, icon: ft.IconData | None = None,
-    key: str | None = None, disabled: bool = False, expand: bool = False,
+    text: str,
+    on_click: Handler = None,
+    *,
+    icon: ft.IconData | None = None,
+    key: str | None = None,
+    disabled: bool = False,
+    expand: bool = False,
     url: str | None = None,
 ) -> ft.OutlinedButton:
     """A secondary action (outlined, 48 px); ``url`` opens a link (tel:, mailto:)."""
     return ft.OutlinedButton(
-        text, icon=icon, on_click=on_click, key=key, disabled=disabled,
-        height=TOUCH, expand=expand or None, url=url,
+        text,
+        icon=icon,
+        on_click=on_click,
+        key=key,
+        disabled=disabled,
+        height=TOUCH,
+        expand=expand or None,
+        url=url,
     )
 
 
 def text_button(
-    text: str, on_click: Handler = None, *, icon: ft.IconData | None = None,
-    key: str | None = None, url: str | None = None,
+    text: str,
+    on_click: Handler = None,
+    *,
+    icon: ft.IconData | None = None,
+    key: str | None = None,
+    url: str | None = None,
 ) -> ft.TextButton:
     """A low-emphasis action (text button, 48 px); ``url`` opens a link (tel:, mailto:)."""
     return ft.TextButton(text, icon=icon, on_click=on_click, key=key, height=TOUCH, url=url)
 
 
 def danger_button(
-    text: str, on_click: Handler = None, *, icon: ft.IconData | None = None,
-    key: str | None = None, disabled: bool = False,
+    text: str,
+    on_click: Handler = None,
+    *,
+    icon: ft.IconData | None = None,
+    key: str | None = None,
+    disabled: bool = False,
 ) -> ft.FilledButton:
     """A destructive action, drawn in the error colour."""
     return ft.FilledButton(
-        text, icon=icon, on_click=on_click, key=key, disabled=disabled, height=TOUCH,
+        text,
+        icon=icon,
+        on_click=on_click,
+        key=key,
+        disabled=disabled,
+        height=TOUCH,
         style=ft.ButtonStyle(bgcolor=ft.Colors.ERROR, color=ft.Colors.ON_ERROR),
     )
 
 
 def icon_action(
-    icon: ft.IconData, label: str, on_click: Handler = None, *, key: str | None = None,
+    icon: ft.IconData,
+    label: str,
+    on_click: Handler = None,
+    *,
+    key: str | None = None,
     url: str | None = None,
 ) -> ft.IconButton:
     """An icon button named by ``label`` (its tooltip and accessible name; 48 px target)."""
     return ft.IconButton(
-        labelled_icon(icon, label), tooltip=label, on_click=on_click, key=key, width=TOUCH,
-        height=TOUCH, url=url,
+        labelled_icon(icon, label),
+        tooltip=label,
+        on_click=on_click,
+        key=key,
+        width=TOUCH,
+        height=TOUCH,
+        url=url,
     )
 
 
@@ -79,17 +122,37 @@ def labelled_icon(icon: ft.IconData, label: str, size: int | None = None) -> ft.
 
 
 def text_field(
-    label: str, *, key: str | None = None, value: str = "", hint: str | None = None,
-    error: str | None = None, password: bool = False, multiline: bool = False,
-    keyboard: ft.KeyboardType = ft.KeyboardType.TEXT, on_change: Handler = None,
-    on_submit: Handler = None, autofocus: bool = False, max_length: int | None = None,
+    label: str,
+    *,
+    key: str | None = None,
+    value: str = "",
+    hint: str | None = None,
+    error: str | None = None,
+    password: bool = False,
+    multiline: bool = False,
+    keyboard: ft.KeyboardType = ft.KeyboardType.TEXT,
+    on_change: Handler = None,
+    on_submit: Handler = None,
+    autofocus: bool = False,
+    max_length: int | None = None,
 ) -> ft.TextField:
     """A labelled text field; the label doubles as its accessible name."""
     return ft.TextField(
-        label=label, key=key, value=value, hint_text=hint, error=error, password=password,
-        can_reveal_password=password, multiline=multiline, min_lines=3 if multiline else None,
-        keyboard_type=keyboard, on_change=on_change, on_submit=on_submit,
-        autofocus=autofocus, max_length=max_length, text_size=18,
+        label=label,
+        key=key,
+        value=value,
+        hint_text=hint,
+        error=error,
+        password=password,
+        can_reveal_password=password,
+        multiline=multiline,
+        min_lines=3 if multiline else None,
+        keyboard_type=keyboard,
+        on_change=on_change,
+        on_submit=on_submit,
+        autofocus=autofocus,
+        max_length=max_length,
+        text_size=18,
     )
 
 
@@ -97,20 +160,24 @@ def section_header(text: str, *, key: str | None = None) -> ft.Control:
     """A heading inside a screen, announced as a header."""
     return ft.Semantics(
         header=True,
-        content=ft.Text(text, key=key, theme_style=ft.TextThemeStyle.TITLE_MEDIUM,
-                        weight=ft.FontWeight.BOLD),
+        content=ft.Text(
+            text, key=key, theme_style=ft.TextThemeStyle.TITLE_MEDIUM, weight=ft.FontWeight.BOLD
+        ),
     )
 
 
 def empty_state(
-    title: str, message: str, *, icon: ft.IconData = ft.Icons.INBOX_OUTLINED,
-    action: ft.Control | None = None, key: str | None = None,
+    title: str,
+    message: str,
+    *,
+    icon: ft.IconData = ft.Icons.INBOX_OUTLINED,
+    action: ft.Control | None = None,
+    key: str | None = None,
 ) -> ft.Container:
     """What an empty list says instead of nothing: what it is and what to do next."""
     items: list[ft.Control] = [
         ft.Icon(icon, size=40, color=ft.Colors.OUTLINE),
-        ft.Text(title, theme_style=ft.TextThemeStyle.TITLE_MEDIUM,
-                text_align=ft.TextAlign.CENTER),
+        ft.Text(title, theme_style=ft.TextThemeStyle.TITLE_MEDIUM, text_align=ft.TextAlign.CENTER),
         ft.Text(message, text_align=ft.TextAlign.CENTER, color=ft.Colors.ON_SURFACE_VARIANT),
     ]
     if action is not None:
@@ -118,24 +185,30 @@ def empty_state(
     return ft.Container(
         key=key,
         padding=ft.Padding.symmetric(vertical=20, horizontal=12),
-        content=ft.Column(items, horizontal_alignment=ft.CrossAxisAlignment.CENTER,
-                          spacing=8),
+        content=ft.Column(items, horizontal_alignment=ft.CrossAxisAlignment.CENTER, spacing=8),
     )
 
 
 def banner(message: str, *, kind: str = "info", key: str | None = None) -> ft.Container:
     """A full-width message box: ``info``, ``warning`` or ``error``."""
     colours = {
-        "info": (ft.Colors.SECONDARY_CONTAINER, ft.Colors.ON_SECONDARY_CONTAINER,
-                 ft.Icons.INFO_OUTLINE),
-        "warning": (ft.Colors.TERTIARY_CONTAINER, ft.Colors.ON_TERTIARY_CONTAINER,
-                    ft.Icons.WARNING_AMBER),
-        "error": (ft.Colors.ERROR_CONTAINER, ft.Colors.ON_ERROR_CONTAINER,
-                  ft.Icons.ERROR_OUTLINE),
+        "info": (
+            ft.Colors.SECONDARY_CONTAINER,
+            ft.Colors.ON_SECONDARY_CONTAINER,
+            ft.Icons.INFO_OUTLINE,
+        ),
+        "warning": (
+            ft.Colors.TERTIARY_CONTAINER,
+            ft.Colors.ON_TERTIARY_CONTAINER,
+            ft.Icons.WARNING_AMBER,
+        ),
+        "error": (ft.Colors.ERROR_CONTAINER, ft.Colors.ON_ERROR_CONTAINER, ft.Icons.ERROR_OUTLINE),
     }
     bg, fg, icon = colours[kind]
     return ft.Container(
-        key=key, bgcolor=bg, border_radius=ft.BorderRadius.all(12),
+        key=key,
+        bgcolor=bg,
+        border_radius=ft.BorderRadius.all(12),
         padding=ft.Padding.all(12),
         content=ft.Row(
             [ft.Icon(icon, color=fg), ft.Text(message, color=fg, expand=True)],
@@ -148,8 +221,11 @@ def labelled_value(label: str, value: str, *, key: str | None = None) -> ft.Cont
     """A small caption above a value (read-only facts in headers and settings)."""
     return ft.Column(
         [
-            ft.Text(label, theme_style=ft.TextThemeStyle.LABEL_MEDIUM,
-                    color=ft.Colors.ON_SURFACE_VARIANT),
+            ft.Text(
+                label,
+                theme_style=ft.TextThemeStyle.LABEL_MEDIUM,
+                color=ft.Colors.ON_SURFACE_VARIANT,
+            ),
             ft.Text(value, key=key, theme_style=ft.TextThemeStyle.BODY_LARGE, selectable=True),
         ],
         spacing=2,
@@ -157,15 +233,23 @@ def labelled_value(label: str, value: str, *, key: str | None = None) -> ft.Cont
 
 
 def tile(
-    title: str, subtitle: str | None = None, *, on_click: Handler = None,
-    icon: ft.IconData | None = None, key: str | None = None, trailing: ft.Control | None = None,
+    title: str,
+    subtitle: str | None = None,
+    *,
+    on_click: Handler = None,
+    icon: ft.IconData | None = None,
+    key: str | None = None,
+    trailing: ft.Control | None = None,
 ) -> ft.ListTile:
     """A list row at least 56 px high; tappable when ``on_click`` is given."""
     return ft.ListTile(
         title=ft.Text(title, theme_style=ft.TextThemeStyle.BODY_LARGE),
         subtitle=ft.Text(subtitle) if subtitle else None,
         leading=ft.Icon(icon) if icon else None,
-        trailing=trailing, on_click=on_click, key=key, min_height=56,
+        trailing=trailing,
+        on_click=on_click,
+        key=key,
+        min_height=56,
     )
 
 
@@ -176,8 +260,14 @@ def button_row(controls: Sequence[ft.Control]) -> ft.Row:
 
 def scroll_column(controls: Sequence[ft.Control], *, key: str | None = None) -> ft.Column:
     """The vertically scrolling body of a screen."""
-    return ft.Column(list(controls), key=key, spacing=GAP, scroll=ft.ScrollMode.AUTO,
-                     expand=True, horizontal_alignment=ft.CrossAxisAlignment.STRETCH)
+    return ft.Column(
+        list(controls),
+        key=key,
+        spacing=GAP,
+        scroll=ft.ScrollMode.AUTO,
+        expand=True,
+        horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
+    )
 
 
 def find(root: Any, key: str) -> Any:
@@ -198,9 +288,22 @@ def walk(root: Any) -> Any:
             continue
         seen.add(id(node))
         yield node
-        for attr in ("controls", "content", "appbar", "navigation_bar", "actions", "title",
-                     "subtitle", "leading", "trailing", "floating_action_button",
-                     "destinations", "tabs", "options", "label"):
+        for attr in (
+            "controls",
+            "content",
+            "appbar",
+            "navigation_bar",
+            "actions",
+            "title",
+            "subtitle",
+            "leading",
+            "trailing",
+            "floating_action_button",
+            "destinations",
+            "tabs",
+            "options",
+            "label",
+        ):
             child = getattr(node, attr, None)
             if isinstance(child, list):
                 stack.extend(reversed(child))

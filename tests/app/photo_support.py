@@ -75,16 +75,16 @@ class PhotoServer(FakeServer):
         if request.method == "PUT":
             self.puts.append(sha)
             if hashlib.sha256(request.content).hexdigest() != sha:
-                return httpx.Response(422, json={"error": {"code": "hash_mismatch",
-                                                           "message": "hash"}})
+                return httpx.Response(
+                    422, json={"error": {"code": "hash_mismatch", "message": "hash"}}
+                )
             created = sha not in self.blobs
             self.blobs[sha] = request.content
             return httpx.Response(201 if created else 200, json={"sha256": sha})
         self.gets.append(sha)
         if sha not in self.blobs:
             return httpx.Response(404, json={"error": {"code": "not_found", "message": "no"}})
-        return httpx.Response(200, content=self.blobs[sha],
-                              headers={"Content-Type": "image/jpeg"})
+        return httpx.Response(200, content=self.blobs[sha], headers={"Content-Type": "image/jpeg"})
 
     def _push(self, mutations: list[dict[str, Any]]) -> httpx.Response:
         # What the real server must never hold: a reference to bytes it does not have.

@@ -66,8 +66,7 @@ def test_a_blob_another_record_names_stays(tmp_path: Path, shots) -> None:
     assert store.get_blob(shots[0].sha256) == shots[0].jpeg
 
 
-def test_a_pending_mutation_keeps_its_blob_until_the_server_has_it(tmp_path: Path, shots
-                                                                   ) -> None:
+def test_a_pending_mutation_keeps_its_blob_until_the_server_has_it(tmp_path: Path, shots) -> None:
     store = open_store(tmp_path)
     patient = store.put("patient", {"name": "Ada"})["id"]
     visit = attach(store, "visit", {"patient_id": patient}, shots[0])
@@ -96,24 +95,48 @@ def test_pulled_tombstones_and_purges_take_blobs(tmp_path: Path, shots) -> None:
     store = open_store(tmp_path)
     stamp = f"{1_790_000_000_000:015d}-00000-server"
     records = [
-        {"id": PATIENT, "type": "patient", "fields": {"name": "Bo"}, "clock": {"name": stamp},
-         "rev": 1, "deleted": False},
-        {"id": "22222222-2222-4222-8222-222222222222", "type": "visit",
-         "fields": {"patient_id": PATIENT, "attachments": [item_of(shots[0])]},
-         "clock": {"patient_id": stamp, "attachments": stamp}, "rev": 2, "deleted": False},
-        {"id": "33333333-3333-4333-8333-333333333333", "type": "addendum",
-         "fields": {"patient_id": PATIENT, "visit_id": "22222222-2222-4222-8222-222222222222",
-                    "text": "x", "attachments": [item_of(shots[1])]},
-         "clock": dict.fromkeys(("patient_id", "visit_id", "text", "attachments"), stamp),
-         "rev": 3, "deleted": False},
+        {
+            "id": PATIENT,
+            "type": "patient",
+            "fields": {"name": "Bo"},
+            "clock": {"name": stamp},
+            "rev": 1,
+            "deleted": False,
+        },
+        {
+            "id": "22222222-2222-4222-8222-222222222222",
+            "type": "visit",
+            "fields": {"patient_id": PATIENT, "attachments": [item_of(shots[0])]},
+            "clock": {"patient_id": stamp, "attachments": stamp},
+            "rev": 2,
+            "deleted": False,
+        },
+        {
+            "id": "33333333-3333-4333-8333-333333333333",
+            "type": "addendum",
+            "fields": {
+                "patient_id": PATIENT,
+                "visit_id": "22222222-2222-4222-8222-222222222222",
+                "text": "x",
+                "attachments": [item_of(shots[1])],
+            },
+            "clock": dict.fromkeys(("patient_id", "visit_id", "text", "attachments"), stamp),
+            "rev": 3,
+            "deleted": False,
+        },
     ]
     store.apply_pull(records, [], 3)
     for shot in shots[:2]:  # downloaded on first view
         store.put_blob(shot.jpeg)
         store.put_blob(shot.thumbnail)
         transfer.mark_sent(store, shot.sha256)
-    tombstone = {**records[1], "fields": {"patient_id": PATIENT}, "clock": {"patient_id": stamp},
-                 "rev": 4, "deleted": True}
+    tombstone = {
+        **records[1],
+        "fields": {"patient_id": PATIENT},
+        "clock": {"patient_id": stamp},
+        "rev": 4,
+        "deleted": True,
+    }
     store.apply_pull([tombstone], [], 4)
     assert store.get_blob(shots[0].sha256) is None
     assert not transfer.is_sent(store, shots[0].sha256)  # forgotten with the blob
@@ -182,8 +205,7 @@ def test_a_bad_file_is_a_photo_error(tmp_path: Path) -> None:
     assert caught.value.reason == "unsupported"
 
 
-def test_upload_before_push_and_lazy_download_on_a_second_device(tmp_path: Path, shots
-                                                                ) -> None:
+def test_upload_before_push_and_lazy_download_on_a_second_device(tmp_path: Path, shots) -> None:
     server = PhotoServer()
     phone = run(enrolled(make_app(tmp_path / "one", server)))
     patient, _ = phone.add_patient("Ada Example")
@@ -193,8 +215,11 @@ def test_upload_before_push_and_lazy_download_on_a_second_device(tmp_path: Path,
     assert not server.dangling
     assert len(server.puts) == 6 and set(server.puts) == set(server.blobs)
     run(phone.syncing.sync_now())  # nothing new to send: no second upload
-    phone.store.put("visit", {"attachments": [{**item_of(shots[0]), "caption": "Stairs"},
-                                              item_of(shots[1])]}, visit["id"])
+    phone.store.put(
+        "visit",
+        {"attachments": [{**item_of(shots[0]), "caption": "Stairs"}, item_of(shots[1])]},
+        visit["id"],
+    )
     run(phone.syncing.sync_now())  # a caption changed: the bytes are already there
     assert len(server.puts) == 6
 

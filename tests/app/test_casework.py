@@ -27,8 +27,11 @@ def test_referral_steps(fields, status, errors):
     assert [e.field for e in cw.referral_step_errors(fields, status)] == errors
 
 
-FULL = {"discharge_date": "2026-11-24", "home_care_agency": "Home Care Co",
-        "accountable": "RN Ortiz"}
+FULL = {
+    "discharge_date": "2026-11-24",
+    "home_care_agency": "Home Care Co",
+    "accountable": "RN Ortiz",
+}
 ALL_TICKED = {"checklist": dict.fromkeys(CHECKLIST_ITEMS, True)}
 
 
@@ -37,12 +40,14 @@ ALL_TICKED = {"checklist": dict.fromkeys(CHECKLIST_ITEMS, True)}
     [
         ({}, "handed_off", ["discharge_date", "home_care_agency", "accountable"]),
         (FULL, "handed_off", []),
-        ({"discharge_date": "2026-11-24", "to_site_id": "x", "accountable": "me"},
-         "handed_off", []),
+        (
+            {"discharge_date": "2026-11-24", "to_site_id": "x", "accountable": "me"},
+            "handed_off",
+            [],
+        ),
         ({"status": "planned"}, "acknowledged", ["status"]),
         ({"status": "handed_off"}, "acknowledged", []),
-        ({"status": "acknowledged", "checklist": {"equipment": True}}, "complete",
-         ["checklist"]),
+        ({"status": "acknowledged", "checklist": {"equipment": True}}, "complete", ["checklist"]),
         ({"status": "acknowledged", **ALL_TICKED}, "complete", []),
     ],
 )
@@ -70,8 +75,12 @@ def test_visit_draft_finalize_and_addendum(app):
     with pytest.raises(InvalidRecord) as err:
         work.finalize_visit(draft["id"], draft["fields"])
     assert {e.field for e in err.value.errors} == {"started_at", "triage", "consent_confirmed"}
-    fields = {**draft["fields"], "started_at": "2026-11-23T10:00:00", "consent_confirmed": True,
-              "triage": "short_term_contact"}
+    fields = {
+        **draft["fields"],
+        "started_at": "2026-11-23T10:00:00",
+        "consent_confirmed": True,
+        "triage": "short_term_contact",
+    }
     final = work.finalize_visit(draft["id"], fields)
     assert final["fields"]["status"] == "final"
     with pytest.raises(InvalidRecord):
@@ -87,15 +96,15 @@ def test_proposals_accept_and_remember(app):
     pid = patient(app)
     resource(app, "Food bank", "food")
     work = Casework(app)
-    visit = work.save_visit(None, {"patient_id": pid, "needs": ["food", "housing"],
-                                   "triage": "short_term_contact"})
+    visit = work.save_visit(
+        None, {"patient_id": pid, "needs": ["food", "housing"], "triage": "short_term_contact"}
+    )
     props = work.proposals(visit)
     assert [p.type for p in props] == ["referral", "task", "task", "task", "task"]
     assert work.accepted(visit["id"]) == set()
     work.accept(props[0])
     work.accept(props[1])
-    assert work.accepted(visit["id"]) == {work.proposal_key(props[0]),
-                                          work.proposal_key(props[1])}
+    assert work.accepted(visit["id"]) == {work.proposal_key(props[0]), work.proposal_key(props[1])}
     assert len(work.tasks(pid)) == 1 and work.open_referrals()[1][0]["fields"]["need"] == "food"
 
 
@@ -140,7 +149,9 @@ def test_round_entries_become_tasks(app):
     rnd = work.save_round({"date": "2026-11-23", "site_id": office, "attendees": ["Dr. Lee"]})
     entry, tasks = work.add_round_entry(rnd["id"], known, "", "Stable", "Call son; GP in 3 days")
     assert [(t["fields"]["title"], t["fields"]["due_date"]) for t in tasks] == [
-        ("Call son", "2026-11-30"), ("GP", "2026-11-26")]
+        ("Call son", "2026-11-30"),
+        ("GP", "2026-11-26"),
+    ]
     assert all(t["fields"]["source_id"] == entry["id"] for t in tasks)
     entry2, tasks2 = work.add_round_entry(rnd["id"], None, " Bo  New ", "New referral", "")
     assert tasks2 == [] and work.patient_name(entry2["fields"]["patient_id"]) == "Bo New"

@@ -63,8 +63,9 @@ class FakeSecureStorage:
 
 def test_load_reads_our_entries_as_bytes() -> None:
     async def scenario() -> None:
-        storage = FakeSecureStorage({PREFIX + SECRET: base64.b64encode(b"s" * 32).decode(),
-                                     "someone.else": "x"})
+        storage = FakeSecureStorage(
+            {PREFIX + SECRET: base64.b64encode(b"s" * 32).decode(), "someone.else": "x"}
+        )
         keystore = FletKeystore(storage, asyncio.get_running_loop())
         with pytest.raises(KeystoreUnavailable):
             keystore.get(SECRET)  # not loaded yet
@@ -104,8 +105,11 @@ def test_a_change_on_the_event_loop_is_sent_after_the_handler_in_order() -> None
         assert storage.log == []  # nothing sent yet: the handler has not returned
         assert keystore.get(SECRET) is None and keystore.get(GUARD) == b"2"
         await keystore.flush()
-        assert storage.log == [("set", PREFIX + GUARD), ("remove", PREFIX + SECRET),
-                               ("set", PREFIX + GUARD)]
+        assert storage.log == [
+            ("set", PREFIX + GUARD),
+            ("remove", PREFIX + SECRET),
+            ("set", PREFIX + GUARD),
+        ]
         assert storage.values == {PREFIX + GUARD: base64.b64encode(b"2").decode()}
 
     asyncio.run(scenario())
@@ -133,7 +137,8 @@ def test_a_failing_phone_is_keystore_unavailable_and_changes_nothing() -> None:
 
 
 def test_a_change_refused_after_the_handler_is_logged_not_raised(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     async def scenario() -> None:
         storage = FakeSecureStorage()
         keystore = FletKeystore(storage, asyncio.get_running_loop())
@@ -176,9 +181,11 @@ class FakePage:
 
 
 def test_web_mode_has_no_keystore() -> None:
-    for page in (FakePage(ft.PagePlatform.LINUX, web=True), FakePage(ft.PagePlatform.ANDROID,
-                                                                      web=True),
-                 FakePage(ft.PagePlatform.MACOS)):
+    for page in (
+        FakePage(ft.PagePlatform.LINUX, web=True),
+        FakePage(ft.PagePlatform.ANDROID, web=True),
+        FakePage(ft.PagePlatform.MACOS),
+    ):
         keystore = asyncio.run(keystore_for(page))
         assert isinstance(keystore, NoKeystore) and not keystore.available
     none = NoKeystore()

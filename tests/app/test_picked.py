@@ -21,12 +21,14 @@ def dirs(tmp_path: Path) -> tuple[Path, Path]:
     return temp, pictures
 
 
-def test_the_roots_are_the_flet_temp_directory_and_pythons(tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch
-                                                           ) -> None:
+def test_the_roots_are_the_flet_temp_directory_and_pythons(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "py"))
     assert picked.temp_roots({"FLET_APP_STORAGE_TEMP": "/data/app/cache"}) == [
-        Path("/data/app/cache"), tmp_path / "py"]
+        Path("/data/app/cache"),
+        tmp_path / "py",
+    ]
     assert picked.temp_roots({}) == [tmp_path / "py"]
 
 
@@ -57,8 +59,9 @@ def test_an_original_outside_is_read_and_kept(dirs: tuple[Path, Path]) -> None:
     assert original.read_bytes() == PHOTO
 
 
-@pytest.mark.parametrize("trick", ["dotdot", "symlink_file", "symlink_dir", "root_itself",
-                                   "prefix_sibling"])
+@pytest.mark.parametrize(
+    "trick", ["dotdot", "symlink_file", "symlink_dir", "root_itself", "prefix_sibling"]
+)
 def test_no_path_trick_deletes_outside(dirs: tuple[Path, Path], trick: str) -> None:
     temp, pictures = dirs
     original = pictures / "IMG_0004.jpg"

@@ -63,8 +63,14 @@ def history(store: Store) -> str:
 
 
 def pulled(record_id: str, type_name: str, rev: int, **fields: Any) -> dict[str, Any]:
-    return {"id": record_id, "type": type_name, "fields": fields,
-            "clock": dict.fromkeys(fields, STAMP), "rev": rev, "deleted": False}
+    return {
+        "id": record_id,
+        "type": type_name,
+        "fields": fields,
+        "clock": dict.fromkeys(fields, STAMP),
+        "rev": rev,
+        "deleted": False,
+    }
 
 
 def new_id() -> str:
@@ -77,12 +83,19 @@ def test_a_purge_leaves_nothing_readable_about_the_patient(tmp_path: Path) -> No
     shots = {name: photos.prepare(noise_photo(seed)) for name, seed in ((GONE, 1), (KEPT, 2))}
     page = []
     for rev, (pid, name) in enumerate(((gone, GONE), (kept, KEPT)), start=1):
-        page += [pulled(pid, "patient", rev * 10, name=name, status="active"),
-                 pulled(new_id(), "visit", rev * 10 + 1, patient_id=pid, status="draft",
-                        summary=f"{name} lives alone",
-                        attachments=[item_of(shots[name])]),
-                 pulled(new_id(), "task", rev * 10 + 2, patient_id=pid,
-                        title=f"Call {name}'s son")]
+        page += [
+            pulled(pid, "patient", rev * 10, name=name, status="active"),
+            pulled(
+                new_id(),
+                "visit",
+                rev * 10 + 1,
+                patient_id=pid,
+                status="draft",
+                summary=f"{name} lives alone",
+                attachments=[item_of(shots[name])],
+            ),
+            pulled(new_id(), "task", rev * 10 + 2, patient_id=pid, title=f"Call {name}'s son"),
+        ]
     store.apply_pull(page, [], 30)
     for shot in shots.values():  # downloaded on first view
         store.put_blob(shot.jpeg)
@@ -91,27 +104,67 @@ def test_a_purge_leaves_nothing_readable_about_the_patient(tmp_path: Path) -> No
     # Local work not pushed yet, interleaved between the two patients.
     store.put("patient", {"phone": "555 0100", "address": f"{GONE}'s flat"}, gone)
     kept_task = store.put("task", {"patient_id": kept, "title": f"Visit {KEPT}"})
-    draft = store.put("visit", {"patient_id": gone, "status": "draft",
-                                "summary": f"Second visit to {GONE}"})
+    draft = store.put(
+        "visit", {"patient_id": gone, "status": "draft", "summary": f"Second visit to {GONE}"}
+    )
     store.put("patient", {"phone": "555 0199"}, kept)
     # What the last sync kept for the user: refused changes and lost values of both.
-    refused_new = {"id": 1, "record_id": new_id(), "type": "task", "op": "upsert",
-                   "fields": {"patient_id": gone, "title": f"Refer {GONE}"}, "clock": {},
-                   "base_rev": None}
-    refused_edit = {"id": 2, "record_id": gone, "type": "patient", "op": "upsert",
-                    "fields": {"name": f"{GONE} Jr"}, "clock": {}, "base_rev": 10}
-    refused_kept = {"id": 3, "record_id": kept, "type": "patient", "op": "upsert",
-                    "fields": {"name": f"{KEPT} Sr"}, "clock": {}, "base_rev": 20}
-    store.set_meta("rejected", [{"mutation": m, "code": "invalid", "message": "no",
-                                 "field": None}
-                                for m in (refused_new, refused_edit, refused_kept)])
-    conflict = {"type": "visit", "field": "summary", "lost_clock": STAMP, "lost_by": "x",
-                "lost_at": "2026-11-23T10:00:00+00:00", "incoming_won": True,
-                "mutation_id": None, "user": None}
-    store.set_meta("conflicts", [
-        {**conflict, "record_id": page[1]["id"], "value": f"{GONE} is fine",
-         "lost_value": f"{GONE} fell"},
-        {**conflict, "record_id": page[4]["id"], "value": f"{KEPT} ok", "lost_value": "x"}])
+    refused_new = {
+        "id": 1,
+        "record_id": new_id(),
+        "type": "task",
+        "op": "upsert",
+        "fields": {"patient_id": gone, "title": f"Refer {GONE}"},
+        "clock": {},
+        "base_rev": None,
+    }
+    refused_edit = {
+        "id": 2,
+        "record_id": gone,
+        "type": "patient",
+        "op": "upsert",
+        "fields": {"name": f"{GONE} Jr"},
+        "clock": {},
+        "base_rev": 10,
+    }
+    refused_kept = {
+        "id": 3,
+        "record_id": kept,
+        "type": "patient",
+        "op": "upsert",
+        "fields": {"name": f"{KEPT} Sr"},
+        "clock": {},
+        "base_rev": 20,
+    }
+    store.set_meta(
+        "rejected",
+        [
+            {"mutation": m, "code": "invalid", "message": "no", "field": None}
+            for m in (refused_new, refused_edit, refused_kept)
+        ],
+    )
+    conflict = {
+        "type": "visit",
+        "field": "summary",
+        "lost_clock": STAMP,
+        "lost_by": "x",
+        "lost_at": "2026-11-23T10:00:00+00:00",
+        "incoming_won": True,
+        "mutation_id": None,
+        "user": None,
+    }
+    store.set_meta(
+        "conflicts",
+        [
+            {
+                **conflict,
+                "record_id": page[1]["id"],
+                "value": f"{GONE} is fine",
+                "lost_value": f"{GONE} fell",
+            },
+            {**conflict, "record_id": page[4]["id"], "value": f"{KEPT} ok", "lost_value": "x"},
+        ],
+    )
     store.set_meta("sync_repair", [gone, kept])
     assert GONE in history(store)
 
@@ -141,9 +194,17 @@ def test_a_purge_leaves_nothing_readable_about_the_patient(tmp_path: Path) -> No
 def test_a_purge_of_a_patient_not_on_this_device_changes_nothing_else(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "store", os.urandom(32), node_id="device-1")
     pid = store.put("patient", {"name": KEPT})["id"]
-    store.set_meta("rejected", [{"mutation": {"id": 1, "record_id": pid, "type": "patient",
-                                              "fields": {}}, "code": "x", "message": "y",
-                                 "field": None}])
+    store.set_meta(
+        "rejected",
+        [
+            {
+                "mutation": {"id": 1, "record_id": pid, "type": "patient", "fields": {}},
+                "code": "x",
+                "message": "y",
+                "field": None,
+            }
+        ],
+    )
     size = (store.directory / "store.journal").stat().st_size
     store.apply_pull([], [new_id()], 5)
     assert store.get(pid) and store.pending_count() == 1 and len(store.get_meta("rejected")) == 1

@@ -42,14 +42,19 @@ async def _no_sleep(_seconds: float) -> None:
 
 
 @pytest.fixture
-def phone(tmp_path: Path, database: Database, settings: Settings, clock: FakeClock,
-          org: Org) -> AppState:
+def phone(
+    tmp_path: Path, database: Database, settings: Settings, clock: FakeClock, org: Org
+) -> AppState:
     """Alice's app, talking to the real server app over ASGI (auto-sync off: syncs are
     awaited by the test)."""
     server = create_app(settings, database, clock=clock)
-    services = make_services(tmp_path / "device", server_url=SERVER_URL,
-                             scrypt_params=TINY_SCRYPT,
-                             transport=httpx.ASGITransport(app=server), sleep=_no_sleep)
+    services = make_services(
+        tmp_path / "device",
+        server_url=SERVER_URL,
+        scrypt_params=TINY_SCRYPT,
+        transport=httpx.ASGITransport(app=server),
+        sleep=_no_sleep,
+    )
     return AppState(services)
 
 
@@ -64,7 +69,8 @@ def server_names(database: Database) -> set[str]:
 
 
 def test_an_expired_sign_in_keeps_every_edit_and_signing_in_again_sends_them(
-        phone: AppState, database: Database, settings: Settings, clock: FakeClock) -> None:
+    phone: AppState, database: Database, settings: Settings, clock: FakeClock
+) -> None:
     app = phone
 
     async def flow() -> None:
@@ -121,7 +127,8 @@ def test_an_expired_sign_in_keeps_every_edit_and_signing_in_again_sends_them(
 
 
 def test_signing_in_again_needs_a_password_and_a_reachable_server(
-        tmp_path: Path, phone: AppState, clock: FakeClock, settings: Settings) -> None:
+    tmp_path: Path, phone: AppState, clock: FakeClock, settings: Settings
+) -> None:
     app = phone
 
     async def flow() -> Any:
@@ -136,7 +143,8 @@ def test_signing_in_again_needs_a_password_and_a_reachable_server(
 
 
 def test_a_strangers_guesses_do_not_lock_the_phone_out(
-        phone: AppState, database: Database, settings: Settings, clock: FakeClock) -> None:
+    phone: AppState, database: Database, settings: Settings, clock: FakeClock
+) -> None:
     app = phone
 
     async def flow() -> None:
@@ -162,7 +170,8 @@ def test_a_strangers_guesses_do_not_lock_the_phone_out(
 
 
 def test_a_second_tap_during_a_sign_in_does_nothing(
-        phone: AppState, database: Database, settings: Settings, clock: FakeClock) -> None:
+    phone: AppState, database: Database, settings: Settings, clock: FakeClock
+) -> None:
     app = phone
 
     async def flow() -> None:
@@ -189,6 +198,10 @@ def _devices_of_alice(database: Database) -> list[str]:
     from server import db
 
     with database.read() as conn:
-        return list(conn.execute(
-            select(db.devices.c.id).join(db.users, db.users.c.id == db.devices.c.user_id)
-            .where(db.users.c.username == "alice")).scalars())
+        return list(
+            conn.execute(
+                select(db.devices.c.id)
+                .join(db.users, db.users.c.id == db.devices.c.user_id)
+                .where(db.users.c.username == "alice")
+            ).scalars()
+        )

@@ -51,9 +51,15 @@ def test_match_route(route: str, expected: object) -> None:
 
 @pytest.mark.parametrize(
     ("route", "parent"),
-    [("/today", None), ("/patient/p", "/caseload"), ("/assess/p", "/patient/p"),
-     ("/refer/p?x=1", "/patient/p"), ("/round", "/today"), ("/visit/v", "/today"),
-     ("/unlock", None)],
+    [
+        ("/today", None),
+        ("/patient/p", "/caseload"),
+        ("/assess/p", "/patient/p"),
+        ("/refer/p?x=1", "/patient/p"),
+        ("/round", "/today"),
+        ("/visit/v", "/today"),
+        ("/unlock", None),
+    ],
 )
 def test_parent_route(route: str, parent: str | None) -> None:
     assert parent_route(route) == parent
@@ -102,7 +108,9 @@ def test_first_run_enrols_sets_pin_and_syncs(tmp_path) -> None:
     assert app.store.get_meta("token") == "secret-token"
     assert app.store.get_meta("device_id") == server.device_id
     assert sorted(p["fields"]["name"] for p in app.store.list("patient")) == [
-        "Ada Example", "Bo Sample"]
+        "Ada Example",
+        "Bo Sample",
+    ]
     assert app.sync.last_success is not None and app.sync.error is None
     assert "phase" in topics and "sync" in topics
     # The token is encrypted: it appears nowhere in the data directory in clear.
@@ -221,9 +229,14 @@ def test_sync_offline_then_rejected_and_conflicts(tmp_path) -> None:
 
     server.reject_types = set()
     pid, _ = app.add_patient("Fay Sample", "555-0000")
-    server.conflict = {"field": "phone", "value": "555-0000", "lost_value": "555-9999",
-                       "lost_clock": f"{1_790_000_000_000:015d}-00000-other-device",
-                       "incoming_won": True, "user": "super"}
+    server.conflict = {
+        "field": "phone",
+        "value": "555-0000",
+        "lost_value": "555-9999",
+        "lost_clock": f"{1_790_000_000_000:015d}-00000-other-device",
+        "incoming_won": True,
+        "user": "super",
+    }
     run(app.syncing.sync_now())
     conflicts = app.syncing.conflicts()
     assert len(conflicts) == 1 and conflicts[0]["lost_value"] == "555-9999"

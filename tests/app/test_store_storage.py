@@ -208,8 +208,16 @@ def final_entry(
     return ids, found
 
 
-@pytest.mark.parametrize("how", ["zeros_appended", "last_sector_zeroed", "last_sectors_zeroed",
-                                 "whole_entry_zeroed", "frame_cut_at_a_sector"])
+@pytest.mark.parametrize(
+    "how",
+    [
+        "zeros_appended",
+        "last_sector_zeroed",
+        "last_sectors_zeroed",
+        "whole_entry_zeroed",
+        "frame_cut_at_a_sector",
+    ],
+)
 def test_a_zero_filled_tail_from_a_power_cut_is_a_tear(tmp_path: Path, how: str) -> None:
     """A power cut leaves whole sectors unwritten (zeros up to the file's end): a tear."""
     sector = journal.SECTOR
@@ -218,10 +226,12 @@ def test_a_zero_filled_tail_from_a_power_cut_is_a_tear(tmp_path: Path, how: str)
     path = journal_path(tmp_path / "s")
     data = bytearray(path.read_bytes())
     expected, size = ids[:-1], start
-    cut = {"last_sector_zeroed": (end - 1) // sector * sector,
-           "last_sectors_zeroed": (start // sector + 1) * sector,
-           "whole_entry_zeroed": start,  # the frame header itself never landed
-           "frame_cut_at_a_sector": start + 3}.get(how)
+    cut = {
+        "last_sector_zeroed": (end - 1) // sector * sector,
+        "last_sectors_zeroed": (start // sector + 1) * sector,
+        "whole_entry_zeroed": start,  # the frame header itself never landed
+        "frame_cut_at_a_sector": start + 3,
+    }.get(how)
     if cut is None:  # zeros_appended
         data += bytes(4096)
         expected, size = ids, end
@@ -246,9 +256,12 @@ def test_a_zeroed_tag_or_ciphertext_of_a_complete_final_entry_is_damage(
     ids, (start, end) = final_entry(tmp_path / "s", end_at=journal.SECTOR - 100)
     path = journal_path(tmp_path / "s")
     data = bytearray(path.read_bytes())
-    span = {"tag_zeroed": (end - journal.TAG, end), "last_64_bytes_zeroed": (end - 64, end),
-            "ciphertext_zeroed": (end - 200, end - journal.TAG),
-            "frame_zeroed": (start, start + journal.FRAME.size)}[how]
+    span = {
+        "tag_zeroed": (end - journal.TAG, end),
+        "last_64_bytes_zeroed": (end - 64, end),
+        "ciphertext_zeroed": (end - 200, end - journal.TAG),
+        "frame_zeroed": (start, start + journal.FRAME.size),
+    }[how]
     data[span[0] : span[1]] = bytes(span[1] - span[0])
     path.write_bytes(bytes(data))
     with pytest.raises(StoreCorrupted, match="damaged"):

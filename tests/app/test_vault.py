@@ -253,8 +253,22 @@ def test_change_pin_with_a_wrong_old_pin_counts(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "pin",
-    ["", "12345", "1234567890123", "12a456", "12 456", "١٢٣٤٥٦", "²³⁴⁵⁶⁷", "000000", "999999999",
-     "123456", "456789", "987654", "890123", "321098"],
+    [
+        "",
+        "12345",
+        "1234567890123",
+        "12a456",
+        "12 456",
+        "١٢٣٤٥٦",
+        "²³⁴⁵⁶⁷",
+        "000000",
+        "999999999",
+        "123456",
+        "456789",
+        "987654",
+        "890123",
+        "321098",
+    ],
 )
 def test_invalid_new_pins_are_refused(tmp_path: Path, pin: str) -> None:
     vault = make(tmp_path)
@@ -282,8 +296,14 @@ def test_no_secret_on_disk_or_in_repr(tmp_path: Path) -> None:
     key = vault.setup(PIN)
     vault.change_pin(PIN, OTHER)
     raw = (tmp_path / FILENAME).read_bytes()
-    forms = [key, key.hex().encode(), key.hex().upper().encode(), base64.b64encode(key),
-             base64.urlsafe_b64encode(key), base64.b64encode(key).rstrip(b"=")]
+    forms = [
+        key,
+        key.hex().encode(),
+        key.hex().upper().encode(),
+        base64.b64encode(key),
+        base64.urlsafe_b64encode(key),
+        base64.b64encode(key).rstrip(b"="),
+    ]
     for form in forms + [PIN.encode(), OTHER.encode()]:
         assert form not in raw
     assert [p.name for p in tmp_path.iterdir()] == [FILENAME]

@@ -25,8 +25,10 @@ from tests.app.views_support import (
 )
 
 PHONE = "Your data is locked by your PIN and by this phone's secure keystore."
-WEB = ("This browser session has no secure keystore: only your PIN protects the data "
-       "(development mode).")
+WEB = (
+    "This browser session has no secure keystore: only your PIN protects the data "
+    "(development mode)."
+)
 
 
 async def _no_sleep(seconds: float) -> None:
@@ -35,9 +37,14 @@ async def _no_sleep(seconds: float) -> None:
 
 def phone_app(directory: Path, server: FakeServer, keystore: MemoryKeystore) -> AppState:
     """An AppState as ``app.main`` wires it on a phone (a real vault and store)."""
-    services = make_services(directory, server_url="http://127.0.0.1:9",
-                             scrypt_params=TINY_SCRYPT, transport=server.transport,
-                             sleep=_no_sleep, keystore=keystore)
+    services = make_services(
+        directory,
+        server_url="http://127.0.0.1:9",
+        scrypt_params=TINY_SCRYPT,
+        transport=server.transport,
+        sleep=_no_sleep,
+        keystore=keystore,
+    )
     return AppState(services, now=FakeClock())
 
 

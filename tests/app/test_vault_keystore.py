@@ -120,14 +120,23 @@ def test_the_files_alone_cannot_be_brute_forced(tmp_path: Path) -> None:
     salt, nonce, wrapped = (base64.b64decode(on_disk[k]) for k in ("salt", "nonce", "wrapped"))
     aad = f"liaison-vault:v2:data-key:scrypt:{TINY.n}:{TINY.r}:{TINY.p}".encode()
     pin_key = vault_module._derive(PIN, salt, TINY)  # the right PIN, found by brute force
-    for guess in (pin_key, wrapping_key(pin_key, bytes(32), salt),
-                  wrapping_key(pin_key, b"\xff" * 32, salt)):
+    for guess in (
+        pin_key,
+        wrapping_key(pin_key, bytes(32), salt),
+        wrapping_key(pin_key, b"\xff" * 32, salt),
+    ):
         with pytest.raises(InvalidTag):  # no oracle: the right PIN fails like any other
             AESGCM(guess).decrypt(nonce, wrapped, aad)
     secret = keystore.values[SECRET]
     assert AESGCM(wrapping_key(pin_key, secret, salt)).decrypt(nonce, wrapped, aad) == key
-    for form in (secret, secret.hex().encode(), base64.b64encode(secret), key,
-                 base64.b64encode(key), PIN.encode()):
+    for form in (
+        secret,
+        secret.hex().encode(),
+        base64.b64encode(secret),
+        key,
+        base64.b64encode(key),
+        PIN.encode(),
+    ):
         assert form not in raw
 
 
@@ -140,15 +149,19 @@ def test_a_changed_field_breaks_the_mac(tmp_path: Path) -> None:
         make(tmp_path, keystore).unlock(PIN)
 
 
-@pytest.mark.parametrize("damage", [
-    lambda d: d | {"mac": "AAAA"},
-    lambda d: {k: v for k, v in d.items() if k != "mac"},
-    lambda d: d | {"seal": "not hex"},
-    lambda d: d | {"generation": -1},
-    lambda d: d | {"version": 3},
-])
-def test_a_damaged_version_2_file_is_reported_and_left_untouched(tmp_path: Path,
-                                                                  damage: Any) -> None:
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: d | {"mac": "AAAA"},
+        lambda d: {k: v for k, v in d.items() if k != "mac"},
+        lambda d: d | {"seal": "not hex"},
+        lambda d: d | {"generation": -1},
+        lambda d: d | {"version": 3},
+    ],
+)
+def test_a_damaged_version_2_file_is_reported_and_left_untouched(
+    tmp_path: Path, damage: Any
+) -> None:
     keystore = MemoryKeystore()
     make(tmp_path, keystore).setup(PIN)
     damaged = json.dumps(damage(doc(tmp_path)))
@@ -280,7 +293,8 @@ def test_an_old_copy_cannot_be_opened_after_a_wipe_even_with_the_pin(tmp_path: P
     pin_key = vault_module._derive(PIN, salt, TINY)
     with pytest.raises(InvalidTag):  # the only secret left on the phone is the new one
         AESGCM(wrapping_key(pin_key, keystore.values[SECRET], salt)).decrypt(
-            nonce, wrapped, vault_module._aad(2, TINY))
+            nonce, wrapped, vault_module._aad(2, TINY)
+        )
 
 
 def test_an_erase_goes_on_when_the_keystore_fails(tmp_path: Path) -> None:
@@ -321,8 +335,7 @@ def test_a_version_1_install_upgrades_at_its_next_unlock(
     keystore = MemoryKeystore()
     derivations: list[int] = []
     derive = vault_module._derive
-    monkeypatch.setattr("app.vault._derive",
-                        lambda *a: derivations.append(1) or derive(*a))  # type: ignore[func-returns-value]
+    monkeypatch.setattr("app.vault._derive", lambda *a: derivations.append(1) or derive(*a))  # type: ignore[func-returns-value]
     vault = make(directory, keystore, scrypt_params=None)  # the file's own parameters
     assert vault.status().attempts_left == 10 and not vault.bound
     key = vault.unlock(expected["pin"])
@@ -391,8 +404,12 @@ class CrashAfterRename(MemoryKeystore):
         self.vault_file, self.armed = vault_file, True
 
     def set(self, name: str, value: bytes) -> None:
-        if (self.armed and name == GUARD and self.vault_file.exists()
-                and json.loads(self.vault_file.read_text())["version"] == 2):
+        if (
+            self.armed
+            and name == GUARD
+            and self.vault_file.exists()
+            and json.loads(self.vault_file.read_text())["version"] == 2
+        ):
             self.armed = False
             raise KeyboardInterrupt
         super().set(name, value)
@@ -468,8 +485,11 @@ def test_a_directory_rolled_back_to_before_the_last_unlock_is_refused(tmp_path: 
     vault.setup(PIN)
     vault.lock()
     ids: list[str] = []
-    session(tmp_path, vault, lambda s: ids.append(s.put("patient", {"name": "Ada",
-                                                                     "status": "active"})["id"]))
+    session(
+        tmp_path,
+        vault,
+        lambda s: ids.append(s.put("patient", {"name": "Ada", "status": "active"})["id"]),
+    )
     backup = copy_of(tmp_path, beside(tmp_path, "backup"))
     session(tmp_path, vault, lambda s: s.delete(ids[0]))  # deleted after the backup
     entries = dict(keystore.values)
@@ -503,8 +523,11 @@ def test_the_records_rolled_back_alone_are_refused(tmp_path: Path) -> None:
     vault.setup(PIN)
     vault.lock()
     ids: list[str] = []
-    session(tmp_path, vault, lambda s: ids.append(s.put("patient", {"name": "Ada",
-                                                                     "status": "active"})["id"]))
+    session(
+        tmp_path,
+        vault,
+        lambda s: ids.append(s.put("patient", {"name": "Ada", "status": "active"})["id"]),
+    )
     old_journal = (tmp_path / SEALED).read_bytes()
     session(tmp_path, vault, lambda s: s.delete(ids[0]))
     (tmp_path / SEALED).write_bytes(old_journal)
@@ -515,8 +538,7 @@ def test_the_records_rolled_back_alone_are_refused(tmp_path: Path) -> None:
         make(tmp_path, keystore).unlock(PIN)
 
 
-def test_after_a_crash_the_records_are_not_checked_but_the_generation_is(
-        tmp_path: Path) -> None:
+def test_after_a_crash_the_records_are_not_checked_but_the_generation_is(tmp_path: Path) -> None:
     keystore = MemoryKeystore()
     vault = make(tmp_path, keystore)
     key = vault.setup(PIN)
@@ -579,8 +601,7 @@ def test_a_keystore_that_does_not_answer_decides_nothing(tmp_path: Path) -> None
     assert vault.unlock(PIN) == key
 
 
-def test_change_pin_on_a_phone_keeps_the_key_and_retires_the_old_pins_copy(
-        tmp_path: Path) -> None:
+def test_change_pin_on_a_phone_keeps_the_key_and_retires_the_old_pins_copy(tmp_path: Path) -> None:
     keystore = MemoryKeystore()
     vault = make(tmp_path, keystore)
     key = vault.setup(PIN)

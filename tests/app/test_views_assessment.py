@@ -18,8 +18,20 @@ def test_new_assessment_renders_and_saves_nothing_until_a_change(app):
     nav = FakeNav(f"/assess/{pid}")
     view = assessment.build(app, nav, patient_id=pid)
     assert view.route == f"/assess/{pid}"
-    for key in ("save-status", "started-at", "setting", "source", "need-food", "q-food_worry",
-                "scores", "summary", "triage", "proposals", "consent", "finalize"):
+    for key in (
+        "save-status",
+        "started-at",
+        "setting",
+        "source",
+        "need-food",
+        "q-food_worry",
+        "scores",
+        "summary",
+        "triage",
+        "proposals",
+        "consent",
+        "finalize",
+    ):
         assert key in keys(view), key
     assert find(view, "save-status").value == "Not saved yet"
     assert find(view, "score-domains").value == "Needs found: none yet"
@@ -79,9 +91,12 @@ def test_autosave_is_debounced_inside_the_event_loop(app):
 def test_screen_scores_live(app):
     pid = patient(app)
     view = assessment.build(app, FakeNav(), patient_id=pid)
-    for qid, value in (("phq2_interest", "2"), ("phq2_down", "1"), ("living_situation",
-                                                                     "unstable"),
-                       ("steadi_fallen", "yes")):
+    for qid, value in (
+        ("phq2_interest", "2"),
+        ("phq2_down", "1"),
+        ("living_situation", "unstable"),
+        ("steadi_fallen", "yes"),
+    ):
         group = find(view, f"q-{qid}")
         group.value = value
         group.on_change(None)
@@ -91,9 +106,12 @@ def test_screen_scores_live(app):
     assert "Needs found: Housing, Mental health" in text
     assert find(view, "needs-from-screen").value.startswith("The screen also found: Housing")
     (visit,) = visits(app)
-    assert visit["fields"]["screening"] == {"phq2_interest": 2, "phq2_down": 1,
-                                            "living_situation": "unstable",
-                                            "steadi_fallen": "yes"}
+    assert visit["fields"]["screening"] == {
+        "phq2_interest": 2,
+        "phq2_down": 1,
+        "living_situation": "unstable",
+        "steadi_fallen": "yes",
+    }
     assert visit["fields"]["scores"]["phq2"] == 3
     group = find(view, "q-phq2_down")
     group.value = None  # tapping the chosen answer again clears it
@@ -194,8 +212,9 @@ def test_finalize_names_what_is_missing_then_makes_the_visit_read_only(app):
 def test_a_draft_opened_by_id_is_editable_and_bad_time_is_refused(app):
     pid = patient(app)
     work = Casework(app)
-    draft = work.save_visit(None, {"patient_id": pid, "started_at": "2026-11-23T09:00:00",
-                                   "summary": "Earlier"})
+    draft = work.save_visit(
+        None, {"patient_id": pid, "started_at": "2026-11-23T09:00:00", "summary": "Earlier"}
+    )
     nav = FakeNav()
     view = assessment.build(app, nav, visit_id=draft["id"])
     assert find(view, "summary").value == "Earlier"
@@ -216,17 +235,32 @@ def test_a_draft_opened_by_id_is_editable_and_bad_time_is_refused(app):
 def test_full_final_visit_renders(app):
     pid = patient(app)
     work = Casework(app)
-    fields = {"patient_id": pid, "setting": "phone", "started_at": "2026-11-23T09:00:00",
-              "source": "hospital", "needs": ["food"], "summary": "Call done",
-              "screening": {"phq2_interest": 3, "safety_hurt": 5}, "consent_confirmed": True,
-              "triage": "intensive_case_management"}
+    fields = {
+        "patient_id": pid,
+        "setting": "phone",
+        "started_at": "2026-11-23T09:00:00",
+        "source": "hospital",
+        "needs": ["food"],
+        "summary": "Call done",
+        "screening": {"phq2_interest": 3, "safety_hurt": 5},
+        "consent_confirmed": True,
+        "triage": "intensive_case_management",
+    }
     draft = work.save_visit(None, fields)
     final = work.finalize_visit(draft["id"], draft["fields"])
     view = assessment.build(app, FakeNav(), visit_id=final["id"])
     text = texts(view)
-    for part in ("Phone call", "Hospital", "Food, Mental health", "Intensive case management",
-                 "Call done", "PHQ-2: 3", "Nearly every day", "Frequently",
-                 "Refer to Intensive community case management with hand-off summary"):
+    for part in (
+        "Phone call",
+        "Hospital",
+        "Food, Mental health",
+        "Intensive case management",
+        "Call done",
+        "PHQ-2: 3",
+        "Nearly every day",
+        "Frequently",
+        "Refer to Intensive community case management with hand-off summary",
+    ):
         assert part in text, part
 
 
@@ -243,8 +277,7 @@ def test_todays_draft_is_resumed_after_a_lock(app):
     (visit,) = visits(app)
     assert visit["fields"]["setting"] == "phone"
     # a draft from an earlier day is left alone: a new assessment starts
-    Casework(app).save_visit(visit["id"], {**visit["fields"],
-                                           "started_at": "2026-11-20T09:00:00"})
+    Casework(app).save_visit(visit["id"], {**visit["fields"], "started_at": "2026-11-20T09:00:00"})
     app.ui.clear()
     view = assessment.build(app, nav, patient_id=pid)
     assert find(view, "setting").value is None
@@ -257,10 +290,21 @@ def colleagues_draft(app, pid, summary="Seen at home by Sam"):
     """A draft visit another device started, as a pull brings it."""
     import uuid
 
-    fields = {"patient_id": pid, "setting": "home", "started_at": "2026-11-23T08:00:00",
-              "summary": summary, "status": "draft"}
-    record = {"id": str(uuid.uuid4()), "type": "visit", "fields": fields,
-              "clock": dict.fromkeys(fields, COLLEAGUE_STAMP), "rev": 7, "deleted": False}
+    fields = {
+        "patient_id": pid,
+        "setting": "home",
+        "started_at": "2026-11-23T08:00:00",
+        "summary": summary,
+        "status": "draft",
+    }
+    record = {
+        "id": str(uuid.uuid4()),
+        "type": "visit",
+        "fields": fields,
+        "clock": dict.fromkeys(fields, COLLEAGUE_STAMP),
+        "rev": 7,
+        "deleted": False,
+    }
     app.store.apply_pull([record], [], 7)
     return record["id"]
 
@@ -269,8 +313,16 @@ def signed_in_as(app, role):
     app.store.set_meta("user", {"username": "me", "role": role, "teams": []})
 
 
-EDIT_KEYS = ("finalize", "summary", "started-at", "setting", "triage", "consent",
-             "visit-photos-add", "discard-draft")
+EDIT_KEYS = (
+    "finalize",
+    "summary",
+    "started-at",
+    "setting",
+    "triage",
+    "consent",
+    "visit-photos-add",
+    "discard-draft",
+)
 
 
 def test_a_colleagues_draft_is_read_only(app):
@@ -318,8 +370,9 @@ def test_a_new_assessment_never_resumes_a_colleagues_draft(app):
 def test_the_author_discards_an_own_draft_also_after_signing_in_again(app):
     pid = patient(app)
     signed_in_as(app, "liaison")
-    draft = Casework(app).save_visit(None, {"patient_id": pid, "summary": "Mine",
-                                            "started_at": "2026-11-23T09:00:00"})
+    draft = Casework(app).save_visit(
+        None, {"patient_id": pid, "summary": "Mine", "started_at": "2026-11-23T09:00:00"}
+    )
     app.store.set_meta("device_id", "a-new-device-id")  # signing in again: the node stays
     nav = FakeNav(f"/visit/{draft['id']}")
     view = assessment.build(app, nav, visit_id=draft["id"])

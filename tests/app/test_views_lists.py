@@ -136,8 +136,13 @@ def test_patient_header_timeline_and_actions(app) -> None:
         find(view, key).on_click(None)
     find(view, f"timeline-{ids['visit']}").on_click(None)
     pid = ids["ada"]
-    assert nav.went == [f"/assess/{pid}", f"/refer/{pid}", f"/tasks?patient_id={pid}",
-                        f"/transition/{pid}", f"/visit/{ids['visit']}"]
+    assert nav.went == [
+        f"/assess/{pid}",
+        f"/refer/{pid}",
+        f"/tasks?patient_id={pid}",
+        f"/transition/{pid}",
+        f"/visit/{ids['visit']}",
+    ]
 
 
 def test_patient_empty_and_missing(app) -> None:

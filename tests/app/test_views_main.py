@@ -73,14 +73,26 @@ def test_every_route_of_the_table_builds(app) -> None:
     run(enrolled(app))
     ids = fill(app)
     page, shell = wire(app, "/")
-    for route in ("/today", "/caseload", "/new-assessment", f"/patient/{ids['ada']}", "/sync",
-                  "/settings", f"/assess/{ids['ada']}", f"/visit/{ids['visit']}",
-                  f"/refer/{ids['ada']}", "/tasks", f"/tasks?patient_id={ids['ada']}",
-                  f"/transition/{ids['ada']}", "/round"):
+    for route in (
+        "/today",
+        "/caseload",
+        "/new-assessment",
+        f"/patient/{ids['ada']}",
+        "/sync",
+        "/settings",
+        f"/assess/{ids['ada']}",
+        f"/visit/{ids['visit']}",
+        f"/refer/{ids['ada']}",
+        "/tasks",
+        f"/tasks?patient_id={ids['ada']}",
+        f"/transition/{ids['ada']}",
+        "/round",
+    ):
         shell.go(route)
         top = page.views[-1]
-        assert isinstance(top, ft.View) and top.route.partition("?")[0] == \
-            route.partition("?")[0], route
+        assert (
+            isinstance(top, ft.View) and top.route.partition("?")[0] == route.partition("?")[0]
+        ), route
 
 
 def test_lock_removes_every_patient_screen(app) -> None:

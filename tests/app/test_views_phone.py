@@ -101,6 +101,7 @@ def set_value(root: Any, key: str, value: Any) -> None:
 
 # -- back pops exactly one screen ---------------------------------------------------------
 
+
 def test_system_back_pops_one_screen_at_a_time_then_closes_the_app(app: Any) -> None:
     ids = fill(app)
     phone = Phone(app, f"/tasks?patient_id={ids['cy']}")
@@ -155,6 +156,7 @@ def test_a_sync_redraws_today_under_the_same_tabs(app: Any) -> None:
 
 # -- typed input is kept or asked about --------------------------------------------------
 
+
 def test_back_from_a_half_typed_referral_asks_and_keeps_editing(app: Any) -> None:
     ids = fill(app)
     route = f"/refer/{ids['ada']}"
@@ -190,9 +192,17 @@ def test_an_unchanged_form_is_left_without_a_question(app: Any) -> None:
 @pytest.mark.parametrize("what", ["transition", "task", "round row", "addendum"])
 def test_every_form_that_does_not_autosave_asks(app: Any, what: str) -> None:
     ids = fill(app)
-    visit = app.store.put("visit", {"patient_id": ids["ada"], "setting": "home",
-                                    "started_at": "2026-11-20T09:00:00", "status": "final",
-                                    "triage": "short_term_contact", "consent_confirmed": True})
+    visit = app.store.put(
+        "visit",
+        {
+            "patient_id": ids["ada"],
+            "setting": "home",
+            "started_at": "2026-11-20T09:00:00",
+            "status": "final",
+            "triage": "short_term_contact",
+            "consent_confirmed": True,
+        },
+    )
     route, key, value = {
         "transition": (f"/transition/{ids['ada']}", "accountable", "Nurse Kim"),
         "task": (f"/tasks?patient_id={ids['ada']}", "task-title", "Call the pharmacy"),
@@ -297,8 +307,7 @@ def test_back_on_the_add_patient_dialog_closes_it_and_keeps_the_draft(app: Any) 
     toasts: list[str] = []
     phone.shell.toast = toasts.append  # type: ignore[method-assign]
     phone.back_on_dialog()
-    assert no_dialog(phone) and toasts == [
-        "The new patient was kept: tap Add patient to finish."]
+    assert no_dialog(phone) and toasts == ["The new patient was kept: tap Add patient to finish."]
     caseload._quick_add(app, nav, pick=False)  # Add patient again: what was typed is back
     again = nav.dialogs[-1]
     assert find(again, "new-name").value == "Dee Newcomer"
@@ -319,20 +328,42 @@ def test_locking_forgets_drafts_and_never_asks(app: Any) -> None:
 # -- rotation: every form rebuilt from state shows what was typed -----------------------
 
 FORMS = {
-    "assessment": ("/assess/{cy}", {"summary": "Lives alone", "started-at": "2026-11-23 09:45",
-                                    "source": "family"}),
-    "referral": ("/refer/{ada}", {"to-name": "Meals on Wheels", "notes": "Hot meals",
-                                  "due-date": "2026-12-24", "need": "food",
-                                  "urgency": "urgent"}),
-    "transition": ("/transition/{ada}", {"discharge-date": "2026-11-30",
-                                         "home-care-agency": "Home Helpers",
-                                         "home-care-contact": "Ana, 555 0102",
-                                         "accountable": "RN Kim", "notes": "Oxygen at home"}),
-    "round": ("/round", {"round-date": "2026-11-23", "attendees": "Dr Lee, RN Ortiz",
-                         "topics": "Falls", "next-name": "Someone New",
-                         "next-note": "First visit", "next-actions": "Call daughter"}),
-    "task": ("/tasks?patient_id={ada}", {"task-title": "Call pharmacy",
-                                         "task-due": "2026-12-01"}),
+    "assessment": (
+        "/assess/{cy}",
+        {"summary": "Lives alone", "started-at": "2026-11-23 09:45", "source": "family"},
+    ),
+    "referral": (
+        "/refer/{ada}",
+        {
+            "to-name": "Meals on Wheels",
+            "notes": "Hot meals",
+            "due-date": "2026-12-24",
+            "need": "food",
+            "urgency": "urgent",
+        },
+    ),
+    "transition": (
+        "/transition/{ada}",
+        {
+            "discharge-date": "2026-11-30",
+            "home-care-agency": "Home Helpers",
+            "home-care-contact": "Ana, 555 0102",
+            "accountable": "RN Kim",
+            "notes": "Oxygen at home",
+        },
+    ),
+    "round": (
+        "/round",
+        {
+            "round-date": "2026-11-23",
+            "attendees": "Dr Lee, RN Ortiz",
+            "topics": "Falls",
+            "next-name": "Someone New",
+            "next-note": "First visit",
+            "next-actions": "Call daughter",
+        },
+    ),
+    "task": ("/tasks?patient_id={ada}", {"task-title": "Call pharmacy", "task-due": "2026-12-01"}),
     "caseload search": ("/caseload", {"search": "ada"}),
 }
 
@@ -365,16 +396,33 @@ def test_the_sign_in_screen_rebuilt_shows_what_was_typed(tmp_path: Path) -> None
 
 # -- notches and gesture bars; the soft keyboard -----------------------------------------
 
+
 def every_screen(app: Any) -> list[tuple[str, Any]]:
     """Every kind of view the app builds: each route of the table, a missing record, an
     unknown route, the lock screen and the first-run steps."""
     ids = fill(app)
-    routes = ["/today", "/caseload", "/new-assessment", f"/patient/{ids['ada']}", "/sync",
-              "/settings", f"/assess/{ids['ada']}", f"/visit/{ids['visit']}",
-              f"/refer/{ids['ada']}", f"/refer/{ids['ada']}?referral_id={ids['referral']}",
-              "/referrals", "/tasks", f"/tasks?patient_id={ids['ada']}",
-              f"/transition/{ids['ada']}", f"/transition/edit/{ids['transition']}", "/round",
-              f"/round/{ids['round']}", "/patient/nobody", "/visit/nothing", "/nowhere"]
+    routes = [
+        "/today",
+        "/caseload",
+        "/new-assessment",
+        f"/patient/{ids['ada']}",
+        "/sync",
+        "/settings",
+        f"/assess/{ids['ada']}",
+        f"/visit/{ids['visit']}",
+        f"/refer/{ids['ada']}",
+        f"/refer/{ids['ada']}?referral_id={ids['referral']}",
+        "/referrals",
+        "/tasks",
+        f"/tasks?patient_id={ids['ada']}",
+        f"/transition/{ids['ada']}",
+        f"/transition/edit/{ids['transition']}",
+        "/round",
+        f"/round/{ids['round']}",
+        "/patient/nobody",
+        "/visit/nothing",
+        "/nowhere",
+    ]
     phone = Phone(app, "/today")
     out = []
     for route in routes:
@@ -385,8 +433,9 @@ def every_screen(app: Any) -> list[tuple[str, Any]]:
     return out
 
 
-def test_every_screen_keeps_its_content_clear_of_notches_and_gesture_bars(app: Any,
-                                                                        tmp_path: Path) -> None:
+def test_every_screen_keeps_its_content_clear_of_notches_and_gesture_bars(
+    app: Any, tmp_path: Path
+) -> None:
     screens = every_screen(app)
     first = Phone(make_app(tmp_path / "new", FakeServer(), FakeClock()), "/")
     screens.append(("first run", first.top))
@@ -435,6 +484,7 @@ def test_every_dialog_with_a_text_field_scrolls(app: Any) -> None:
 
 # -- the app switcher's preview -----------------------------------------------------------
 
+
 def state_event(state: ft.AppLifecycleState) -> Any:
     return SimpleNamespace(state=state)
 
@@ -467,8 +517,9 @@ def test_leaving_the_front_covers_every_screen_and_dialog_without_locking(app: A
 def test_a_camera_preview_is_paused_not_unmounted_under_the_cover(app: Any) -> None:
     phone = Phone(app, "/today")
     camera = SimpleNamespace(preview_enabled=True)
-    phone.shell.show_dialog(ft.AlertDialog(key="camera", content=ft.Container(ft.Column(
-        [ft.Text("Camera")]))))
+    phone.shell.show_dialog(
+        ft.AlertDialog(key="camera", content=ft.Container(ft.Column([ft.Text("Camera")])))
+    )
     dialog = phone.dialog()
     dialog.content.content.controls.append(camera)  # flet-camera's control stands in
     phone.shell.on_lifecycle(state_event(ft.AppLifecycleState.INACTIVE))
@@ -485,8 +536,7 @@ def test_a_desktop_window_losing_focus_is_not_covered(app: Any) -> None:
 
 # -- a refused camera permission ------------------------------------------------------------
 
-REFUSED = RuntimeError("CameraException(CameraAccessDenied, Camera access permission was "
-                       "denied.)")
+REFUSED = RuntimeError("CameraException(CameraAccessDenied, Camera access permission was denied.)")
 
 
 @pytest.fixture
@@ -523,7 +573,8 @@ def open_camera(app: Any) -> tuple[FakeNav, Any]:
 
 
 def test_a_refused_camera_says_so_and_where_to_allow_it_on_android(
-        app: Any, camera: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    app: Any, camera: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(photos, "_permission_handler", lambda: None)
     nav, dialog = open_camera(app)  # no flet-permission-handler: no way to open Settings
     assert find(dialog, "camera-message").value == "Liaison is not allowed to use the camera."
@@ -535,8 +586,9 @@ def test_a_refused_camera_says_so_and_where_to_allow_it_on_android(
     assert find(dialog, "camera-shoot").disabled is False
 
 
-def test_a_refused_camera_opens_the_settings_on_ios(app: Any, camera: Any,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_refused_camera_opens_the_settings_on_ios(
+    app: Any, camera: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     launched: list[str] = []
 
     class FakeLauncher:
@@ -549,15 +601,17 @@ def test_a_refused_camera_opens_the_settings_on_ios(app: Any, camera: Any,
     monkeypatch.setattr(photos.ft, "UrlLauncher", FakeLauncher)
     camera["error"] = RuntimeError("CameraException(CameraAccessDeniedWithoutPrompt, x)")
     nav, dialog = open_camera(app)
-    assert "allow the camera for Liaison in your phone's Settings" in \
-        find(dialog, "camera-how").value
+    assert (
+        "allow the camera for Liaison in your phone's Settings" in find(dialog, "camera-how").value
+    )
     run(find(dialog, "camera-settings").on_click(None))
     assert launched == ["app-settings:"]
     assert app.away_until > app.now()  # Settings covering the app does not lock it
 
 
 def test_a_refused_camera_uses_the_permission_handler_when_built_in(
-        app: Any, camera: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    app: Any, camera: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     opened: list[bool] = []
 
     class PermissionHandler:
@@ -576,20 +630,26 @@ def test_a_refused_camera_uses_the_permission_handler_when_built_in(
 def test_other_camera_errors_keep_the_plain_message(app: Any, camera: Any) -> None:
     camera["error"] = RuntimeError("CameraException(cameraNotReadable, busy)")
     nav, dialog = open_camera(app)
-    assert find(dialog, "camera-message").value == \
-        "The camera is not available. Use Add photo instead."
+    assert (
+        find(dialog, "camera-message").value
+        == "The camera is not available. Use Add photo instead."
+    )
     assert find(dialog, "camera-problem").visible is False
 
 
 # -- small pieces -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("now,before,edited", [
-    ({"a": "x"}, {}, True),
-    ({"a": " "}, {}, False),
-    ({"checklist": {"x": False}}, {"checklist": {}}, False),
-    ({"checklist": {"x": True}}, {"checklist": {}}, True),
-    ({"a": None, "b": ""}, {"a": "", "c": []}, False),
-    ({"urgency": "soon"}, {"urgency": "routine"}, True),
-])
+
+@pytest.mark.parametrize(
+    "now,before,edited",
+    [
+        ({"a": "x"}, {}, True),
+        ({"a": " "}, {}, False),
+        ({"checklist": {"x": False}}, {"checklist": {}}, False),
+        ({"checklist": {"x": True}}, {"checklist": {}}, True),
+        ({"a": None, "b": ""}, {"a": "", "c": []}, False),
+        ({"urgency": "soon"}, {"urgency": "routine"}, True),
+    ],
+)
 def test_edited(now: Any, before: Any, edited: bool) -> None:
     assert shell.edited(now, before) is edited

@@ -42,9 +42,12 @@ def pick(view: Any, key: str, *files: tuple[str, bytes]) -> None:
     assert isinstance(button.action, ft.PickFiles) and button.action.with_data
     assert button.action.file_type == ft.FilePickerFileType.IMAGE
     button.on_click(None)
-    event = SimpleNamespace(files=[ft.FilePickerFile(id=i, name=name, size=len(data),
-                                                     bytes=data)
-                                   for i, (name, data) in enumerate(files)])
+    event = SimpleNamespace(
+        files=[
+            ft.FilePickerFile(id=i, name=name, size=len(data), bytes=data)
+            for i, (name, data) in enumerate(files)
+        ]
+    )
     run(button.action.file_picker.on_result(event))
 
 
@@ -88,8 +91,9 @@ def test_a_bad_file_says_why_and_stores_nothing(app: Any) -> None:
     view = patient.build(app, nav, patient_id=pid)
     pick(view, "patient-photos-add", ("notes.pdf", b"%PDF-1.7 a scanned letter"))
     error = find(view, "patient-photos-error")
-    assert error.visible and error.value == "This file is not a supported photo (JPEG, PNG " \
-                                            "or WebP)."
+    assert (
+        error.visible and error.value == "This file is not a supported photo (JPEG, PNG or WebP)."
+    )
     assert nav.toasts == [error.value] and nav.saves == 0
     assert "attachments" not in app.store.get(pid)["fields"]
     blobs = app.store.directory / "blobs"
@@ -100,8 +104,13 @@ def test_some_good_some_bad(app: Any) -> None:
     pid, _ = app.add_patient("Ada Example")
     nav = FakeNav(f"/patient/{pid}")
     view = patient.build(app, nav, patient_id=pid)
-    pick(view, "patient-photos-add", ("a.jpg", PHOTO), ("b.gif", b"GIF89a..."),
-         ("c.png", noise_photo(22, fmt="PNG")))
+    pick(
+        view,
+        "patient-photos-add",
+        ("a.jpg", PHOTO),
+        ("b.gif", b"GIF89a..."),
+        ("c.png", noise_photo(22, fmt="PNG")),
+    )
     assert len(app.store.get(pid)["fields"]["attachments"]) == 2
     assert "b.gif: This file is not a supported photo" in find(view, "patient-photos-error").value
     assert not nav.dialogs  # several photos: no caption dialog, a toast says how many
@@ -128,15 +137,23 @@ def test_a_draft_visit_takes_photos_and_the_timeline_shows_them(app: Any) -> Non
 
     page = patient.build(app, nav, patient_id=pid)
     strip = find(page, f"timeline-photos-{visit['id']}")
-    assert image_bytes(strip, f"timeline-photos-{visit['id']}-0") == \
-        pipeline.prepare(PHOTO).thumbnail
+    assert (
+        image_bytes(strip, f"timeline-photos-{visit['id']}-0") == pipeline.prepare(PHOTO).thumbnail
+    )
 
 
 def test_a_final_visit_takes_photos_through_an_addendum(app: Any) -> None:
     pid, _ = app.add_patient("Ada Example")
-    visit = app.store.put("visit", {"patient_id": pid, "setting": "home",
-                                    "started_at": "2026-11-23T10:00:00",
-                                    "triage": "short_term_contact", "status": "final"})
+    visit = app.store.put(
+        "visit",
+        {
+            "patient_id": pid,
+            "setting": "home",
+            "started_at": "2026-11-23T10:00:00",
+            "triage": "short_term_contact",
+            "status": "final",
+        },
+    )
     nav = FakeNav(f"/visit/{visit['id']}")
     view = assessment.build(app, nav, visit_id=visit["id"])
     assert absent(view, "visit-photos-add") and absent(view, "visit-photos-thumb-0")
@@ -170,8 +187,7 @@ def test_a_transition_takes_photos_once_saved_and_one_can_be_removed(app: Any) -
     assert nav.toasts[-1] == "Photo removed"
 
 
-def test_a_timeline_thumbnail_downloads_on_first_view(tmp_path: Path, server: PhotoServer
-                                                      ) -> None:
+def test_a_timeline_thumbnail_downloads_on_first_view(tmp_path: Path, server: PhotoServer) -> None:
     author = run(enrolled(make_app(tmp_path / "one", server)))
     pid, _ = author.add_patient("Ada Example")
     visit = author.store.put("visit", {"patient_id": pid, "setting": "home"})
@@ -198,16 +214,17 @@ def test_a_timeline_thumbnail_downloads_on_first_view(tmp_path: Path, server: Ph
     assert photos.refresh(page.views[-1], other) == 0
 
 
-def test_take_photo_with_the_camera_on_a_phone(app: Any, monkeypatch: pytest.MonkeyPatch
-                                               ) -> None:
+def test_take_photo_with_the_camera_on_a_phone(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     import flet_camera as fc
 
     class FakeCamera(ft.Container):
         """flet-camera's control as the phone drives it (there is no camera here)."""
 
         async def get_available_cameras(self) -> list[Any]:
-            return [SimpleNamespace(lens_direction=fc.CameraLensDirection.FRONT),
-                    SimpleNamespace(lens_direction=fc.CameraLensDirection.BACK)]
+            return [
+                SimpleNamespace(lens_direction=fc.CameraLensDirection.FRONT),
+                SimpleNamespace(lens_direction=fc.CameraLensDirection.BACK),
+            ]
 
         async def initialize(self, description: Any, preset: Any, **kwargs: Any) -> None:
             assert description.lens_direction == fc.CameraLensDirection.BACK
@@ -265,10 +282,18 @@ def pick_paths(view: Any, key: str, *paths: Path, with_bytes: bool) -> None:
     its bytes too when asked for them."""
     button = find(view, key)
     button.on_click(None)
-    event = SimpleNamespace(files=[
-        ft.FilePickerFile(id=i, name=p.name, size=p.stat().st_size, path=str(p),
-                          bytes=p.read_bytes() if with_bytes else None)
-        for i, p in enumerate(paths)])
+    event = SimpleNamespace(
+        files=[
+            ft.FilePickerFile(
+                id=i,
+                name=p.name,
+                size=p.stat().st_size,
+                path=str(p),
+                bytes=p.read_bytes() if with_bytes else None,
+            )
+            for i, p in enumerate(paths)
+        ]
+    )
     run(button.action.file_picker.on_result(event))
 
 
@@ -290,8 +315,9 @@ def test_the_pickers_copy_in_the_app_cache_is_deleted_once_read(
     assert original.read_bytes() == noise_photo(5)
 
 
-def test_the_camera_plugins_shot_file_is_deleted(app: Any, temp_dirs: tuple[Path, Path],
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_camera_plugins_shot_file_is_deleted(
+    app: Any, temp_dirs: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import flet_camera as fc
 
     temp, _ = temp_dirs

@@ -16,8 +16,17 @@ def test_new_referral_from_the_directory(app):
     resource(app, "Volunteer rides", "transport")
     nav = FakeNav()
     view = referrals.build(app, nav, patient_id=pid)
-    assert {"need", "resource-search", f"resource-{bank}", "to-name", "urgency", "due-date",
-            "notes", "save-referral", "save-send"} <= keys(view)
+    assert {
+        "need",
+        "resource-search",
+        f"resource-{bank}",
+        "to-name",
+        "urgency",
+        "due-date",
+        "notes",
+        "save-referral",
+        "save-send",
+    } <= keys(view)
     assert find(view, "due-date").value == "2026-12-07"  # routine: two weeks
     set_value(view, "need", "food")
     results = texts(find(view, "resource-results"))
@@ -31,9 +40,15 @@ def test_new_referral_from_the_directory(app):
     assert find(view, "due-date").value == "2026-11-24"
     find(view, "save-send").on_click(None)
     (ref,) = app.store.list("referral")
-    assert ref["fields"] == {"patient_id": pid, "resource_id": bank, "to_name": "Food bank",
-                             "need": "food", "urgency": "urgent", "due_date": "2026-11-24",
-                             "status": "sent"}
+    assert ref["fields"] == {
+        "patient_id": pid,
+        "resource_id": bank,
+        "to_name": "Food bank",
+        "need": "food",
+        "urgency": "urgent",
+        "due_date": "2026-11-24",
+        "status": "sent",
+    }
     assert nav.went == [f"/refer/{pid}?referral_id={ref['id']}"] and nav.saves == 1
 
 
@@ -61,8 +76,9 @@ def test_a_typed_name_and_validation(app):
 
 def test_tracking_status_with_outcome(app):
     pid = patient(app)
-    ref = Casework(app).save_referral({"patient_id": pid, "to_name": "Meals",
-                                       "due_date": "2026-11-20"})
+    ref = Casework(app).save_referral(
+        {"patient_id": pid, "to_name": "Meals", "due_date": "2026-11-20"}
+    )
     nav = FakeNav()
 
     def view():
@@ -95,8 +111,9 @@ def test_tracking_status_with_outcome(app):
 def test_open_and_overdue_list(app):
     pid = patient(app, "Ada Demo")
     work = Casework(app)
-    late = work.save_referral({"patient_id": pid, "to_name": "Meals", "need": "food",
-                               "due_date": "2026-11-20"})
+    late = work.save_referral(
+        {"patient_id": pid, "to_name": "Meals", "need": "food", "due_date": "2026-11-20"}
+    )
     soon = work.save_referral({"patient_id": pid, "to_name": "Rides", "due_date": "2026-11-30"})
     work.save_referral({"patient_id": pid, "to_name": "Done", "status": "closed"})
     nav = FakeNav()
@@ -112,8 +129,9 @@ def test_open_and_overdue_list(app):
 
 def test_unknown_referral(app):
     pid = patient(app)
-    v = referrals.build(app, FakeNav(), patient_id=pid,
-                        referral_id="00000000-0000-4000-8000-000000000000")
+    v = referrals.build(
+        app, FakeNav(), patient_id=pid, referral_id="00000000-0000-4000-8000-000000000000"
+    )
     assert "referral-missing" in keys(v)
 
 

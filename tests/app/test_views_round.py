@@ -21,8 +21,18 @@ def add_patient(app, nav, name, note="", actions="", pick=None):
 def test_empty_round_renders(app):
     view = round_view.build(app, FakeNav("/round"))
     assert view.route == "/round"
-    for key in ("round-site", "round-date", "attendees", "topics", "entries-none", "next-name",
-                "next-note", "next-actions", "add-entry", "finish-round"):
+    for key in (
+        "round-site",
+        "round-date",
+        "attendees",
+        "topics",
+        "entries-none",
+        "next-name",
+        "next-note",
+        "next-actions",
+        "add-entry",
+        "finish-round",
+    ):
         assert key in keys(view), key
     assert find(view, "round-date").value == "2026-11-23"
     assert find(view, "round-save-status").value == "Not saved yet"
@@ -41,9 +51,12 @@ def test_header_autosave_is_debounced(app):
         assert app.store.list("round") == []
         find(view, "topics").on_blur(None)
         (rnd,) = app.store.list("round")
-        assert rnd["fields"] == {"date": "2026-11-23", "site_id": office,
-                                 "attendees": ["Dr. Lee", "RN Ortiz"],
-                                 "education_topics": ["Falls prevention"]}
+        assert rnd["fields"] == {
+            "date": "2026-11-23",
+            "site_id": office,
+            "attendees": ["Dr. Lee", "RN Ortiz"],
+            "education_topics": ["Falls prevention"],
+        }
 
     asyncio.run(typing())
     view = round_view.build(app, nav)
@@ -53,8 +66,9 @@ def test_header_autosave_is_debounced(app):
 def test_eight_patients_fast_with_tasks(app):
     known = patient(app, "Ada Demo")
     nav = FakeNav()
-    add_patient(app, nav, "Ada", "Stable after fall", "Call son; order walker in 3 days",
-                pick=known)
+    add_patient(
+        app, nav, "Ada", "Stable after fall", "Call son; order walker in 3 days", pick=known
+    )
     assert find(round_view.build(app, nav), "last-added").value == "Added Ada Demo · 2 tasks"
     for i in range(7):
         add_patient(app, nav, f"New Person {i}", f"note {i}", "Check meals" if i % 2 else "")
@@ -143,8 +157,10 @@ def test_a_user_in_several_teams_chooses_the_rounds_team_before_it_is_saved(app)
     assert find(view, "round-save-status").value.startswith("Not saved")
     assert find(view, "round-team").error_text == "Choose the team this round belongs to."
     add_patient(app, nav, "Too Early")
-    assert app.store.list("patient") == [] and nav.toasts[-1] == \
-        "Choose the team this round belongs to."
+    assert (
+        app.store.list("patient") == []
+        and nav.toasts[-1] == "Choose the team this round belongs to."
+    )
     view = round_view.build(app, nav)
     set_value(view, "round-team", "team-b")
     find(view, "attendees").on_blur(None)

@@ -67,8 +67,14 @@ def test_sync_now_offline_shows_plain_words(app, server) -> None:
 
 def test_conflicts_show_both_values_who_and_when(app, server) -> None:
     pid, _ = app.add_patient("Ada Example", "555-0000")
-    server.conflict = {"field": "phone", "value": "555-0000", "lost_value": "555-9999",
-                       "lost_clock": OTHER_CLOCK, "incoming_won": True, "user": "super"}
+    server.conflict = {
+        "field": "phone",
+        "value": "555-0000",
+        "lost_value": "555-9999",
+        "lost_clock": OTHER_CLOCK,
+        "incoming_won": True,
+        "user": "super",
+    }
     run(app.syncing.sync_now())
     nav = FakeNav()
     view = sync_view.build(app, nav)
@@ -83,8 +89,13 @@ def test_conflicts_show_both_values_who_and_when(app, server) -> None:
 
 def test_conflict_use_other_value(app, server) -> None:
     pid, _ = app.add_patient("Ada Example", "555-0000")
-    server.conflict = {"field": "phone", "value": "555-0000", "lost_value": "555-9999",
-                       "lost_clock": OTHER_CLOCK, "incoming_won": True}
+    server.conflict = {
+        "field": "phone",
+        "value": "555-0000",
+        "lost_value": "555-9999",
+        "lost_clock": OTHER_CLOCK,
+        "incoming_won": True,
+    }
     run(app.syncing.sync_now())
     view = sync_view.build(app, FakeNav())
     assert "by device 5f0c-dev" in texts(find(view, "conflict-0"))
@@ -124,8 +135,10 @@ def test_fix_opens_the_record_when_it_is_still_here(app, server) -> None:
 def test_fix_routes_per_type(app) -> None:
     pid, _ = app.add_patient("Bo Sample")
     records = {
-        "visit": {"patient_id": pid}, "referral": {"patient_id": pid},
-        "transition": {"patient_id": pid}, "task": {"patient_id": pid, "title": "Call"},
+        "visit": {"patient_id": pid},
+        "referral": {"patient_id": pid},
+        "transition": {"patient_id": pid},
+        "task": {"patient_id": pid, "title": "Call"},
         "round": {"date": "2026-01-01"},
     }
     ids = {kind: app.store.put(kind, fields)["id"] for kind, fields in records.items()}
@@ -133,13 +146,19 @@ def test_fix_routes_per_type(app) -> None:
         "visit": f"/visit/{ids['visit']}",
         "referral": f"/refer/{pid}?referral_id={ids['referral']}",
         "transition": f"/transition/{pid}?transition_id={ids['transition']}",
-        "task": f"/tasks?patient_id={pid}", "round": "/round",
+        "task": f"/tasks?patient_id={pid}",
+        "round": "/round",
     }
     for kind, route in expected.items():
         item = {"mutation": {"record_id": ids[kind], "type": kind, "fields": records[kind]}}
         assert sync_view.fix_route(app, item) == route
-    gone = {"mutation": {"record_id": "00000000-0000-4000-8000-000000000009",
-                         "type": "task", "fields": {"patient_id": pid}}}
+    gone = {
+        "mutation": {
+            "record_id": "00000000-0000-4000-8000-000000000009",
+            "type": "task",
+            "fields": {"patient_id": pid},
+        }
+    }
     assert sync_view.fix_route(app, gone) == f"/patient/{pid}"
 
 
@@ -224,9 +243,13 @@ def test_sign_out_when_synced_erases_at_once(app, server) -> None:
 
 def test_a_conflict_with_this_phones_own_value_says_so(app, server) -> None:
     app.add_patient("Ada Example", "555-0000")
-    server.conflict = {"field": "phone", "value": "555-0000", "lost_value": "555-1111",
-                       "lost_clock": f"{1_790_000_000_000:015d}-00000-{server.device_id}",
-                       "incoming_won": True}
+    server.conflict = {
+        "field": "phone",
+        "value": "555-0000",
+        "lost_value": "555-1111",
+        "lost_clock": f"{1_790_000_000_000:015d}-00000-{server.device_id}",
+        "incoming_won": True,
+    }
     run(app.syncing.sync_now())
     card = texts(find(sync_view.build(app, FakeNav()), "conflict-0"))
     assert "by you, on this phone" in card

@@ -11,8 +11,12 @@ from tests.app.views_support import FakeNav, find, keys, patient, texts
 
 @pytest.mark.parametrize(
     "due,group",
-    [(None, "No due date"), ("2026-11-22", "Overdue"), ("2026-11-23", "Today"),
-     ("2026-11-24", "Upcoming")],
+    [
+        (None, "No due date"),
+        ("2026-11-22", "Overdue"),
+        ("2026-11-23", "Today"),
+        ("2026-11-24", "Upcoming"),
+    ],
 )
 def test_group_of(due, group):
     assert tasks.group_of(due, dt.date(2026, 11, 23)) == group
@@ -32,9 +36,12 @@ def test_grouped_and_done_with_one_tap(app):
     undated = work.add_task(bo, "Find leaflet", None)
     nav = FakeNav()
     view = tasks.build(app, nav)
-    for key, value in (("group-overdue", "Overdue (1)"), ("group-today", "Today (1)"),
-                       ("group-upcoming", "Upcoming (1)"), ("group-no-due-date",
-                                                            "No due date (1)")):
+    for key, value in (
+        ("group-overdue", "Overdue (1)"),
+        ("group-today", "Today (1)"),
+        ("group-upcoming", "Upcoming (1)"),
+        ("group-no-due-date", "No due date (1)"),
+    ):
         assert find(view, key).value == value
     assert find(view, f"task-{late['id']}").label == "Call son"
     assert find(view, f"task-{late['id']}-detail").value == "Ada Demo · due 2026-11-20"
@@ -80,8 +87,12 @@ def test_one_patient_and_a_new_task(app):
     due.on_change(None)
     find(view, "add-task").on_click(None)
     (task,) = app.store.list("task", patient_id=ada)
-    assert task["fields"] == {"patient_id": ada, "title": "Call GP", "due_date": "2026-11-25",
-                              "done": False}
+    assert task["fields"] == {
+        "patient_id": ada,
+        "title": "Call GP",
+        "due_date": "2026-11-25",
+        "done": False,
+    }
     view = tasks.build(app, nav, patient_id=ada)
     assert find(view, "task-title").value == "" and "Call GP" in texts(view)
 

@@ -10,9 +10,19 @@ def test_new_transition_from_empty(app):
     nav = FakeNav()
     view = transition.build(app, nav, patient_id=pid)
     assert view.route == f"/transition/{pid}"
-    for key in ("transition-status", "from-site-id", "discharge-date", "to-site-id",
-                "home-care-agency", "home-care-contact", "accountable", "check-equipment",
-                "notes", "save-transition", "step-handed_off"):
+    for key in (
+        "transition-status",
+        "from-site-id",
+        "discharge-date",
+        "to-site-id",
+        "home-care-agency",
+        "home-care-contact",
+        "accountable",
+        "check-equipment",
+        "notes",
+        "save-transition",
+        "step-handed_off",
+    ):
         assert key in keys(view), key
     assert find(view, "from-site-id").disabled  # no hospitals in the directory yet
     assert find(view, "transition-status").value.startswith("Planned")
@@ -34,8 +44,11 @@ def test_hand_off_until_acknowledged_and_complete(app):
     assert app.store.list("transition") == []
     view = transition.build(app, nav, patient_id=pid)
     banner = texts(find(view, "transition-errors"))
-    for part in ("Discharge date is required", "Home-care agency is required",
-                 "Accountable person is required"):
+    for part in (
+        "Discharge date is required",
+        "Home-care agency is required",
+        "Accountable person is required",
+    ):
         assert part in banner
     assert find(view, "accountable").error == "Accountable person is required to hand off"
     set_value(view, "from-site-id", hospital)

@@ -99,11 +99,17 @@ class FakeServer:
         if path == "/api/v1/devices" and request.method == "POST":
             body = json.loads(request.content)
             if (body["username"], body["password"]) != ("demo", "pw"):
-                return httpx.Response(401, json={"error": {"code": "bad_credentials",
-                                                           "message": "wrong credentials"}})
-            return httpx.Response(201, json={
-                "device_id": self.device_id, "token": "secret-token",
-                "user": {"id": "u1", "username": "demo", "role": "liaison", "teams": [TEAM]}})
+                return httpx.Response(
+                    401, json={"error": {"code": "bad_credentials", "message": "wrong credentials"}}
+                )
+            return httpx.Response(
+                201,
+                json={
+                    "device_id": self.device_id,
+                    "token": "secret-token",
+                    "user": {"id": "u1", "username": "demo", "role": "liaison", "teams": [TEAM]},
+                },
+            )
         if path.startswith("/api/v1/devices/") and request.method == "DELETE":
             self.revoked.append(path.rsplit("/", 1)[1])
             return httpx.Response(204)
@@ -114,10 +120,16 @@ class FakeServer:
         if path == "/api/v1/sync/pull":
             cursor = int(request.url.params["cursor"])
             page = [r for r in self.records if r["rev"] > cursor]
-            return httpx.Response(200, json={
-                "records": page, "purge": list(self.purges), "more": False,
-                "cursor": max([cursor, *(r["rev"] for r in page)]),
-                "last_mutation_id": self.last_mutation_id})
+            return httpx.Response(
+                200,
+                json={
+                    "records": page,
+                    "purge": list(self.purges),
+                    "more": False,
+                    "cursor": max([cursor, *(r["rev"] for r in page)]),
+                    "last_mutation_id": self.last_mutation_id,
+                },
+            )
         return httpx.Response(404, json={"error": {"code": "not_found", "message": path}})
 
     def _push(self, mutations: list[dict[str, Any]]) -> httpx.Response:
@@ -126,26 +138,47 @@ class FakeServer:
             self.pushed.append(m)
             self.last_mutation_id = max(self.last_mutation_id, m["id"])
             if m["type"] in self.reject_types:
-                results.append({"id": m["id"], "status": "rejected", "rev": None,
-                                "conflicts": [], "error": {"code": "invalid",
-                                                          "message": "name is too rude",
-                                                          "field": "name"}})
+                results.append(
+                    {
+                        "id": m["id"],
+                        "status": "rejected",
+                        "rev": None,
+                        "conflicts": [],
+                        "error": {
+                            "code": "invalid",
+                            "message": "name is too rude",
+                            "field": "name",
+                        },
+                    }
+                )
             else:
                 rev = self._store(m)
                 conflicts, self.conflict = ([self.conflict] if self.conflict else []), None
-                results.append({"id": m["id"], "status": "merged" if conflicts else "applied",
-                                "rev": rev, "conflicts": conflicts, "error": None})
-        return httpx.Response(200, json={"last_mutation_id": self.last_mutation_id,
-                                         "results": results})
-
+                results.append(
+                    {
+                        "id": m["id"],
+                        "status": "merged" if conflicts else "applied",
+                        "rev": rev,
+                        "conflicts": conflicts,
+                        "error": None,
+                    }
+                )
+        return httpx.Response(
+            200, json={"last_mutation_id": self.last_mutation_id, "results": results}
+        )
 
     def _store(self, m: dict[str, Any]) -> int:
         """Keep an accepted mutation as the server's record (last writer wins)."""
         rev = max([0, *(r["rev"] for r in self.records)]) + 1
         old = next((r for r in self.records if r["id"] == m["record_id"]), None)
         if old is None:
-            old = {"id": m["record_id"], "type": m["type"], "fields": {}, "clock": {},
-                   "deleted": False}
+            old = {
+                "id": m["record_id"],
+                "type": m["type"],
+                "fields": {},
+                "clock": {},
+                "deleted": False,
+            }
             self.records.append(old)
         old["fields"].update(m["fields"])
         old["clock"].update(m["clock"])
@@ -157,20 +190,37 @@ def patient_record(name: str, rev: int, **fields: Any) -> dict[str, Any]:
     """A server-side patient record as a pull returns it."""
     stamp = f"{1_790_000_000_000:015d}-00000-server"
     all_fields = {"name": name, "status": "active", **fields}
-    return {"id": str(uuid.uuid4()), "type": "patient", "fields": all_fields,
-            "clock": dict.fromkeys(all_fields, stamp), "rev": rev, "deleted": False}
+    return {
+        "id": str(uuid.uuid4()),
+        "type": "patient",
+        "fields": all_fields,
+        "clock": dict.fromkeys(all_fields, stamp),
+        "rev": rev,
+        "deleted": False,
+    }
 
 
 async def _no_sleep(seconds: float) -> None:
     """Retries back off without waiting in tests."""
 
 
-def make_app(tmp_path: Path, server: FakeServer, clock: FakeClock | None = None,
-             max_attempts: int = 10, auto_sync: bool = False) -> AppState:
+def make_app(
+    tmp_path: Path,
+    server: FakeServer,
+    clock: FakeClock | None = None,
+    max_attempts: int = 10,
+    auto_sync: bool = False,
+) -> AppState:
     """An AppState over a real Vault and Store in ``tmp_path`` talking to ``server``."""
-    services = make_services(tmp_path / "device", server_url="http://127.0.0.1:9",
-                             scrypt_params=TINY_SCRYPT, transport=server.transport,
-                             sleep=_no_sleep, max_attempts=max_attempts, auto_sync=auto_sync)
+    services = make_services(
+        tmp_path / "device",
+        server_url="http://127.0.0.1:9",
+        scrypt_params=TINY_SCRYPT,
+        transport=server.transport,
+        sleep=_no_sleep,
+        max_attempts=max_attempts,
+        auto_sync=auto_sync,
+    )
     if clock is not None:
         services.vault._now = clock
     return AppState(services, now=clock or FakeClock())
@@ -181,8 +231,9 @@ def run(coro: Coroutine[Any, Any, Any]) -> Any:
     return asyncio.run(coro)
 
 
-async def enrolled(app: AppState, url: str = "http://127.0.0.1:9", username: str = "demo",
-                   password: str = "pw") -> AppState:
+async def enrolled(
+    app: AppState, url: str = "http://127.0.0.1:9", username: str = "demo", password: str = "pw"
+) -> AppState:
     """Take ``app`` through sign-in, PIN and the first sync (the FakeServer's account by
     default)."""
     assert await app.enrol(url, username, password)
@@ -281,28 +332,66 @@ def fill(app: AppState) -> dict[str, str]:
     store, day = app.store, app.today
     iso = day.isoformat()
     yesterday = (day - dt.timedelta(days=1)).isoformat()
-    ada = store.put("patient", {
-        "name": "Ada Example", "birth_date": "1948-03-02", "phone": "+1 555 0100",
-        "language": "Spanish", "consent_status": "verbal", "risk_flags": ["Lives alone"],
-        "caregivers": [{"name": "Bo Example", "relation": "son", "phone": "555 0101"}],
-        "address": "1 Demo Street", "status": "active"})["id"]
+    ada = store.put(
+        "patient",
+        {
+            "name": "Ada Example",
+            "birth_date": "1948-03-02",
+            "phone": "+1 555 0100",
+            "language": "Spanish",
+            "consent_status": "verbal",
+            "risk_flags": ["Lives alone"],
+            "caregivers": [{"name": "Bo Example", "relation": "son", "phone": "555 0101"}],
+            "address": "1 Demo Street",
+            "status": "active",
+        },
+    )["id"]
     cy = store.put("patient", {"name": "Cy Sample", "status": "active"})["id"]
     store.put("patient", {"name": "Old Closed", "status": "closed"})
     site = store.put("site", {"name": "Riverside Family Practice", "kind": "physician_office"})
     rnd = store.put("round", {"site_id": site["id"], "date": iso, "attendees": ["Dr Lee"]})
-    visit = store.put("visit", {"patient_id": ada, "setting": "home",
-                                "started_at": f"{iso}T09:30:00", "status": "draft",
-                                "triage": "short_term_contact"})
+    visit = store.put(
+        "visit",
+        {
+            "patient_id": ada,
+            "setting": "home",
+            "started_at": f"{iso}T09:30:00",
+            "status": "draft",
+            "triage": "short_term_contact",
+        },
+    )
     store.put("round_entry", {"round_id": rnd["id"], "patient_id": ada, "note": "Discussed"})
-    task = store.put("task", {"patient_id": ada, "title": "Call back about food bank",
-                              "due_date": yesterday, "done": False})
+    task = store.put(
+        "task",
+        {
+            "patient_id": ada,
+            "title": "Call back about food bank",
+            "due_date": yesterday,
+            "done": False,
+        },
+    )
     store.put("task", {"patient_id": cy, "title": "Later", "due_date": "2999-01-01"})
-    referral = store.put("referral", {"patient_id": ada, "need": "food",
-                                      "to_name": "Demo Food Bank", "status": "sent",
-                                      "due_date": iso, "urgency": "soon"})
+    referral = store.put(
+        "referral",
+        {
+            "patient_id": ada,
+            "need": "food",
+            "to_name": "Demo Food Bank",
+            "status": "sent",
+            "due_date": iso,
+            "urgency": "soon",
+        },
+    )
     transition = store.put("transition", {"patient_id": ada, "status": "planned"})
-    return {"ada": ada, "cy": cy, "round": rnd["id"], "visit": visit["id"], "task": task["id"],
-            "referral": referral["id"], "transition": transition["id"]}
+    return {
+        "ada": ada,
+        "cy": cy,
+        "round": rnd["id"],
+        "visit": visit["id"],
+        "task": task["id"],
+        "referral": referral["id"],
+        "transition": transition["id"],
+    }
 
 
 # -- the casework screens: an unlocked app on a real store, no server ----------------
@@ -317,8 +406,9 @@ class _Vault:
 
 def unlocked_app(path: Any) -> AppState:
     """An unlocked AppState on a fresh encrypted store in ``path``; the clock stands still."""
-    services = Services(vault=_Vault(), open_store=lambda key: None, client=lambda *a: None,
-                        engine=lambda *a: None)
+    services = Services(
+        vault=_Vault(), open_store=lambda key: None, client=lambda *a: None, engine=lambda *a: None
+    )
     app = AppState(services, now=lambda: NOW)
     app.store = Store.open(path, os.urandom(32), node_id="device-1")
     app.phase = UNLOCKED

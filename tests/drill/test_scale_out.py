@@ -148,14 +148,16 @@ class Phone:
     async def enrol(self, username: str) -> None:
         enrolled = await self.client.enrol(username, PASSWORD, f"drill phone {self.number}")
         self.device_id, self.token = enrolled["device_id"], enrolled["token"]
-        store = LoggingStore.open(self.tmp / f"phone{self.number}", os.urandom(32),
-                                  node_id=self.device_id)
+        store = LoggingStore.open(
+            self.tmp / f"phone{self.number}", os.urandom(32), node_id=self.device_id
+        )
         assert isinstance(store, LoggingStore)
         self.store = store
 
     async def sync(self) -> SyncResult:
-        engine = SyncEngine(self.store, self.transport, push_batch=PUSH_BATCH,
-                            pull_limit=PULL_LIMIT)
+        engine = SyncEngine(
+            self.store, self.transport, push_batch=PUSH_BATCH, pull_limit=PULL_LIMIT
+        )
         result = await engine.sync()
         self.results.append(result)
         return result
@@ -245,10 +247,13 @@ def check_replica(phone: Phone, state: ServerState) -> list[str]:
     if replica == wire:
         return []
     missing, extra = sorted(set(wire) - set(replica)), sorted(set(replica) - set(wire))
-    differ = [(replica[i], wire[i]) for i in sorted(set(wire) & set(replica))
-              if replica[i] != wire[i]]
-    return [f"phone {phone.number}: replica differs: missing {missing[:5]}, extra {extra[:5]}, "
-            f"{len(differ)} differ, e.g. {differ[:2]}"]
+    differ = [
+        (replica[i], wire[i]) for i in sorted(set(wire) & set(replica)) if replica[i] != wire[i]
+    ]
+    return [
+        f"phone {phone.number}: replica differs: missing {missing[:5]}, extra {extra[:5]}, "
+        f"{len(differ)} differ, e.g. {differ[:2]}"
+    ]
 
 
 def check_pulls(phone: Phone, state: ServerState, owners: dict[int, str]) -> list[str]:
@@ -300,8 +305,10 @@ def check_mutations(phone: Phone, state: ServerState) -> list[str]:
     if phone.store.pending_count():
         wrong.append(f"{name}: {phone.store.pending_count()} mutations still pending")
     if state.last_ids.get(phone.device_id) != made:
-        wrong.append(f"{name}: made {made} mutations, server's last_mutation_id is "
-                     f"{state.last_ids.get(phone.device_id)}")
+        wrong.append(
+            f"{name}: made {made} mutations, server's last_mutation_id is "
+            f"{state.last_ids.get(phone.device_id)}"
+        )
     if set(phone.transport.sent) != set(range(1, made + 1)):
         wrong.append(f"{name}: sent ids {sorted(phone.transport.sent)[:10]}... for {made}")
     counts = Counter(state.result_ids(phone.device_id))
@@ -326,8 +333,10 @@ def check_mutations(phone: Phone, state: ServerState) -> list[str]:
         for field, stamp in m["clock"].items():
             kept = rec.clock.get(field, "")
             if kept < stamp or (kept == stamp and rec.fields.get(field) != m["fields"][field]):
-                wrong.append(f"{name}: {m['record_id']}.{field} = {rec.fields.get(field)!r} "
-                             f"@{kept}, acknowledged {m['fields'][field]!r} @{stamp}")
+                wrong.append(
+                    f"{name}: {m['record_id']}.{field} = {rec.fields.get(field)!r} "
+                    f"@{kept}, acknowledged {m['fields'][field]!r} @{stamp}"
+                )
     return wrong
 
 
@@ -338,16 +347,20 @@ def summary(phones: list[Phone], state: ServerState, proxy: FaultProxy) -> str:
     statuses: Counter[int] = sum((p.statuses.seen for p in phones), Counter())
     refused = sum(len(r.rejected) for p in phones for r in p.results)
     conflicts = sum(len(r.conflicts) for p in phones for r in p.results)
-    return (f"{made} mutations, {len(state.stored)} records, last rev {state.rev_counter}, "
-            f"{refused} refused, {conflicts} conflicts noted; edits {dict(edits)}; "
-            f"answers {dict(statuses)}; requests per server port {dict(proxy.routed)}")
+    return (
+        f"{made} mutations, {len(state.stored)} records, last rev {state.rev_counter}, "
+        f"{refused} refused, {conflicts} conflicts noted; edits {dict(edits)}; "
+        f"answers {dict(statuses)}; requests per server port {dict(proxy.routed)}"
+    )
 
 
 @pytest.mark.drill
 @pytest.mark.postgres
 def test_two_servers_behind_a_balancer(postgres_url: str, tmp_path: Path) -> None:
-    print(f"scale-out drill: LIAISON_DRILL_SEED={SEED}, {SERVERS} servers, {PHONES} phones x "
-          f"{ROUNDS} rounds of {EDITS[0]}-{EDITS[1]} edits")
+    print(
+        f"scale-out drill: LIAISON_DRILL_SEED={SEED}, {SERVERS} servers, {PHONES} phones x "
+        f"{ROUNDS} rounds of {EDITS[0]}-{EDITS[1]} edits"
+    )
     seed(postgres_url, USERS)
     servers: list[ServerProcess] = []
     phones: list[Phone] = []

@@ -248,8 +248,10 @@ def check(state: ServerState, pushers: list[Pusher], *, complete: bool) -> list[
         stored_revs = {r["id"]: r["rev"] for r in state.results.get(p.device_id, [])}
         for mutation_id, rev in p.revs.items():
             if stored_revs.get(mutation_id) != rev:
-                wrong.append(f"device {p.number}: mutation {mutation_id} answered rev {rev}, "
-                             f"stored {stored_revs.get(mutation_id)}")
+                wrong.append(
+                    f"device {p.number}: mutation {mutation_id} answered rev {rev}, "
+                    f"stored {stored_revs.get(mutation_id)}"
+                )
         wrong += _records_match(state, p, last)
         applied += last
     # Each mutation changes its record, so each takes exactly one rev: no more, no fewer.
@@ -275,14 +277,16 @@ def _records_match(state: ServerState, p: Pusher, last: int) -> list[str]:
         want = expected.get(record_id)
         if stored is None or want is None:
             if stored is not None or want is not None:
-                wrong.append(f"device {p.number}: record {record_id} stored={stored} "
-                             f"expected={want}")
+                wrong.append(
+                    f"device {p.number}: record {record_id} stored={stored} expected={want}"
+                )
             continue
         fields = {k: v for k, v in stored.fields.items() if k != "team_id"}
         clock = {k: v for k, v in stored.clock.items() if k != "team_id"}
         if fields != want["fields"] or clock != want["clock"] or stored.deleted:
-            wrong.append(f"device {p.number}: record {record_id} is {fields} {clock}, "
-                         f"expected {want}")
+            wrong.append(
+                f"device {p.number}: record {record_id} is {fields} {clock}, expected {want}"
+            )
     return wrong
 
 
@@ -291,8 +295,9 @@ async def drill(server: ServerProcess, url: str, backend: str) -> dict[str, Any]
     kills: list[str] = []
     up.set()
     base = f"http://127.0.0.1:{server.port}"
-    clients = [httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(15.0))
-               for _ in range(PUSHERS)]
+    clients = [
+        httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(15.0)) for _ in range(PUSHERS)
+    ]
     try:
         pushers = [
             Pusher(i, clients[i], random.Random(f"{SEED}:{backend}:pusher:{i}"))
@@ -309,25 +314,32 @@ async def drill(server: ServerProcess, url: str, backend: str) -> dict[str, Any]
         phase1 = check(read_state(url), pushers, complete=False)
         acknowledged = sum(p.acked_max for p in pushers)
         # Phase 2: the devices resend whatever is left, without kills.
-        await asyncio.wait_for(asyncio.gather(*(p.run(up, sent, None) for p in pushers)),
-                               DEADLINE)
+        await asyncio.wait_for(asyncio.gather(*(p.run(up, sent, None) for p in pushers)), DEADLINE)
         phase2 = check(read_state(url), pushers, complete=True)
     finally:
         for client in clients:
             await client.aclose()
     statuses: Counter[int] = sum((p.statuses for p in pushers), Counter())
     errors: Counter[str] = sum((p.errors for p in pushers), Counter())
-    return {"kills": kills, "acknowledged_in_phase_1": acknowledged,
-            "stored_but_unanswered": sum(p.unanswered for p in pushers),
-            "pushes": sent.count, "statuses": dict(statuses), "errors": dict(errors),
-            "phase1": phase1, "phase2": phase2}
+    return {
+        "kills": kills,
+        "acknowledged_in_phase_1": acknowledged,
+        "stored_but_unanswered": sum(p.unanswered for p in pushers),
+        "pushes": sent.count,
+        "statuses": dict(statuses),
+        "errors": dict(errors),
+        "phase1": phase1,
+        "phase2": phase2,
+    }
 
 
 @pytest.mark.drill
 def test_sigkill_under_concurrent_pushes(backend_url: str, tmp_path: Path) -> None:
     backend = "sqlite" if backend_url.startswith("sqlite") else "postgres"
-    print(f"SIGKILL drill on {backend}: LIAISON_DRILL_SEED={SEED}, {PUSHERS} devices x "
-          f"{MUTATIONS} mutations, {KILLS} kills")
+    print(
+        f"SIGKILL drill on {backend}: LIAISON_DRILL_SEED={SEED}, {PUSHERS} devices x "
+        f"{MUTATIONS} mutations, {KILLS} kills"
+    )
     seed(backend_url, USERS)
     server = ServerProcess(backend_url, tmp_path / "server.log")
     server.start()
@@ -337,11 +349,17 @@ def test_sigkill_under_concurrent_pushes(backend_url: str, tmp_path: Path) -> No
         server.stop()
     print({k: v for k, v in outcome.items() if not k.startswith("phase")})
     log = server.log.read_text(errors="replace")
-    assert not outcome["phase1"], ("acknowledged mutations not stored exactly once",
-                                   outcome["phase1"][:20])
-    assert not outcome["phase2"], ("mutations not stored exactly once after resending",
-                                   outcome["phase2"][:20])
+    assert not outcome["phase1"], (
+        "acknowledged mutations not stored exactly once",
+        outcome["phase1"][:20],
+    )
+    assert not outcome["phase2"], (
+        "mutations not stored exactly once after resending",
+        outcome["phase2"][:20],
+    )
     assert len(outcome["kills"]) == KILLS and server.starts == KILLS + 1
-    assert not any(status >= 500 for status in outcome["statuses"]), (outcome["statuses"],
-                                                                      log[-3000:])
+    assert not any(status >= 500 for status in outcome["statuses"]), (
+        outcome["statuses"],
+        log[-3000:],
+    )
     assert not UNEXPECTED.search(log), log[-3000:]

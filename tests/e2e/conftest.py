@@ -66,21 +66,32 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def liaison_server(request: pytest.FixtureRequest,
-                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def liaison_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """The base URL of a seeded demo server (SQLite in tmp); a test module's
     ``SERVER_ENV`` dict adds settings (``LIAISON_<NAME>``)."""
     work = tmp_path_factory.mktemp("server")
     url = f"sqlite:///{work / 'liaison.db'}"
     env = _env(LIAISON_DATABASE_URL=url, **getattr(request.module, "SERVER_ENV", {}))
-    subprocess.run([sys.executable, "-m", "server", "seed-demo"], cwd=work, env=env,
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "server", "seed-demo"],
+        cwd=work,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     port = free_port()
     log = work / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port",
-             str(port)], cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT)
+            [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=work,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_http(f"{base}/healthz", proc, log)
@@ -97,8 +108,13 @@ def liaison_app(tmp_path_factory: pytest.TempPathFactory, liaison_server: str) -
     log = work / "app.log"
     env = _env(LIAISON_DATA_DIR=str(work / "device"), LIAISON_SERVER_URL=liaison_server)
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "app.main", "--port", str(port)],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app.main", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_http(base, proc, log, timeout=90)
@@ -115,8 +131,7 @@ class Ui:
 
     def open(self, url: str, *, mobile: bool = False) -> None:
         self.page.goto(url)
-        self.page.wait_for_selector("flt-semantics-placeholder", state="attached",
-                                    timeout=90_000)
+        self.page.wait_for_selector("flt-semantics-placeholder", state="attached", timeout=90_000)
         self.page.wait_for_timeout(1000)
         if not mobile:
             self.page.locator("flt-semantics-placeholder").evaluate("el => el.click()")
@@ -277,8 +292,11 @@ def ui(request: pytest.FixtureRequest, chromium_path: str, liaison_app: str) -> 
         # A test module's VIEWPORT replaces the default phone size; its USER_AGENT makes
         # the page a phone's browser to Flutter (soft keyboard insets, app lifecycle).
         agent = getattr(request.module, "USER_AGENT", None)
-        context = browser.new_context(viewport=getattr(request.module, "VIEWPORT", VIEWPORT),
-                                      user_agent=agent, has_touch=bool(agent))
+        context = browser.new_context(
+            viewport=getattr(request.module, "VIEWPORT", VIEWPORT),
+            user_agent=agent,
+            has_touch=bool(agent),
+        )
         trace = os.environ.get("LIAISON_TRACE")  # a directory: keep a Playwright trace there
         if trace:
             context.tracing.start(screenshots=True, snapshots=True)
@@ -302,5 +320,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         # What the screen showed when a step failed: the first thing to look at in CI.
         with contextlib.suppress(Exception):  # a picture must never hide the real failure
             item.funcargs["ui"].page.screenshot(
-                path=str(SCREENSHOTS / "failures" / f"{item.name}.png"))
+                path=str(SCREENSHOTS / "failures" / f"{item.name}.png")
+            )
     return report

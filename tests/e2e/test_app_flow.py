@@ -27,14 +27,17 @@ QUICK_ADD = "Zoe Newcomer (demo)"
 
 def server_records(base: str) -> list[dict[str, Any]]:
     """Everything the demo liaison can see on the server, through a second device."""
-    enrolled = httpx.post(f"{base}/api/v1/devices", json={
-        "username": DEMO_USER, "password": DEMO_PASSWORD, "device_name": "e2e check"})
+    enrolled = httpx.post(
+        f"{base}/api/v1/devices",
+        json={"username": DEMO_USER, "password": DEMO_PASSWORD, "device_name": "e2e check"},
+    )
     enrolled.raise_for_status()
     headers = {"Authorization": f"Bearer {enrolled.json()['token']}"}
     records, cursor = [], 0
     while True:
-        page = httpx.get(f"{base}/api/v1/sync/pull", params={"cursor": cursor, "limit": 1000},
-                         headers=headers).json()
+        page = httpx.get(
+            f"{base}/api/v1/sync/pull", params={"cursor": cursor, "limit": 1000}, headers=headers
+        ).json()
         records += page["records"]
         cursor = page["cursor"]
         if not page["more"]:
@@ -157,22 +160,36 @@ def test_08_sync_and_check_the_server(ui: Ui, liaison_server: str) -> None:
     patients = {r["fields"]["name"]: r["id"] for r in by_type["patient"]}
     assert {PATIENT, ROUND_PATIENT, ROUND_NEW, QUICK_ADD} <= set(patients)
     today = dt.date.today().isoformat()
-    visits = [v["fields"] for v in by_type["visit"]
-              if v["fields"]["patient_id"] == patients[PATIENT]
-              and v["fields"].get("started_at", "").startswith(today)]
+    visits = [
+        v["fields"]
+        for v in by_type["visit"]
+        if v["fields"]["patient_id"] == patients[PATIENT]
+        and v["fields"].get("started_at", "").startswith(today)
+    ]
     assert [(v["setting"], v["triage"], v["status"]) for v in visits] == [
-        ("home", "short_term_contact", "final")]
-    referrals = [r["fields"] for r in by_type["referral"]
-                 if r["fields"]["patient_id"] == patients[PATIENT]
-                 and r["fields"].get("status") == "sent" and r["fields"].get("urgency") == "soon"]
+        ("home", "short_term_contact", "final")
+    ]
+    referrals = [
+        r["fields"]
+        for r in by_type["referral"]
+        if r["fields"]["patient_id"] == patients[PATIENT]
+        and r["fields"].get("status") == "sent"
+        and r["fields"].get("urgency") == "soon"
+    ]
     assert len(referrals) == 1 and referrals[0].get("resource_id")
     rounds = [r for r in by_type["round"] if r["fields"]["date"] == today]
     assert len(rounds) == 1 and "Dr Lee" in rounds[0]["fields"]["attendees"]
-    entries = {e["fields"]["patient_id"] for e in by_type["round_entry"]
-               if e["fields"]["round_id"] == rounds[0]["id"]}
+    entries = {
+        e["fields"]["patient_id"]
+        for e in by_type["round_entry"]
+        if e["fields"]["round_id"] == rounds[0]["id"]
+    }
     assert entries == {patients[ROUND_PATIENT], patients[ROUND_NEW]}
-    tasks = [t["fields"]["title"] for t in by_type.get("task", [])
-             if t["fields"]["patient_id"] == patients[ROUND_PATIENT]]
+    tasks = [
+        t["fields"]["title"]
+        for t in by_type.get("task", [])
+        if t["fields"]["patient_id"] == patients[ROUND_PATIENT]
+    ]
     assert "Call son" in tasks
 
 

@@ -21,8 +21,10 @@ from tests.e2e.test_small_screen import problems
 
 pytestmark = pytest.mark.browser
 VIEWPORT = {"width": 360, "height": 740}
-USER_AGENT = ("Mozilla/5.0 (Linux; Android 14; Pixel 7) AppleWebKit/537.36 (KHTML, like "
-              "Gecko) Chrome/126.0.0.0 Mobile Safari/537.36")
+USER_AGENT = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 7) AppleWebKit/537.36 (KHTML, like "
+    "Gecko) Chrome/126.0.0.0 Mobile Safari/537.36"
+)
 PIN = "975312"
 PATIENT = "Ada Example (demo)"
 KEYBOARD = 360  # px the soft keyboard takes from the bottom of the screen
@@ -95,8 +97,9 @@ def test_03_the_keyboard_never_hides_the_field_being_typed_in(ui: Ui) -> None:
         ui.settle(150)
     ui.enter("Summary", TYPED)
     assert summary.bounding_box()["y"] > VIEWPORT["height"] - KEYBOARD  # where it goes
-    ui.page.set_viewport_size({"width": VIEWPORT["width"],
-                               "height": VIEWPORT["height"] - KEYBOARD})  # keyboard opens
+    ui.page.set_viewport_size(
+        {"width": VIEWPORT["width"], "height": VIEWPORT["height"] - KEYBOARD}
+    )  # keyboard opens
     visible = VIEWPORT["height"] - KEYBOARD
     for _ in range(20):
         box = summary.bounding_box()

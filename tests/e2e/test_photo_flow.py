@@ -50,29 +50,25 @@ def test_02_pick_a_photo_for_a_visit(ui: Ui) -> None:
                 raise
     assert chooser.value.is_multiple()
     # The bytes go straight from the browser to the app: no file is written anywhere.
-    chooser.value.set_files({"name": "IMG_2041.jpg", "mimeType": "image/jpeg",
-                             "buffer": PICKED})
+    chooser.value.set_files({"name": "IMG_2041.jpg", "mimeType": "image/jpeg", "buffer": PICKED})
     # The caption dialog opens at once; its title says the photo was added.
     ui.see("Photo added", timeout=30_000)
     ui.enter("Caption (optional)", CAPTION)
     ui.click("Save caption")
-    ui.page.get_by_label(f"Photo: {CAPTION}").first.wait_for(state="attached",
-                                                             timeout=30_000)
+    ui.page.get_by_label(f"Photo: {CAPTION}").first.wait_for(state="attached", timeout=30_000)
 
 
 def test_03_the_timeline_shows_it(ui: Ui) -> None:
     ui.click("Back")
     ui.see("Timeline")
-    ui.page.get_by_label(f"Photo: {CAPTION}").first.wait_for(state="attached",
-                                                             timeout=30_000)
+    ui.page.get_by_label(f"Photo: {CAPTION}").first.wait_for(state="attached", timeout=30_000)
     ui.shot("15-photo-in-timeline")
     ui.page.get_by_label(f"Photo: {CAPTION}").first.click()
     ui.see("Photo", timeout=10_000)
     ui.click("Close")
 
 
-def test_04_sync_then_a_second_device_sees_it(ui: Ui, liaison_server: str,
-                                              tmp_path: Path) -> None:
+def test_04_sync_then_a_second_device_sees_it(ui: Ui, liaison_server: str, tmp_path: Path) -> None:
     ui.tab("Sync").click()
     ui.click("Sync now")
     ui.see("Synced just now", timeout=30_000)
@@ -82,11 +78,9 @@ def test_04_sync_then_a_second_device_sees_it(ui: Ui, liaison_server: str,
         async with SyncClient(liaison_server) as client:
             enrolled = await client.enrol(DEMO_USER, DEMO_PASSWORD, "second phone")
             client.token = enrolled["token"]
-            store = Store.open(tmp_path / "second", os.urandom(32),
-                               node_id=enrolled["device_id"])
+            store = Store.open(tmp_path / "second", os.urandom(32), node_id=enrolled["device_id"])
             assert (await SyncEngine(store, client).sync()).ok
-            found = [a for v in store.list("visit")
-                     for a in v["fields"].get("attachments") or []]
+            found = [a for v in store.list("visit") for a in v["fields"].get("attachments") or []]
             assert [a["caption"] for a in found] == [CAPTION]
             assert found[0]["sha256"] == expected.sha256
             full = await attachments.fetch(store, client, expected.sha256)

@@ -48,5 +48,6 @@ def test_03_signing_in_again_sends_it(ui: Ui, liaison_server: str) -> None:
     ui.type("Password", DEMO_PASSWORD)
     ui.click("Sign in")
     ui.see("Synced just now", timeout=30_000)
-    assert NEW_PATIENT in {r["fields"].get("name") for r in server_records(liaison_server)
-                           if r["type"] == "patient"}
+    assert NEW_PATIENT in {
+        r["fields"].get("name") for r in server_records(liaison_server) if r["type"] == "patient"
+    }

@@ -34,8 +34,9 @@ def problems(ui: Ui) -> list[str]:
             box: dict[str, Any] | None = control.bounding_box()
             if box is None or control.is_disabled():
                 continue  # (selectable text is a read-only "text field" to the tree)
-            if role != "tab" and (box["y"] <= APP_BAR or
-                                  box["y"] + box["height"] >= bottom - CLIP_MARGIN):
+            if role != "tab" and (
+                box["y"] <= APP_BAR or box["y"] + box["height"] >= bottom - CLIP_MARGIN
+            ):
                 continue  # maybe scrolled partly out of the visible list
             name = (control.get_attribute("aria-label") or control.inner_text() or role)[:40]
             if name == role:
@@ -55,9 +56,15 @@ def test_01_enrol(ui: Ui) -> None:
     ui.enrol(PIN)
 
 
-@pytest.mark.parametrize("tab,sign", [("Today", "Office round"), ("Patients", PATIENT),
-                                      ("Sync", "Waiting to be sent"),
-                                      ("Settings", "Server and device")])
+@pytest.mark.parametrize(
+    "tab,sign",
+    [
+        ("Today", "Office round"),
+        ("Patients", PATIENT),
+        ("Sync", "Waiting to be sent"),
+        ("Settings", "Server and device"),
+    ],
+)
 def test_02_main_tabs_fit(ui: Ui, tab: str, sign: str) -> None:
     ui.tab(tab).click()
     ui.see(sign)

@@ -16,8 +16,15 @@ from tools.resolution import TARGETS, Resolution
 
 ROOT = Path(__file__).resolve().parents[2]
 # What `flet build` reads or packages, and the lock the check compares versions with.
-COPIED = ("pyproject.toml", "main.py", "app", "sync", "assets", "liaison.egg-info",
-          "requirements/dev.lock")
+COPIED = (
+    "pyproject.toml",
+    "main.py",
+    "app",
+    "sync",
+    "assets",
+    "liaison.egg-info",
+    "requirements/dev.lock",
+)
 ANDROID = TARGETS[0]
 
 
@@ -40,14 +47,20 @@ def project(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def android_313() -> list[Resolution]:
     """The real resolution of the project's dependencies for Android on Python 3.13."""
-    options = Options(resolve_pythons=("3.13",), tested_pythons=("3.13",), targets=(ANDROID,),
-                      tests=False, say=lambda line: None)
+    options = Options(
+        resolve_pythons=("3.13",),
+        tested_pythons=("3.13",),
+        targets=(ANDROID,),
+        tests=False,
+        say=lambda line: None,
+    )
     from tools import flet_build, resolution
 
     packages = {"android": flet_build.package(ROOT, "apk")}
     try:
-        return resolution.resolve_all(packages, options.targets, options.resolve_pythons,
-                                      options.tsv, options.cache)
+        return resolution.resolve_all(
+            packages, options.targets, options.resolve_pythons, options.tsv, options.cache
+        )
     except phone_env.Unavailable as exc:
         missing_service(str(exc))
         raise
@@ -56,8 +69,15 @@ def android_313() -> list[Resolution]:
 @pytest.fixture
 def options(project: Path) -> Iterator[Options]:
     """Android on Python 3.13 only, without the device tests (make phone-check runs those)."""
-    yield Options(root=project, resolve_pythons=("3.13",), tested_pythons=("3.13",),
-                  targets=(ANDROID,), tests=False, require_all=False, say=lambda line: None)
+    yield Options(
+        root=project,
+        resolve_pythons=("3.13",),
+        tested_pythons=("3.13",),
+        targets=(ANDROID,),
+        tests=False,
+        require_all=False,
+        say=lambda line: None,
+    )
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -73,4 +93,3 @@ def ran(report: Report, step: str) -> None:
     for reason in report.skipped:
         if step in reason:
             missing_service(reason)
-

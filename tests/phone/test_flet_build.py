@@ -11,8 +11,16 @@ from packaging.requirements import Requirement
 from tests.phone.conftest import ROOT
 from tools import flet_build
 
-PHONE = {"flet", "flet-camera", "flet-secure-storage", "flet-permission-handler", "httpx",
-         "tinydb", "cryptography", "pillow"}
+PHONE = {
+    "flet",
+    "flet-camera",
+    "flet-secure-storage",
+    "flet-permission-handler",
+    "httpx",
+    "tinydb",
+    "cryptography",
+    "pillow",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -42,8 +50,18 @@ def test_the_project_packages_the_repo_root_with_the_phone_dependencies(target: 
     assert package.app_path == ROOT and package.module == "main" and package.python == "3.13"
     assert package.platform == ("Android" if target == "apk" else "iOS")
     assert {Requirement(r).name for r in package.requirements} == PHONE
-    excluded = {"build", "server", "tests", "benchmarks", "docs", "var", "requirements", "tools",
-                ".venv", ".git"}
+    excluded = {
+        "build",
+        "server",
+        "tests",
+        "benchmarks",
+        "docs",
+        "var",
+        "requirements",
+        "tools",
+        ".venv",
+        ".git",
+    }
     assert excluded <= set(package.excludes)
     assert "app" not in package.excludes and "sync" not in package.excludes
     assert package.compile_app and package.compile_packages and package.cleanup_packages

@@ -29,7 +29,8 @@ def test_the_projects_copy_of_the_listing_is_the_shared_one() -> None:
     # shared listing is at hand (a development machine), they must not have drifted apart.
     if SHARED_MOBILE_INDEX_TSV.is_file():
         assert MOBILE_INDEX_TSV.read_bytes() == SHARED_MOBILE_INDEX_TSV.read_bytes(), (
-            "tools/mobile-index.tsv differs from ../shared/mobile-index.tsv: copy it over")
+            "tools/mobile-index.tsv differs from ../shared/mobile-index.tsv: copy it over"
+        )
     assert MOBILE_INDEX_TSV.is_file()
 
 
@@ -70,10 +71,27 @@ def test_a_placeholder_carries_the_releases_requires_dist(tmp_path: Path) -> Non
 def resolve(simple: Path, platform: str, python: str, *requirements: str) -> dict[str, str]:
     """What pip would install from the stand-in alone (no PyPI: offline)."""
     report = simple.parent / "report.json"
-    phone_env.pip(["install", "--dry-run", "--ignore-installed", "--quiet", "--only-binary",
-                   ":all:", "--platform", platform, "--python-version", python,
-                   "--implementation", "cp", "--index-url", simple.as_uri(),
-                   "--report", str(report), *requirements])
+    phone_env.pip(
+        [
+            "install",
+            "--dry-run",
+            "--ignore-installed",
+            "--quiet",
+            "--only-binary",
+            ":all:",
+            "--platform",
+            platform,
+            "--python-version",
+            python,
+            "--implementation",
+            "cp",
+            "--index-url",
+            simple.as_uri(),
+            "--report",
+            str(report),
+            *requirements,
+        ]
+    )
     items = json.loads(report.read_text())["install"]
     return {i["metadata"]["name"]: i["metadata"]["version"] for i in items}
 
@@ -83,9 +101,12 @@ def test_pip_resolves_a_phone_release_and_its_requirements_from_the_stand_in(
 ) -> None:
     simple = mobile_index.build(ROWS, tmp_path, PLATFORMS, REQUIRES)
     assert resolve(simple, "android_24_arm64_v8a", "3.13", "cryptography>=43") == {
-        "cryptography": "43.0.1", "cffi": "2.0.0"}
+        "cryptography": "43.0.1",
+        "cffi": "2.0.0",
+    }
     assert resolve(simple, "android_24_arm64_v8a", "3.14", "cryptography>=43") == {
-        "cryptography": "48.0.0"}
+        "cryptography": "48.0.0"
+    }
 
 
 @pytest.mark.parametrize(

@@ -110,8 +110,9 @@ def test_a_version_missing_from_the_mobile_index_fails(
 
 
 def test_a_server_package_pulled_in_by_a_dependency_fails() -> None:
-    resolution = Resolution(ANDROID, "3.13", {"flet": ("1.0.5", "PyPI"),
-                                              "sqlalchemy": ("2.0.50", "index")})
+    resolution = Resolution(
+        ANDROID, "3.13", {"flet": ("1.0.5", "PyPI"), "sqlalchemy": ("2.0.50", "index")}
+    )
     with pytest.raises(CheckFailed, match="would install sqlalchemy"):
         check_resolutions([resolution], {"sqlalchemy": "server"}, Options(say=lambda _: None))
 
@@ -138,10 +139,14 @@ def test_an_untested_line_may_get_other_versions() -> None:
     ("entry", "problem"),
     [
         ("import app.no_such_module\n", "import main"),
-        ("import flet as ft\nfrom app.main import main\nft.run(main)\n",
-         "importing main started the app"),
-        ("from app.main import run_web\nif __name__ == '__main__':\n    run_web()\n",
-         "should call flet.run(main) once"),
+        (
+            "import flet as ft\nfrom app.main import main\nft.run(main)\n",
+            "importing main started the app",
+        ),
+        (
+            "from app.main import run_web\nif __name__ == '__main__':\n    run_web()\n",
+            "should call flet.run(main) once",
+        ),
     ],
     ids=["cannot import", "starts on import", "serves a browser"],
 )

@@ -21,15 +21,27 @@ def test_pip_ignores_the_machines_configuration(monkeypatch: pytest.MonkeyPatch)
 
 def test_an_unreachable_index_is_unavailable_not_missing(tmp_path: Path) -> None:
     with pytest.raises(phone_env.Unavailable, match="not reachable"):
-        phone_env.pip(["install", "--dry-run", "--retries", "1", "--timeout", "1",
-                       "--index-url", "http://127.0.0.1:9/simple", "nothing-here"])
+        phone_env.pip(
+            [
+                "install",
+                "--dry-run",
+                "--retries",
+                "1",
+                "--timeout",
+                "1",
+                "--index-url",
+                "http://127.0.0.1:9/simple",
+                "nothing-here",
+            ]
+        )
 
 
 def test_pip_errors_keep_pips_reason(tmp_path: Path) -> None:
     (tmp_path / "simple").mkdir()
     with pytest.raises(phone_env.PipError, match="No matching distribution found for nothing"):
-        phone_env.pip(["install", "--dry-run", "--index-url", (tmp_path / "simple").as_uri(),
-                       "nothing-here"])
+        phone_env.pip(
+            ["install", "--dry-run", "--index-url", (tmp_path / "simple").as_uri(), "nothing-here"]
+        )
 
 
 @pytest.mark.parametrize("line", ["3.12", "3.13"])

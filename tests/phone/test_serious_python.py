@@ -25,8 +25,15 @@ def write(root: Path, *paths: str) -> None:
 
 def test_copy_skips_exactly_the_excluded_relative_paths(tmp_path: Path) -> None:
     source = tmp_path / "app-folder"
-    write(source, "main.py", "server/db.py", "app/server/ok.py", "app/notes.md", "build/x.py",
-          "docs/a.md")
+    write(
+        source,
+        "main.py",
+        "server/db.py",
+        "app/server/ok.py",
+        "app/notes.md",
+        "build/x.py",
+        "docs/a.md",
+    )
     serious_python.copy_app(source, tmp_path / "out", ["server", "build", "app/notes.md", "docs"])
     # an exclude names one path from the app folder's root, not a name anywhere
     assert tree(tmp_path / "out") == {"main.py", "app/server/ok.py"}
@@ -44,11 +51,20 @@ def test_compile_leaves_bytecode_only_and_drops_emptied_folders(tmp_path: Path) 
     write(tmp_path, "main.py", "app/__init__.py", "app/views/__init__.py", "assets/icon.png")
     (tmp_path / "empty").mkdir()
     serious_python.compile_tree(Path(sys.executable), tmp_path)
-    assert tree(tmp_path) == {"main.pyc", "app/__init__.pyc", "app/views/__init__.pyc",
-                              "assets/icon.png"}
+    assert tree(tmp_path) == {
+        "main.pyc",
+        "app/__init__.pyc",
+        "app/views/__init__.pyc",
+        "assets/icon.png",
+    }
     assert not (tmp_path / "empty").exists()
-    done = subprocess.run([sys.executable, "-c", "import main; print(main.x)"], cwd=tmp_path,
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", "import main; print(main.x)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert done.stdout == "1\n"  # sourceless, as on the phone
 
 
@@ -59,12 +75,26 @@ def test_a_file_that_does_not_compile_stops_packaging(tmp_path: Path) -> None:
 
 
 def test_package_cleanup_removes_the_mobile_junk(tmp_path: Path) -> None:
-    write(tmp_path, "pkg/mod.pyc", "pkg/mod.pyi", "pkg/py.typed", "pkg/ext.c", "pkg/bin/tool",
-          "pkg/__pycache__/mod.cpython-313.pyc", "pkg/_ext.so", "certifi/cacert.pem",
-          "pkg-1.0.dist-info/METADATA", "tool.exe")
+    write(
+        tmp_path,
+        "pkg/mod.pyc",
+        "pkg/mod.pyi",
+        "pkg/py.typed",
+        "pkg/ext.c",
+        "pkg/bin/tool",
+        "pkg/__pycache__/mod.cpython-313.pyc",
+        "pkg/_ext.so",
+        "certifi/cacert.pem",
+        "pkg-1.0.dist-info/METADATA",
+        "tool.exe",
+    )
     serious_python.cleanup_packages(tmp_path)
-    assert tree(tmp_path) == {"pkg/mod.pyc", "pkg/_ext.so", "certifi/cacert.pem",
-                              "pkg-1.0.dist-info/METADATA"}
+    assert tree(tmp_path) == {
+        "pkg/mod.pyc",
+        "pkg/_ext.so",
+        "certifi/cacert.pem",
+        "pkg-1.0.dist-info/METADATA",
+    }
 
 
 @pytest.mark.parametrize(
@@ -79,7 +109,8 @@ def test_sitecustomize_makes_pip_see_the_phone(
 ) -> None:
     assert serious_python.wheel_platform(platform, arch) == wheel
     (tmp_path / "sitecustomize.py").write_text(
-        serious_python.sitecustomize(platform, arch, "3.13.14"))
+        serious_python.sitecustomize(platform, arch, "3.13.14")
+    )
     script = (
         "import json, platform, sysconfig\n"
         "from pip._vendor.packaging.markers import default_environment\n"
@@ -87,8 +118,13 @@ def test_sitecustomize_makes_pip_see_the_phone(
         "print(json.dumps([sysconfig.get_platform(), env['platform_system'],"
         " env['python_version'], env['python_full_version'], env['platform_version']]))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          check=True, env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
     got, system, version, full, platform_version = json.loads(done.stdout)
     assert (got, system, version, full) == (tag, platform, "3.13", "3.13.14")
     assert platform_version.endswith(";embedded")

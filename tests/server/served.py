@@ -28,13 +28,24 @@ class Served:
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = tmp / "server.log"
         self.cli("create-team", "T")
-        self.cli("create-user", "nurse", "--password", PASSWORD, "--role", "liaison",
-                 "--team", "T")
+        self.cli("create-user", "nurse", "--password", PASSWORD, "--role", "liaison", "--team", "T")
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "server", "serve", "--port", str(self.port),
-                 "--database-url", self.url], cwd=ROOT, env=self.env, stdout=out,
-                stderr=subprocess.STDOUT)
+                [
+                    sys.executable,
+                    "-m",
+                    "server",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--database-url",
+                    self.url,
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -47,15 +58,23 @@ class Served:
             time.sleep(0.05)
 
     def cli(self, *args: str) -> None:
-        done = subprocess.run([sys.executable, "-m", "server", *args, "--database-url",
-                               self.url], cwd=ROOT, env=self.env, capture_output=True,
-                              text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "server", *args, "--database-url", self.url],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0, done.stderr
 
     def sign_in(self, username: str, password: str, **kw: object) -> httpx.Response:
-        return httpx.post(f"{self.base}/api/v1/devices", timeout=60, **kw,  # type: ignore[arg-type]
-                          json={"username": username, "password": password,
-                                "device_name": "p"})
+        return httpx.post(
+            f"{self.base}/api/v1/devices",
+            timeout=60,
+            **kw,  # type: ignore[arg-type]
+            json={"username": username, "password": password, "device_name": "p"},
+        )
 
     def stop(self) -> bool:
         """SIGTERM; True when the server shut down in an orderly way within 20 s (uvicorn

@@ -23,9 +23,9 @@ def _actions(database) -> list[str]:
 
 
 async def _sign_in(client, username, password=PASSWORD):
-    return await client.post("/api/v1/devices", json={"username": username,
-                                                      "password": password,
-                                                      "device_name": "p"})
+    return await client.post(
+        "/api/v1/devices", json={"username": username, "password": password, "device_name": "p"}
+    )
 
 
 ADMIN_CALLS = [
@@ -56,9 +56,16 @@ async def test_only_an_admin_manages_accounts(client, clock, org, database, meth
 
 async def test_create_list_and_show(client, clock, org, database):
     root = await enrol(client, clock, "root")
-    created = await client.post("/api/v1/users", headers=root.headers, json={
-        "username": "Nora", "password": NEW_PASSWORD, "role": "liaison",
-        "team_ids": [org.team_a]})
+    created = await client.post(
+        "/api/v1/users",
+        headers=root.headers,
+        json={
+            "username": "Nora",
+            "password": NEW_PASSWORD,
+            "role": "liaison",
+            "team_ids": [org.team_a],
+        },
+    )
     assert created.status_code == 201, created.text
     nora = created.json()
     assert (nora["username"], nora["disabled"], nora["devices"]) == ("nora", False, [])
@@ -71,19 +78,26 @@ async def test_create_list_and_show(client, clock, org, database):
     teams = (await client.get("/api/v1/teams", headers=root.headers)).json()["teams"]
     assert [t["name"] for t in teams] == ["A", "B"]
     assert "user.create" in _actions(database)
-    duplicate = await client.post("/api/v1/users", headers=root.headers, json={
-        "username": "nora", "password": NEW_PASSWORD, "role": "liaison"})
+    duplicate = await client.post(
+        "/api/v1/users",
+        headers=root.headers,
+        json={"username": "nora", "password": NEW_PASSWORD, "role": "liaison"},
+    )
     assert duplicate.status_code == 409
-    weak = await client.post("/api/v1/users", headers=root.headers, json={
-        "username": "weak", "password": "short", "role": "liaison"})
+    weak = await client.post(
+        "/api/v1/users",
+        headers=root.headers,
+        json={"username": "weak", "password": "short", "role": "liaison"},
+    )
     assert (weak.status_code, weak.json()["error"]["field"]) == (422, "password")
 
 
 async def test_a_disabled_user_is_locked_out_and_their_phones_wipe(client, clock, org, database):
     root = await enrol(client, clock, "root")
     phone = await enrol(client, clock, "alice")
-    response = await client.post(f"/api/v1/users/{org.users['alice']}/disable",
-                                 headers=root.headers)
+    response = await client.post(
+        f"/api/v1/users/{org.users['alice']}/disable", headers=root.headers
+    )
     assert response.status_code == 200 and response.json()["disabled"] is True
     for path in ("/api/v1/me", "/api/v1/sync/pull"):
         answer = await client.get(path, headers=phone.headers)
@@ -108,13 +122,17 @@ async def test_password_reset(client, clock, org):
     root = await enrol(client, clock, "root")
     phone = await enrol(client, clock, "alice")
     url = f"/api/v1/users/{org.users['alice']}/password"
-    assert (await client.put(url, headers=root.headers,
-                             json={"password": NEW_PASSWORD})).status_code == 204
+    assert (
+        await client.put(url, headers=root.headers, json={"password": NEW_PASSWORD})
+    ).status_code == 204
     assert (await _sign_in(client, "alice")).status_code == 401
     assert (await _sign_in(client, "alice", NEW_PASSWORD)).status_code == 201
     assert (await client.get("/api/v1/me", headers=phone.headers)).status_code == 200
-    assert (await client.put(url, headers=root.headers, json={
-        "password": PASSWORD, "revoke_devices": True})).status_code == 204
+    assert (
+        await client.put(
+            url, headers=root.headers, json={"password": PASSWORD, "revoke_devices": True}
+        )
+    ).status_code == 204
     gone = await client.get("/api/v1/me", headers=phone.headers)
     assert gone.json()["error"]["code"] == "device_revoked"
 
@@ -127,18 +145,21 @@ async def test_leaving_a_team_purges_it_from_the_users_phones(client, clock, org
     await amy.push(patient, round_)
     found, _ = await alice.pull_all()
     assert {patient["record_id"], round_["record_id"]} <= set(found)
-    response = await client.delete(f"/api/v1/users/{org.users['alice']}/teams/{org.team_a}",
-                                   headers=root.headers)
+    response = await client.delete(
+        f"/api/v1/users/{org.users['alice']}/teams/{org.team_a}", headers=root.headers
+    )
     assert response.status_code == 204
     found, purged = await alice.pull_all()
     assert sorted(purged) == sorted([patient["record_id"], round_["record_id"]])
     # No longer hers to write either.
-    result = await alice.push(alice.upsert("task", {"patient_id": patient["record_id"],
-                                                    "title": "x"}))
+    result = await alice.push(
+        alice.upsert("task", {"patient_id": patient["record_id"], "title": "x"})
+    )
     assert result["results"][0]["error"]["code"] == "out_of_scope"
     assert "team.remove_member" in _actions(database)
-    again = await client.delete(f"/api/v1/users/{org.users['alice']}/teams/{org.team_a}",
-                                headers=root.headers)
+    again = await client.delete(
+        f"/api/v1/users/{org.users['alice']}/teams/{org.team_a}", headers=root.headers
+    )
     assert again.status_code == 404
 
 
@@ -150,26 +171,32 @@ async def test_joining_a_team_brings_its_older_records(client, clock, org):
     await alice.push(alice.upsert("site", {"name": "later"}))  # Alice's cursor passes it
     found, _ = await alice.pull_all()
     assert patient["record_id"] not in found
-    response = await client.put(f"/api/v1/users/{org.users['alice']}/teams/{org.team_b}",
-                                headers=root.headers)
+    response = await client.put(
+        f"/api/v1/users/{org.users['alice']}/teams/{org.team_b}", headers=root.headers
+    )
     assert response.status_code == 204
     found, _ = await alice.pull_all()
     assert found[patient["record_id"]]["fields"]["name"] == PATIENT["name"]
     # Bob's phone sees the same record again with its new rev, unchanged.
     mine, _ = await bob.pull_all()
     assert mine[patient["record_id"]]["fields"] == found[patient["record_id"]]["fields"]
-    conflict = await client.put(f"/api/v1/users/{org.users['alice']}/teams/{org.team_b}",
-                                headers=root.headers)
+    conflict = await client.put(
+        f"/api/v1/users/{org.users['alice']}/teams/{org.team_b}", headers=root.headers
+    )
     assert conflict.status_code == 409
 
 
 async def test_role_change(client, clock, org, database):
     root = await enrol(client, clock, "root")
-    response = await client.put(f"/api/v1/users/{org.users['alice']}/role",
-                                headers=root.headers, json={"role": "supervisor"})
+    response = await client.put(
+        f"/api/v1/users/{org.users['alice']}/role",
+        headers=root.headers,
+        json={"role": "supervisor"},
+    )
     assert response.json()["role"] == "supervisor"
-    bad = await client.put(f"/api/v1/users/{org.users['alice']}/role",
-                           headers=root.headers, json={"role": "god"})
+    bad = await client.put(
+        f"/api/v1/users/{org.users['alice']}/role", headers=root.headers, json={"role": "god"}
+    )
     assert bad.status_code == 422
     assert "user.role.supervisor" in _actions(database)
 
@@ -178,8 +205,9 @@ async def test_unknown_user_or_team(client, clock, org):
     root = await enrol(client, clock, "root")
     ghost = "00000000-0000-4000-8000-000000000000"
     assert (await client.get(f"/api/v1/users/{ghost}", headers=root.headers)).status_code == 404
-    response = await client.put(f"/api/v1/users/{org.users['alice']}/teams/{ghost}",
-                                headers=root.headers)
+    response = await client.put(
+        f"/api/v1/users/{org.users['alice']}/teams/{ghost}", headers=root.headers
+    )
     assert response.status_code == 404
     assert (await client.get("/api/v1/users/nope", headers=root.headers)).status_code == 400
 
@@ -195,12 +223,19 @@ async def test_the_account_commands(database_url, org, monkeypatch, capsys, clie
     def cli(*args, stdin=""):
         return _cli(database_url, *args, stdin=stdin, monkeypatch=monkeypatch, capsys=capsys)
 
-    code, out, err = cli("create-user", "nia", "--password-stdin", "--role", "liaison",
-                         "--team", "A", stdin=NEW_PASSWORD + "\n")
+    code, out, err = cli(
+        "create-user",
+        "nia",
+        "--password-stdin",
+        "--role",
+        "liaison",
+        "--team",
+        "A",
+        stdin=NEW_PASSWORD + "\n",
+    )
     assert code == 0 and not err
     assert (await _sign_in(client, "nia", NEW_PASSWORD)).status_code == 201
-    code, out, err = cli("create-user", "noel", "--password", NEW_PASSWORD, "--role",
-                         "liaison")
+    code, out, err = cli("create-user", "noel", "--password", NEW_PASSWORD, "--role", "liaison")
     assert code == 0 and "visible to other users" in err
     code, out, _ = cli("list-devices", "nia")
     assert code == 0 and json.loads(out.splitlines()[0])["revoked_at"] is None

@@ -119,8 +119,17 @@ async def test_bad_mutations_are_rejected_one_by_one(client, clock, org, change,
     assert body["last_mutation_id"] == 2
 
 
-@pytest.mark.parametrize("query", ["cursor=-1", "cursor=abc", "limit=0", "cursor=1e3",
-                                   "limit=99999999999999999999999", "cursor=%C2%B2"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "cursor=-1",
+        "cursor=abc",
+        "limit=0",
+        "cursor=1e3",
+        "limit=99999999999999999999999",
+        "cursor=%C2%B2",
+    ],
+)
 async def test_bad_pull_parameters(client, clock, org, query):
     alice = await enrol(client, clock, "alice")
     response = await client.get(f"/api/v1/sync/pull?{query}", headers=alice.headers)
@@ -162,19 +171,20 @@ async def test_gzip_bodies(client, clock, org):
     alice = await enrol(client, clock, "alice")
     body = json.dumps({"mutations": [alice.upsert("site", {"name": "zipped"})]}).encode()
     headers = {**alice.headers, "Content-Encoding": "gzip"}
-    response = await client.post("/api/v1/sync/push", content=gzip.compress(body),
-                                 headers=headers)
+    response = await client.post("/api/v1/sync/push", content=gzip.compress(body), headers=headers)
     assert response.json()["results"][0]["status"] == "applied"
     bomb = gzip.compress(b" " * (SETTINGS.body_limit + 1))
     response = await client.post("/api/v1/sync/push", content=bomb, headers=headers)
     assert_error(response, 413, "too_large")
     response = await client.post("/api/v1/sync/push", content=b"\x1f\x8bjunk", headers=headers)
     assert_error(response, 400, "malformed_json")
-    response = await client.post("/api/v1/sync/push", content=gzip.compress(body)[:-8],
-                                 headers=headers)
+    response = await client.post(
+        "/api/v1/sync/push", content=gzip.compress(body)[:-8], headers=headers
+    )
     assert_error(response, 400, "malformed_json")
-    response = await client.post("/api/v1/sync/push", content=body,
-                                 headers={**alice.headers, "Content-Encoding": "br"})
+    response = await client.post(
+        "/api/v1/sync/push", content=body, headers={**alice.headers, "Content-Encoding": "br"}
+    )
     assert_error(response, 415, "unsupported_encoding")
 
 
@@ -202,9 +212,7 @@ async def test_a_bad_token_is_told_before_a_bad_body(client, clock, org, content
 
 def test_worker_threads_setting(database):
     assert Settings.from_environ({}).worker_threads == 0  # chosen for the database
-    assert worker_threads(Settings.from_environ({}), database) == (
-        2 if database.is_sqlite else 8
-    )
+    assert worker_threads(Settings.from_environ({}), database) == (2 if database.is_sqlite else 8)
     chosen = Settings.from_environ({"LIAISON_WORKER_THREADS": "5"})
     assert worker_threads(chosen, database) == 5
     assert create_app(chosen, database).state.limiter.total_tokens == 5
@@ -235,15 +243,17 @@ async def test_large_pull_pages_go_gzipped_to_clients_that_accept_it(client, clo
     from tests.server.helpers import enrol
 
     alice = await enrol(client, clock, "alice")
-    await alice.push(*[alice.upsert("site", {"name": f"Clinic {i}", "address": "1 Main St"})
-                       for i in range(30)])
+    await alice.push(
+        *[alice.upsert("site", {"name": f"Clinic {i}", "address": "1 Main St"}) for i in range(30)]
+    )
     url = "/api/v1/sync/pull?cursor=0"
     plain = await client.get(url, headers={**alice.headers, "Accept-Encoding": "identity"})
     assert "content-encoding" not in plain.headers
     assert plain.headers["vary"] == "Accept-Encoding"
     raw = b""
-    async with client.stream("GET", url, headers={**alice.headers,
-                                                  "Accept-Encoding": "gzip"}) as zipped:
+    async with client.stream(
+        "GET", url, headers={**alice.headers, "Accept-Encoding": "gzip"}
+    ) as zipped:
         assert zipped.headers["content-encoding"] == "gzip"
         async for chunk in zipped.aiter_raw():
             raw += chunk
@@ -251,19 +261,25 @@ async def test_large_pull_pages_go_gzipped_to_clients_that_accept_it(client, clo
     assert len(raw) * 4 < len(plain.content)  # what the weak link is spared
     refused = await client.get(url, headers={**alice.headers, "Accept-Encoding": "gzip;q=0"})
     assert "content-encoding" not in refused.headers
-    small = await client.get("/api/v1/sync/pull?cursor=10000",
-                             headers={**alice.headers, "Accept-Encoding": "gzip"})
+    small = await client.get(
+        "/api/v1/sync/pull?cursor=10000", headers={**alice.headers, "Accept-Encoding": "gzip"}
+    )
     assert "content-encoding" not in small.headers  # not worth it under 2 KB
 
 
 @pytest.mark.parametrize("number", ["9" * 4000, "1e999", "-1e999", "NaN", "Infinity"])
 async def test_numbers_no_field_can_hold_are_refused(client, clock, org, number):
     alice = await enrol(client, clock, "alice")
-    raw = ('{"mutations": [{"id": 1, "record_id": "00000000-0000-4000-8000-000000000001", '
-           '"type": "site", "op": "upsert", "fields": {"name": "x", "phone": NUMBER}, '
-           '"clock": {}, "base_rev": null}]}').replace("NUMBER", number)
-    response = await client.post("/api/v1/sync/push", content=raw,
-                                 headers={**alice.headers, "Content-Type": "application/json"})
+    raw = (
+        '{"mutations": [{"id": 1, "record_id": "00000000-0000-4000-8000-000000000001", '
+        '"type": "site", "op": "upsert", "fields": {"name": "x", "phone": NUMBER}, '
+        '"clock": {}, "base_rev": null}]}'
+    ).replace("NUMBER", number)
+    response = await client.post(
+        "/api/v1/sync/push",
+        content=raw,
+        headers={**alice.headers, "Content-Type": "application/json"},
+    )
     assert response.status_code == 400, response.text
     assert response.json()["error"]["code"] in ("malformed", "malformed_json")
     sign_in = await client.post("/api/v1/devices", content=f'{{"username": {number}}}')
@@ -271,7 +287,8 @@ async def test_numbers_no_field_can_hold_are_refused(client, clock, org, number)
 
 
 async def test_a_bug_is_a_500_envelope_and_its_log_holds_no_patient_data(
-        database, settings, clock, org, caplog, monkeypatch):
+    database, settings, clock, org, caplog, monkeypatch
+):
     import httpx
 
     from server.service import Service

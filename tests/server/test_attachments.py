@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import pytest
 
@@ -73,13 +74,15 @@ async def test_refused_uploads(client, clock, org):
         ("NOTAHASH", PNG, 400, "malformed"),
     ]
     for digest, data, status, code in cases:
-        response = await client.put(f"/api/v1/attachments/{digest}", content=data,
-                                    headers=alice.headers)
+        response = await client.put(
+            f"/api/v1/attachments/{digest}", content=data, headers=alice.headers
+        )
         assert response.status_code == status, (code, response.text)
         assert response.json()["error"]["code"] == code
     big = JPEG + b"\x00" * SETTINGS.attachment_limit
-    response = await client.put(f"/api/v1/attachments/{sha(big)}", content=big,
-                                headers=alice.headers)
+    response = await client.put(
+        f"/api/v1/attachments/{sha(big)}", content=big, headers=alice.headers
+    )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "too_large"
 
@@ -92,8 +95,9 @@ async def test_streamed_body_is_counted_without_content_length(client, clock, or
         for _ in range(SETTINGS.attachment_limit // len(chunk) + 2):
             yield chunk
 
-    response = await client.put(f"/api/v1/attachments/{'0' * 64}", content=chunks(),
-                                headers=alice.headers)
+    response = await client.put(
+        f"/api/v1/attachments/{'0' * 64}", content=chunks(), headers=alice.headers
+    )
     assert "content-length" not in response.request.headers
     assert response.status_code == 413
 
@@ -129,16 +133,16 @@ async def test_knowing_a_hash_grants_nothing(client, clock, org):
     assert (await bob.push(retry))["results"][0]["status"] == "applied"
 
 
-async def test_a_moved_patients_photo_stays_with_its_team(client, clock, org, database_url,
-                                                          capsys):
+async def test_a_moved_patients_photo_stays_with_its_team(client, clock, org, database_url, capsys):
     from server.__main__ import main
 
     alice, amy = await enrol(client, clock, "alice"), await enrol(client, clock, "amy")
     await client.put(f"/api/v1/attachments/{sha(JPEG)}", content=JPEG, headers=alice.headers)
     patient = alice.upsert("patient", {**PATIENT, **_photo(sha(JPEG))})
     await alice.push(patient)
-    assert main(["assign", patient["record_id"], "--team", "B",
-                 "--database-url", database_url]) == 0
+    assert (
+        main(["assign", patient["record_id"], "--team", "B", "--database-url", database_url]) == 0
+    )
     capsys.readouterr()
     # Amy (team A) knew the hash from the pulled record; naming it now gets her nothing.
     other = amy.upsert("patient", {**PATIENT, **_photo(sha(JPEG))})
@@ -151,33 +155,39 @@ async def test_daily_upload_allowance(client, clock, database, org):
     from server.app import create_app
     from server.settings import Settings
 
-    tight = Settings.from_environ({"LIAISON_ARGON2_MEMORY_KIB": "64",
-                                   "LIAISON_ARGON2_ITERATIONS": "1",
-                                   "LIAISON_ARGON2_LANES": "1",
-                                   "LIAISON_ATTACHMENT_DEVICE_MIB_PER_DAY": "1"})
+    tight = Settings.from_environ(
+        {
+            "LIAISON_ARGON2_MEMORY_KIB": "64",
+            "LIAISON_ARGON2_ITERATIONS": "1",
+            "LIAISON_ARGON2_LANES": "1",
+            "LIAISON_ATTACHMENT_DEVICE_MIB_PER_DAY": "1",
+        }
+    )
     import httpx
 
     app = create_app(tight, database, clock=clock)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://t") as c:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         alice = await enrol(c, clock, "alice")
         sizes = []
         for n in range(12):  # 100 KB each: the tenth or eleventh passes 1 MiB
             blob = JPEG + bytes([n]) * 100_000
-            response = await c.put(f"/api/v1/attachments/{sha(blob)}", content=blob,
-                                   headers=alice.headers)
+            response = await c.put(
+                f"/api/v1/attachments/{sha(blob)}", content=blob, headers=alice.headers
+            )
             sizes.append(response.status_code)
         assert sizes[:10] == [201] * 10 and sizes[-1] == 429
         assert int(response.headers["Retry-After"]) > 0
         clock.advance(24 * 3600 + 1)
         blob = JPEG + b"next day"
-        response = await c.put(f"/api/v1/attachments/{sha(blob)}", content=blob,
-                               headers=alice.headers)
+        response = await c.put(
+            f"/api/v1/attachments/{sha(blob)}", content=blob, headers=alice.headers
+        )
         assert response.status_code == 201
 
 
 async def test_unreferenced_blobs_are_collected_after_the_grace_period(
-        client, clock, org, database, settings):
+    client, clock, org, database, settings
+):
     from server.service import Service
 
     service = Service(settings, database, clock)
@@ -186,16 +196,19 @@ async def test_unreferenced_blobs_are_collected_after_the_grace_period(
     for blob in (kept, junk, dropped):
         await client.put(f"/api/v1/attachments/{sha(blob)}", content=blob, headers=alice.headers)
     patient = alice.upsert("patient", {**PATIENT, **_photo(sha(kept))})
-    task = alice.upsert("task", {"patient_id": patient["record_id"], "title": "t",
-                                 **_photo(sha(dropped))})
+    task = alice.upsert(
+        "task", {"patient_id": patient["record_id"], "title": "t", **_photo(sha(dropped))}
+    )
     await alice.push(patient, task)
     await alice.push(alice.delete("task", task["record_id"], None))
     assert service.housekeeping() == 0  # within the grace period: nothing goes
     clock.advance(settings.attachment_grace_hours * 3600 + 1)
     assert service.housekeeping() == 2  # the junk, and the deleted task's photo
     assert service.housekeeping() == 0
-    get = lambda blob: client.get(f"/api/v1/attachments/{sha(blob)}",  # noqa: E731
-                                  headers=alice.headers)
+
+    def get(blob: bytes) -> Any:
+        return client.get(f"/api/v1/attachments/{sha(blob)}", headers=alice.headers)
+
     assert (await get(kept)).content == kept
     # The junk is gone for good: naming it now is refused until it is uploaded again.
     again = alice.upsert("patient", {**PATIENT, **_photo(sha(junk))})

@@ -20,8 +20,9 @@ async def _activity(client, clock):
         "/api/v1/devices", json={"username": "alice", "password": "nope-nope", "device_name": "p"}
     )
     patient = alice.upsert("patient", PATIENT)
-    await alice.push(patient, alice.upsert("task", {"patient_id": patient["record_id"],
-                                                      "title": "x"}))
+    await alice.push(
+        patient, alice.upsert("task", {"patient_id": patient["record_id"], "title": "x"})
+    )
     await alice.pull_all()
     await client.delete(f"/api/v1/devices/{alice.id}", headers=alice.headers)
     return alice, patient
@@ -33,7 +34,12 @@ async def test_rows_name_actions_and_ids_never_values(client, clock, org, databa
         rows = list(reversed(audit.rows(conn)))
     actions = [r["action"] for r in rows]
     assert actions == [
-        "login.ok", "device.enrol", "login.failed", "sync.push", "sync.pull", "device.revoke"
+        "login.ok",
+        "device.enrol",
+        "login.failed",
+        "sync.push",
+        "sync.pull",
+        "device.revoke",
     ]
     push = rows[3]
     assert push["actor"] == f"user:alice device:{alice.id}"
@@ -53,8 +59,7 @@ async def test_verify_and_tamper_detection(client, clock, org, database, databas
     assert main(args) != 0
     assert "row 3" in capsys.readouterr().err
     with database.write() as conn:  # restore, then remove a row in the middle
-        conn.execute(update(db.audit_log).where(db.audit_log.c.seq == 3)
-                     .values(actor="user:alice"))
+        conn.execute(update(db.audit_log).where(db.audit_log.c.seq == 3).values(actor="user:alice"))
     assert main(args) == 0
     capsys.readouterr()
     with database.write() as conn:
@@ -72,8 +77,9 @@ async def test_removing_the_tail_is_detected(client, clock, org, database, datab
     assert f"row {last} is missing" in capsys.readouterr().err
 
 
-async def test_a_removed_head_row_is_reported_not_a_crash(client, clock, org, database,
-                                                          database_url, capsys):
+async def test_a_removed_head_row_is_reported_not_a_crash(
+    client, clock, org, database, database_url, capsys
+):
     await _activity(client, clock)
     with database.write() as conn:
         conn.execute(delete(db.audit_head))
@@ -97,8 +103,9 @@ def _recompute_chain_without_the_key(conn, drop_seq: int) -> None:
     conn.execute(update(db.audit_head).values(seq=len(rows), hash=prev))
 
 
-async def test_a_rewritten_chain_does_not_verify_without_the_key(client, clock, org, database,
-                                                                 database_url, capsys):
+async def test_a_rewritten_chain_does_not_verify_without_the_key(
+    client, clock, org, database, database_url, capsys
+):
     await _activity(client, clock)
     with database.write() as conn:
         _recompute_chain_without_the_key(conn, drop_seq=3)
@@ -106,17 +113,22 @@ async def test_a_rewritten_chain_does_not_verify_without_the_key(client, clock, 
     assert "row 1 was altered" in capsys.readouterr().err
 
 
-async def test_anchors_catch_a_rewrite_by_someone_holding_the_key(client, clock, org, database,
-                                                                  database_url, capsys,
-                                                                  tmp_path):
+async def test_anchors_catch_a_rewrite_by_someone_holding_the_key(
+    client, clock, org, database, database_url, capsys, tmp_path
+):
     from tests.conftest import TEST_AUDIT_KEY
 
     await _activity(client, clock)
     assert main(["audit-head", "--database-url", database_url]) == 0
     anchor = capsys.readouterr().out.strip()
     (tmp_path / "anchors").write_text(f"# kept on another machine\n{anchor}\n")
-    ok = ["verify-audit", "--database-url", database_url, "--anchors-file",
-          str(tmp_path / "anchors")]
+    ok = [
+        "verify-audit",
+        "--database-url",
+        database_url,
+        "--anchors-file",
+        str(tmp_path / "anchors"),
+    ]
     assert main(ok) == 0
     assert "1 anchors held" in capsys.readouterr().out
     with database.write() as conn:  # the insider re-keys the chain with the real key
@@ -166,8 +178,11 @@ async def test_a_pull_is_audited_once_not_per_page(client, clock, org, database)
 
     def pull_rows():
         with database.read() as conn:
-            return [r for r in audit.rows(conn) if r["action"] == "sync.pull"
-                    and r["actor"].endswith(amy.id)]
+            return [
+                r
+                for r in audit.rows(conn)
+                if r["action"] == "sync.pull" and r["actor"].endswith(amy.id)
+            ]
 
     found, _ = await amy.pull_all(limit=2)  # three pages
     assert len(found) == 5
@@ -175,14 +190,14 @@ async def test_a_pull_is_audited_once_not_per_page(client, clock, org, database)
     assert len(rows) == 1
     targets = json.loads(rows[0]["targets"])
     assert sorted(t for t in targets if not t.startswith("revs:")) == sorted(
-        p["record_id"] for p in patients)
+        p["record_id"] for p in patients
+    )
     await amy.pull_all(limit=2)  # nothing new: nothing shown, nothing audited
     assert len(pull_rows()) == 1
     amy.cursor = 0  # the phone pulls everything again: that is a new disclosure
     await amy.pull_all(limit=2)
     assert len(pull_rows()) == 2
-    await alice.push(alice.upsert("task", {"patient_id": patients[0]["record_id"],
-                                           "title": "t"}))
+    await alice.push(alice.upsert("task", {"patient_id": patients[0]["record_id"], "title": "t"}))
     await amy.pull_all(limit=2)
     newest = pull_rows()[0]
     assert len(pull_rows()) == 3 and patients[0]["record_id"] in newest["targets"]

@@ -11,13 +11,34 @@ import pytest
 
 from benchmarks import server as bench
 
-KEYS = {"devices", "errors", "lost", "duplicated", "mutations_per_s", "pull_records_per_s",
-        "p95_ms", "healthz_rps", "mutations", "pulled"}
+KEYS = {
+    "devices",
+    "errors",
+    "lost",
+    "duplicated",
+    "mutations_per_s",
+    "pull_records_per_s",
+    "p95_ms",
+    "healthz_rps",
+    "mutations",
+    "pulled",
+}
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object]:
-    code = bench.main(["--devices", "3", "--team-size", "2", "--concurrency", "4",
-                       "--healthz-requests", "20", *args])
+    code = bench.main(
+        [
+            "--devices",
+            "3",
+            "--team-size",
+            "2",
+            "--concurrency",
+            "4",
+            "--healthz-requests",
+            "20",
+            *args,
+        ]
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     result: dict[str, object] = json.loads(lines[-1])
     assert code == 0, result

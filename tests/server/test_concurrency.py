@@ -15,8 +15,15 @@ from tests.server.conftest import PASSWORD
 
 def _site(device_id: str, number: int, clock: Any) -> dict[str, Any]:
     stamp = hlc.Clock(device_id, wall=lambda: int(clock() * 1000)).now()
-    return {"id": number, "record_id": str(uuid.uuid4()), "type": "site", "op": "upsert",
-            "fields": {"name": f"site {number}"}, "clock": {"name": stamp}, "base_rev": None}
+    return {
+        "id": number,
+        "record_id": str(uuid.uuid4()),
+        "type": "site",
+        "op": "upsert",
+        "fields": {"name": f"site {number}"},
+        "clock": {"name": stamp},
+        "base_rev": None,
+    }
 
 
 def _in_thread(target: Any, *args: Any) -> tuple[threading.Thread, list[Any]]:
@@ -69,8 +76,7 @@ def test_many_pushers_and_pullers(database, org, settings, clock):
     def push_all(device: dict[str, Any]) -> None:
         try:
             for batch in range(8):
-                mutations = [_site(device["device_id"], batch * 4 + i + 1, clock)
-                             for i in range(4)]
+                mutations = [_site(device["device_id"], batch * 4 + i + 1, clock) for i in range(4)]
                 body = service.push(device["token"], {"mutations": mutations})
                 assert all(r["status"] == "applied" for r in body["results"])
                 applied.extend(m["record_id"] for m in mutations)

@@ -26,8 +26,13 @@ async def test_a_clock_must_name_the_pushing_device(client, clock, org):
     rev = (await alice.push(patient))["results"][0]["rev"]
     # Amy stamps her stale edit with Alice's device: the merge would take it for Alice's
     # own later write and drop Alice's value without reporting a conflict.
-    forged = amy.upsert("patient", {"phone": "555-0100"}, patient["record_id"],
-                        base_rev=rev, stamp=amy.hlc.now()[:22] + alice.id)
+    forged = amy.upsert(
+        "patient",
+        {"phone": "555-0100"},
+        patient["record_id"],
+        base_rev=rev,
+        stamp=amy.hlc.now()[:22] + alice.id,
+    )
     code, _, field = _error(await amy.push(forged))
     assert (code, field) == ("invalid", "clock.phone")
     server_node = amy.upsert("site", {"name": "Clinic"}, stamp=f"{'0' * 15}-00000-server")
@@ -44,8 +49,10 @@ async def test_a_phone_signed_in_again_keeps_its_clock_node(client, clock, org):
     assert (await again.push(edit))["results"][0]["status"] == "applied"
     # Another user's node is not.
     bob = await enrol(client, clock, "bob")
-    assert _error(await bob.push(bob.upsert("patient", PATIENT, stamp=first.hlc.now())))[0] \
+    assert (
+        _error(await bob.push(bob.upsert("patient", PATIENT, stamp=first.hlc.now())))[0]
         == "invalid"
+    )
 
 
 async def test_ids_are_lower_case_uuids(client, clock, org):
@@ -78,24 +85,30 @@ async def test_attachment_references_are_hashes_the_server_holds(client, clock, 
     sha = hashlib.sha256(JPEG).hexdigest()
 
     def visit(*items: dict) -> dict:
-        return alice.upsert("visit", {"patient_id": patient["record_id"],
-                                      "attachments": list(items)})
+        return alice.upsert(
+            "visit", {"patient_id": patient["record_id"], "attachments": list(items)}
+        )
 
-    bad = [{"sha256": "nothex"}, {"sha256": sha.upper()}, {"sha256": sha, "thumbnail": "x"},
-           {"sha256": sha, "content_type": "text/html"}, {"sha256": sha, "width": -3},
-           {"sha256": sha, "caption": 5}]
+    bad = [
+        {"sha256": "nothex"},
+        {"sha256": sha.upper()},
+        {"sha256": sha, "thumbnail": "x"},
+        {"sha256": sha, "content_type": "text/html"},
+        {"sha256": sha, "width": -3},
+        {"sha256": sha, "caption": 5},
+    ]
     for item in bad:
         assert _error(await alice.push(visit(item)))[0::2] == ("invalid", "attachments"), item
-    assert _error(await alice.push(visit({"sha256": sha}, {"sha256": sha})))[2] == \
-        "attachments"
+    assert _error(await alice.push(visit({"sha256": sha}, {"sha256": sha})))[2] == "attachments"
     # Well formed, but the bytes were never uploaded: refused, so no reader ever meets a
     # photo that nobody can download.
     code, message, field = _error(await alice.push(visit({"sha256": sha, "caption": "Rug"})))
     assert (code, field) == ("missing_attachment", "attachments") and sha[:12] in message
     put = await client.put(f"/api/v1/attachments/{sha}", content=JPEG, headers=alice.headers)
     assert put.status_code == 201
-    good = visit({"sha256": sha, "caption": "Rug", "content_type": "image/jpeg",
-                  "width": 1, "height": 1})
+    good = visit(
+        {"sha256": sha, "caption": "Rug", "content_type": "image/jpeg", "width": 1, "height": 1}
+    )
     assert (await alice.push(good))["results"][0]["status"] == "applied"
 
 
@@ -109,4 +122,5 @@ async def test_only_supervisors_and_admins_remove_directory_entries(client, cloc
     code, _, _ = _error(await alice.push(alice.delete("site", site["record_id"], None)))
     assert code == "out_of_scope"
     assert (await sue.push(sue.delete("site", site["record_id"], None)))["results"][0][
-        "status"] == "applied"
+        "status"
+    ] == "applied"

@@ -19,10 +19,15 @@ from tests.server.conftest import PASSWORD
 from tests.server.tcp_relay import TcpRelay
 
 pytestmark = pytest.mark.anyio
-QUICK = Settings.from_environ({
-    "LIAISON_ARGON2_MEMORY_KIB": "64", "LIAISON_ARGON2_ITERATIONS": "1",
-    "LIAISON_ARGON2_LANES": "1", "LIAISON_DB_TIMEOUT_SECONDS": "2",
-    "LIAISON_REQUEST_DEADLINE_SECONDS": "3"})
+QUICK = Settings.from_environ(
+    {
+        "LIAISON_ARGON2_MEMORY_KIB": "64",
+        "LIAISON_ARGON2_ITERATIONS": "1",
+        "LIAISON_ARGON2_LANES": "1",
+        "LIAISON_DB_TIMEOUT_SECONDS": "2",
+        "LIAISON_REQUEST_DEADLINE_SECONDS": "3",
+    }
+)
 
 
 @pytest.fixture
@@ -33,8 +38,9 @@ def relay(postgres_url: str) -> Iterator[tuple[TcpRelay, str]]:
 
 
 async def _sign_in(client: httpx.AsyncClient) -> dict[str, str]:
-    response = await client.post("/api/v1/devices", json={
-        "username": "alice", "password": PASSWORD, "device_name": "p"})
+    response = await client.post(
+        "/api/v1/devices", json={"username": "alice", "password": PASSWORD, "device_name": "p"}
+    )
     assert response.status_code == 201, response.text
     return {"Authorization": f"Bearer {response.json()['token']}"}
 
@@ -57,13 +63,17 @@ async def test_a_silent_postgres_gives_503_not_a_hang(relay):
     app = create_app(QUICK, database)
     transport = httpx.ASGITransport(app=app)
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://t",
-                                     timeout=30) as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t", timeout=30
+        ) as client:
             headers = await _sign_in(client)
             assert (await client.get("/readyz")).json() == {"status": "ready"}
             proxy.freeze()
-            for path, extra in (("/readyz", {}), ("/api/v1/me", headers),
-                                ("/api/v1/sync/pull", headers)):
+            for path, extra in (
+                ("/readyz", {}),
+                ("/api/v1/me", headers),
+                ("/api/v1/sync/pull", headers),
+            ):
                 started = time.monotonic()
                 response = await client.get(path, headers=extra)
                 assert response.status_code == 503, (path, response.text)
@@ -82,28 +92,30 @@ async def test_a_silent_postgres_gives_503_not_a_hang(relay):
 
 async def test_a_locked_sqlite_gives_503_not_a_hang(tmp_path):
     path = tmp_path / "locked.db"
-    database = Database(f"sqlite:///{path}", audit_key=TEST_AUDIT_KEY,
-                        timeout=QUICK.db_timeout_seconds)
+    database = Database(
+        f"sqlite:///{path}", audit_key=TEST_AUDIT_KEY, timeout=QUICK.db_timeout_seconds
+    )
     migrations.migrate(database)
     _org(database)
     app = create_app(QUICK, database)
     other = sqlite3.connect(path, isolation_level=None)  # another process's stuck writer
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://t", timeout=30) as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t", timeout=30
+        ) as client:
             headers = await _sign_in(client)
             other.execute("BEGIN IMMEDIATE")
-            response = await client.post("/api/v1/sync/push", json={"mutations": []},
-                                         headers=headers)
+            response = await client.post(
+                "/api/v1/sync/push", json={"mutations": []}, headers=headers
+            )
             assert response.status_code == 503, response.text
             assert int(response.headers["Retry-After"]) > 0
             assert (await client.get("/readyz")).status_code == 200  # reads still work (WAL)
             other.execute("ROLLBACK")
-            response = await client.post("/api/v1/sync/push", json={"mutations": []},
-                                         headers=headers)
+            response = await client.post(
+                "/api/v1/sync/push", json={"mutations": []}, headers=headers
+            )
             assert response.status_code == 200
     finally:
         other.close()
         database.dispose()
-
-

@@ -50,13 +50,15 @@ def test_rounds_move_from_the_organization_to_a_team(empty_database_url):
 
     old = Database(empty_database_url)
     migrations.migrate(old, target=4)
-    row = {"fields": "{}", "clock": "{}", "field_revs": "{}", "deleted": False,
-           "updated_at": 1.0}
+    row = {"fields": "{}", "clock": "{}", "field_revs": "{}", "deleted": False, "updated_at": 1.0}
     with old.write() as conn:
         team = auth.create_team(conn, "Clinic team", 1.0)
         # Step 1's users table, before step 5 added a column: insert its columns only.
-        conn.execute(insert(migrations._V1.tables["users"]).values(
-            id="u1", username="nia", password_hash="x", role="liaison", created_at=1.0))
+        conn.execute(
+            insert(migrations._V1.tables["users"]).values(
+                id="u1", username="nia", password_hash="x", role="liaison", created_at=1.0
+            )
+        )
         conn.execute(insert(db.memberships).values(user_id="u1", team_id=team))
         records = [
             # a round whose entries name the team's patients, one known by its author only,
@@ -67,9 +69,16 @@ def test_rounds_move_from_the_organization_to_a_team(empty_database_url):
             ("r-orphan", "round", None, "ghost", {}),
         ]
         for rev, (rid, type_, team_id, author, fields) in enumerate(records, start=1):
-            conn.execute(insert(db.records).values(
-                id=rid, type=type_, team_id=team_id, created_by=author, rev=rev,
-                **{**row, "fields": json.dumps(fields)}))
+            conn.execute(
+                insert(db.records).values(
+                    id=rid,
+                    type=type_,
+                    team_id=team_id,
+                    created_by=author,
+                    rev=rev,
+                    **{**row, "fields": json.dumps(fields)},
+                )
+            )
     old.dispose()
     new = Database(empty_database_url)
     migrations.migrate(new)

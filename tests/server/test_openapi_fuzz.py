@@ -28,8 +28,7 @@ CHECKS = [
 @pytest.fixture(params=["alice", "root"])
 def api(request, database, settings, clock, org):
     """The schema of an app with one enrolled device: a liaison's, then an admin's."""
-    enrolled = Service(settings, database, clock).enrol(request.param, PASSWORD, "fuzz",
-                                                        "10.9.9.9")
+    enrolled = Service(settings, database, clock).enrol(request.param, PASSWORD, "fuzz", "10.9.9.9")
     app = create_app(settings, database, clock=clock)
     app.state.fuzz_headers = {"Authorization": f"Bearer {enrolled['token']}"}
     return schemathesis.openapi.from_asgi("/openapi.json", app)

@@ -54,7 +54,11 @@ def test_concurrent_hashes_and_verifications_finish() -> None:
         """
     )
     done = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(sorted([True, False, False, True] * 2))

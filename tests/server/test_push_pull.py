@@ -97,7 +97,9 @@ async def test_the_merged_record_keeps_its_required_fields(client, clock, org):
     titleless = alice.upsert("task", {"patient_id": pid, "done": False})
     body = await alice.push(patient, nameless, titleless)
     assert [(r["status"], (r["error"] or {}).get("field")) for r in body["results"]] == [
-        ("applied", None), ("rejected", "name"), ("rejected", "title"),
+        ("applied", None),
+        ("rejected", "name"),
+        ("rejected", "title"),
     ]
     assert body["results"][1]["error"]["code"] == "invalid"
     rev = body["results"][0]["rev"]
@@ -106,7 +108,8 @@ async def test_the_merged_record_keeps_its_required_fields(client, clock, org):
     nulled = alice.upsert("patient", {"name": None}, pid, base_rev=rev)
     body = await alice.push(blanked, nulled)
     assert [(r["status"], r["error"]["field"]) for r in body["results"]] == [
-        ("rejected", "name"), ("rejected", "name"),
+        ("rejected", "name"),
+        ("rejected", "name"),
     ]
     # A blank name that loses the merge leaves the record whole: kept as a conflict.
     amy = await enrol(client, clock, "amy")
@@ -188,7 +191,7 @@ async def test_seen_change_is_not_a_conflict(client, clock, org):
     rev = (await alice.push(alice.upsert("patient", {"phone": "1"}, pid, base_rev=None)))[
         "results"
     ][0]["rev"]
-    result = (await alice.push(alice.upsert("patient", {"phone": "2"}, pid, base_rev=rev)))
+    result = await alice.push(alice.upsert("patient", {"phone": "2"}, pid, base_rev=rev))
     assert result["results"][0]["status"] == "applied"
     assert result["results"][0]["conflicts"] == []
 
@@ -296,33 +299,45 @@ async def test_pull_sends_stored_json_as_the_records_would_render(client, clock,
     """Records are spliced in from their stored text: the bytes must be what encoding the
     parsed records (``Record.as_json`` in a JSONResponse) gives."""
     alice = await enrol(client, clock, "alice")
-    patient = alice.upsert("patient", {"name": "Zoë Ødegaard \u2028 \"quoted\" \\ back",
-                                       "status": "active"})
-    visit = alice.upsert("visit", {"patient_id": patient["record_id"], "setting": "home",
-                                   "needs": ["food", "housing"], "summary": "naïve café 🚲"})
+    patient = alice.upsert(
+        "patient", {"name": 'Zoë Ødegaard \u2028 "quoted" \\ back', "status": "active"}
+    )
+    visit = alice.upsert(
+        "visit",
+        {
+            "patient_id": patient["record_id"],
+            "setting": "home",
+            "needs": ["food", "housing"],
+            "summary": "naïve café 🚲",
+        },
+    )
     site = alice.upsert("site", SITE)
     await alice.push(patient, visit, site)
     await alice.push(alice.delete("visit", visit["record_id"], None))
     for limit in (1, 100):
-        response = await client.get(f"/api/v1/sync/pull?cursor=0&limit={limit}",
-                                    headers=alice.headers)
+        response = await client.get(
+            f"/api/v1/sync/pull?cursor=0&limit={limit}", headers=alice.headers
+        )
         assert response.headers["content-type"] == "application/json"
         with database.read() as conn:
-            stored = [records.from_row(row) for row in conn.execute(
-                select(db.records).order_by(db.records.c.rev)
-            )]
+            stored = [
+                records.from_row(row)
+                for row in conn.execute(select(db.records).order_by(db.records.c.rev))
+            ]
             top = records.high_water(conn)
         page = stored[:limit]
         more = len(stored) > limit
         assert len(stored) == 3 and stored[-1].deleted
-        expected = JSONResponse({
-            "records": [rec.as_record().as_json() for rec in page],
-            "purge": [],
-            "cursor": page[-1].rev if more else top,
-            "more": more,
-            "last_mutation_id": 4,
-            "conflicts": [],
-        })
+        expected = JSONResponse(
+            {
+                "records": [rec.as_record().as_json() for rec in page],
+                "purge": [],
+                "cursor": page[-1].rev if more else top,
+                "more": more,
+                "last_mutation_id": 4,
+                "conflicts": [],
+            }
+        )
         assert response.content == expected.body
 
 
@@ -363,15 +378,17 @@ async def test_the_device_whose_value_lost_hears_of_it_in_its_pull(client, clock
     rev = (await alice.push(patient))["results"][0]["rev"]
     for device in (alice, amy, multi):
         await device.pull_all()
-    await alice.push(alice.upsert("patient", {"phone": "111"}, patient["record_id"],
-                                  base_rev=rev))
+    await alice.push(alice.upsert("patient", {"phone": "111"}, patient["record_id"], base_rev=rev))
     clock.advance(5)
-    beat = await amy.push(amy.upsert("patient", {"phone": "222"}, patient["record_id"],
-                                     base_rev=rev))
+    beat = await amy.push(
+        amy.upsert("patient", {"phone": "222"}, patient["record_id"], base_rev=rev)
+    )
     assert beat["results"][0]["status"] == "merged"  # Amy hears at her push...
     page = await alice.pull()  # ...and Alice, whose value lost, at her next pull
-    assert [(c["record_id"], c["field"], c["value"], c["lost_value"], c["incoming_won"])
-            for c in page["conflicts"]] == [(patient["record_id"], "phone", "222", "111", True)]
+    assert [
+        (c["record_id"], c["field"], c["value"], c["lost_value"], c["incoming_won"])
+        for c in page["conflicts"]
+    ] == [(patient["record_id"], "phone", "222", "111", True)]
     assert page["conflicts"][0]["type"] == "patient"
     assert page["conflicts"][0]["lost_clock"].endswith(alice.id)
     assert (await amy.pull())["conflicts"] == []  # not the winner

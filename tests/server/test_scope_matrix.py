@@ -89,9 +89,7 @@ async def _do(client, actor: Device, world: dict[str, Any], action: str, target:
     raise AssertionError(action)
 
 
-@pytest.mark.parametrize(
-    "action,target,expected", MATRIX, ids=[f"{a}-{t}" for a, t, _ in MATRIX]
-)
+@pytest.mark.parametrize("action,target,expected", MATRIX, ids=[f"{a}-{t}" for a, t, _ in MATRIX])
 async def test_scope_matrix(client, clock, org, action, target, expected):
     world = await _world(client, clock)
     actors = {role: await enrol(client, clock, name) for role, name in ROLES.items()}

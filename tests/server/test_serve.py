@@ -19,8 +19,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _cli(env: dict[str, str], cwd: Path, *args: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "server", *args], env=env, cwd=cwd, capture_output=True,
-        text=True, timeout=60,
+        [sys.executable, "-m", "server", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -53,11 +57,18 @@ def test_serve_enrol_push_pull(tmp_path: Path) -> None:
             headers = {"Authorization": f"Bearer {enrolled.json()['token']}"}
             stamp = f"{int(time.time() * 1000):015d}-00000-{enrolled.json()['device_id']}"
             record_id = str(uuid.uuid4())
-            mutation = {"id": 1, "record_id": record_id, "type": "patient", "op": "upsert",
-                        "fields": {"name": "Smoke Test"}, "clock": {"name": stamp},
-                        "base_rev": None}
-            pushed = client.post("/api/v1/sync/push", json={"mutations": [mutation]},
-                                 headers=headers)
+            mutation = {
+                "id": 1,
+                "record_id": record_id,
+                "type": "patient",
+                "op": "upsert",
+                "fields": {"name": "Smoke Test"},
+                "clock": {"name": stamp},
+                "base_rev": None,
+            }
+            pushed = client.post(
+                "/api/v1/sync/push", json={"mutations": [mutation]}, headers=headers
+            )
             assert pushed.json()["results"][0]["status"] == "applied", pushed.text
             pulled = client.get("/api/v1/sync/pull", headers=headers).json()
             assert [r["id"] for r in pulled["records"]] == [record_id]

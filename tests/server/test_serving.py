@@ -13,15 +13,24 @@ import pytest
 
 from tests.server.served import PASSWORD, Served
 
-FAST = {"LIAISON_ARGON2_MEMORY_KIB": "64", "LIAISON_ARGON2_ITERATIONS": "1",
-        "LIAISON_ARGON2_LANES": "1"}
+FAST = {
+    "LIAISON_ARGON2_MEMORY_KIB": "64",
+    "LIAISON_ARGON2_ITERATIONS": "1",
+    "LIAISON_ARGON2_LANES": "1",
+}
 
 
 @pytest.fixture
 def fast_server(tmp_path: Path) -> Iterator[Served]:
-    served = Served(tmp_path, {**FAST, "LIAISON_HEADER_TIMEOUT_SECONDS": "1",
-                               "LIAISON_BODY_IDLE_SECONDS": "1",
-                               "LIAISON_THROTTLE_ADDRESS_FAILURES": "3"})
+    served = Served(
+        tmp_path,
+        {
+            **FAST,
+            "LIAISON_HEADER_TIMEOUT_SECONDS": "1",
+            "LIAISON_BODY_IDLE_SECONDS": "1",
+            "LIAISON_THROTTLE_ADDRESS_FAILURES": "3",
+        },
+    )
     yield served
     served.kill()
 
@@ -31,8 +40,12 @@ def test_concurrent_sign_ins_with_the_shipped_argon2_settings(tmp_path: Path) ->
     # process on the second sign-in at once.
     served = Served(tmp_path, {})
     try:
-        attempts = [("nurse", PASSWORD), ("nurse", "wrong-pass"), ("ghost", "whatever-1"),
-                    ("ghost2", PASSWORD)] * 2
+        attempts = [
+            ("nurse", PASSWORD),
+            ("nurse", "wrong-pass"),
+            ("ghost", "whatever-1"),
+            ("ghost2", PASSWORD),
+        ] * 2
         with ThreadPoolExecutor(len(attempts)) as pool:
             statuses = sorted(pool.map(lambda a: served.sign_in(*a).status_code, attempts))
         assert statuses == [201, 201, 401, 401, 401, 401, 401, 401]
@@ -43,11 +56,11 @@ def test_concurrent_sign_ins_with_the_shipped_argon2_settings(tmp_path: Path) ->
 
 def test_forwarded_for_from_loopback_does_not_reset_the_address_throttle(fast_server):
     for n in range(3):
-        response = fast_server.sign_in(f"ghost{n}", "wrong-pass",
-                                       headers={"X-Forwarded-For": f"203.0.113.{n}"})
+        response = fast_server.sign_in(
+            f"ghost{n}", "wrong-pass", headers={"X-Forwarded-For": f"203.0.113.{n}"}
+        )
         assert response.status_code == 401
-    response = fast_server.sign_in("nurse", PASSWORD,
-                                   headers={"X-Forwarded-For": "198.51.100.7"})
+    response = fast_server.sign_in("nurse", PASSWORD, headers={"X-Forwarded-For": "198.51.100.7"})
     assert response.status_code == 429  # still counted against 127.0.0.1
 
 
@@ -73,8 +86,10 @@ def test_a_slow_request_head_is_cut_off(fast_server):
 
 def test_a_stalled_body_gets_408(fast_server):
     with socket.create_connection(("127.0.0.1", fast_server.port)) as sock:
-        sock.sendall(b"POST /api/v1/devices HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                     b"application/json\r\nContent-Length: 100\r\n\r\n{\"user")
+        sock.sendall(
+            b"POST /api/v1/devices HTTP/1.1\r\nHost: x\r\nContent-Type: "
+            b'application/json\r\nContent-Length: 100\r\n\r\n{"user'
+        )
         answer = _closed_within(sock, 10)
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
 

@@ -33,9 +33,11 @@ async def test_a_sign_in_body_is_small(client, org, database):
     # A gzip bomb: 4 KB on the wire, far more inflated; refused at the sign-in limit.
     bomb = gzip.compress(json.dumps(_body("alice", " " * 2_000_000)).encode())
     assert len(bomb) < SIGN_IN_BODY
-    response = await client.post("/api/v1/devices", content=bomb,
-                                 headers={"Content-Encoding": "gzip",
-                                          "Content-Type": "application/json"})
+    response = await client.post(
+        "/api/v1/devices",
+        content=bomb,
+        headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+    )
     assert response.status_code == 413
     assert "login.failed" not in _actions(database)  # no password was checked
 
@@ -51,8 +53,9 @@ async def test_a_throttled_address_is_refused_before_its_body_is_read(client, cl
 
 
 async def test_concurrent_guesses_are_checked_no_more_than_the_limit(client, org, database):
-    guesses = [client.post("/api/v1/devices", json=_body("alice", f"guess-{n:04d}"))
-               for n in range(40)]
+    guesses = [
+        client.post("/api/v1/devices", json=_body("alice", f"guess-{n:04d}")) for n in range(40)
+    ]
     statuses = sorted(r.status_code for r in await asyncio.gather(*guesses))
     limit = SETTINGS.throttle_user_failures
     assert statuses == [401] * limit + [429] * (40 - limit)
@@ -66,11 +69,11 @@ async def test_a_strangers_guesses_do_not_lock_out_the_users_own_phone(client, c
         response = await client.post("/api/v1/devices", json=_body("alice", "wrong-guess"))
         assert response.status_code == 401
     # A new phone (no earlier token) waits out the window, as the limit says ...
-    assert (await client.post("/api/v1/devices", json=_body("alice", PASSWORD))).status_code \
-        == 429
+    assert (await client.post("/api/v1/devices", json=_body("alice", PASSWORD))).status_code == 429
     # ... but Alice's phone shows its earlier token and signs in again.
-    again = await client.post("/api/v1/devices",
-                              json=_body("alice", PASSWORD, device_token=phone.token))
+    again = await client.post(
+        "/api/v1/devices", json=_body("alice", PASSWORD, device_token=phone.token)
+    )
     assert again.status_code == 201, again.text
 
 
@@ -78,20 +81,24 @@ async def test_a_device_cookie_has_its_own_limit_and_must_be_the_users(client, c
     alice = await enrol(client, clock, "alice")
     amy = await enrol(client, clock, "amy")
     for _ in range(SETTINGS.throttle_user_failures):
-        response = await client.post("/api/v1/devices",
-                                     json=_body("alice", "wrong-guess", device_token=alice.token))
+        response = await client.post(
+            "/api/v1/devices", json=_body("alice", "wrong-guess", device_token=alice.token)
+        )
         assert response.status_code == 401
-    response = await client.post("/api/v1/devices",
-                                 json=_body("alice", PASSWORD, device_token=alice.token))
+    response = await client.post(
+        "/api/v1/devices", json=_body("alice", PASSWORD, device_token=alice.token)
+    )
     assert response.status_code == 429
     # Another user's token is no cookie for Alice: it counts against her name as usual.
-    response = await client.post("/api/v1/devices",
-                                 json=_body("alice", PASSWORD, device_token=amy.token))
+    response = await client.post(
+        "/api/v1/devices", json=_body("alice", PASSWORD, device_token=amy.token)
+    )
     assert response.status_code == 201
 
 
 async def test_device_token_must_be_a_string(client, org):
-    response = await client.post("/api/v1/devices", json={**_body("alice", PASSWORD),
-                                                         "device_token": 5})
+    response = await client.post(
+        "/api/v1/devices", json={**_body("alice", PASSWORD), "device_token": 5}
+    )
     assert response.status_code == 400
     assert response.json()["error"]["field"] == "device_token"

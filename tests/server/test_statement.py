@@ -12,9 +12,11 @@ from server.statement import InStatements, Statement
 _TEAM = insert(db.teams).values(id=bindparam("id"), name=bindparam("name"), created_at=1.0)
 ADD_TEAM = Statement(_TEAM)
 NAMES = InStatements(
-    lambda ids: select(db.teams.c.name).where(db.teams.c.id.in_(ids)).order_by(db.teams.c.name)
-    if ids
-    else select(db.teams.c.name).where(db.teams.c.id.is_(None))
+    lambda ids: (
+        select(db.teams.c.name).where(db.teams.c.id.in_(ids)).order_by(db.teams.c.name)
+        if ids
+        else select(db.teams.c.name).where(db.teams.c.id.is_(None))
+    )
 )
 
 
@@ -32,7 +34,9 @@ def test_rows_scalars_and_executemany(database):
         assert Statement(select(db.teams.c.id).where(db.teams.c.id == "none")).first(conn) is None
     with database.read() as conn:  # committed
         assert conn.execute(select(db.teams.c.id).order_by(db.teams.c.id)).scalars().all() == [
-            "t0", "t1", "t2"
+            "t0",
+            "t1",
+            "t2",
         ]
 
 

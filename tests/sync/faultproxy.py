@@ -100,8 +100,7 @@ class FaultProxy:
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         # Called as a connection is made: its writer is known even if its task never runs.
         # Held here: the loop keeps only weak references to tasks.
-        self._clients[writer] = asyncio.get_running_loop().create_task(
-            self._client(reader, writer))
+        self._clients[writer] = asyncio.get_running_loop().create_task(self._client(reader, writer))
 
     async def _close(self) -> None:
         if self._server is not None:

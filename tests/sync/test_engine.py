@@ -120,8 +120,9 @@ class MemoryStore:
         self.meta["cursor"] = cursor
 
     def list(self, type_name: str | None = None, /) -> list[JSON]:
-        return [r for r in self.records.values()
-                if not r["deleted"] and type_name in (None, r["type"])]
+        return [
+            r for r in self.records.values() if not r["deleted"] and type_name in (None, r["type"])
+        ]
 
     def get(self, record_id: str, /, *, include_deleted: bool = False) -> JSON | None:
         rec = self.records.get(record_id)
@@ -561,8 +562,11 @@ def move_away(server: FakeServer, patient_id: str) -> None:
     from cursor 0: its records are gone from the pull, with no purge (nothing to purge);
     the move takes a rev of its own."""
     server.rev += 1
-    for rid in [r for r, rec in server.records.items()
-                if schema.patient_of(rec["type"], r, rec["fields"]) == patient_id]:
+    for rid in [
+        r
+        for r, rec in server.records.items()
+        if schema.patient_of(rec["type"], r, rec["fields"]) == patient_id
+    ]:
         del server.records[rid]
 
 
@@ -611,8 +615,12 @@ def test_nothing_is_purged_before_the_pull_passed_the_revs_the_push_got() -> Non
     server, store = FakeServer(), MemoryStore()
     patient(store)
     server.pull = lambda device, cursor, limit: {  # type: ignore[method-assign]
-        "records": [], "purge": [], "cursor": cursor, "more": False,
-        "last_mutation_id": server.last_mutation_id.get(device, 0)}
+        "records": [],
+        "purge": [],
+        "cursor": cursor,
+        "more": False,
+        "last_mutation_id": server.last_mutation_id.get(device, 0),
+    }
     result = sync(engine_for(server, store))
     assert result.ok and result.pushed == 1 and result.purged == []
     assert PATIENT in store.records and store.meta["sync_first_pull"] == 1

@@ -112,10 +112,16 @@ _ODD = "0123456789-ax \n\u0663\u00b2\uff12_+"
 
 @st.composite
 def _near_clocks(draw: st.DrawFn) -> str:
-    node = draw(st.one_of(st.text(min_size=0, max_size=3), st.text(min_size=62, max_size=66),
-                          st.text("ab-\n\u00e9", max_size=70)))
-    text = list(str(hlc.Timestamp(draw(st.integers(0, 10**15 - 1)),
-                                  draw(st.integers(0, 99999)), node)))
+    node = draw(
+        st.one_of(
+            st.text(min_size=0, max_size=3),
+            st.text(min_size=62, max_size=66),
+            st.text("ab-\n\u00e9", max_size=70),
+        )
+    )
+    text = list(
+        str(hlc.Timestamp(draw(st.integers(0, 10**15 - 1)), draw(st.integers(0, 99999)), node))
+    )
     for _ in range(draw(st.integers(0, 2))):
         index = draw(st.integers(0, max(0, len(text) - 1)))
         action = draw(st.sampled_from(["replace", "insert", "delete"]))

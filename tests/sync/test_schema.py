@@ -173,15 +173,21 @@ def _near_uuids(draw: st.DrawFn) -> str:
     if edit == "suffix":
         return value + draw(st.sampled_from(["}", " ", "\n", "0"]))
     if edit == "cut":
-        return value[draw(st.integers(1, 3)):]
+        return value[draw(st.integers(1, 3)) :]
     if edit == "drop":  # a hyphen or digit fewer
         index = draw(st.integers(0, len(value) - 1))
         return value[:index] + value[index + 1 :]
     return value
 
 
-@given(st.one_of(_near_uuids(), st.uuids().map(str), st.text(max_size=40),
-                 st.text(_ODD, min_size=30, max_size=40)))
+@given(
+    st.one_of(
+        _near_uuids(),
+        st.uuids().map(str),
+        st.text(max_size=40),
+        st.text(_ODD, min_size=30, max_size=40),
+    )
+)
 def test_is_uuid_agrees_with_the_uuid_module(value):
     assert schema.is_uuid(value) is _is_uuid_by_uuid_module(value)
 

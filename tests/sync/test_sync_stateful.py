@@ -419,8 +419,11 @@ class SyncMachine(RuleBasedStateMachine):
             # A newer write of the same value replaces it without a conflict (DESIGN §4: only
             # differing values conflict); the value lives on as that write, whose fate is its.
             return any(
-                o.record_id == e.record_id and o.field == e.field and o.value == e.value
-                and o.clock > e.clock and (o.record_id, o.field, o.clock) not in kept
+                o.record_id == e.record_id
+                and o.field == e.field
+                and o.value == e.value
+                and o.clock > e.clock
+                and (o.record_id, o.field, o.clock) not in kept
                 and settled(o)
                 for o in self.edits
             )
