@@ -1,7 +1,7 @@
 """The Flet entry point: the only place that wires page, vault, store and sync together.
 
 ``App`` binds one ``AppState`` to one page: it turns routes into views (the route table is
-``app.state.ROUTES``), shows only the first-run or unlock screen unless unlocked, locks on
+``app.routes``), shows only the first-run or unlock screen unless unlocked, locks on
 idle and when the app goes to the background (covering the screen as soon as it leaves the
 front), takes the system back gesture one screen at a time without dropping typed input,
 and starts syncs after unlock and saves.
@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
 import json
 import os
 import platform
@@ -22,17 +21,8 @@ from typing import Any
 
 import flet as ft
 
-from app import theme
-from app.state import (
-    FIRST_RUN,
-    HOME,
-    LOCKED,
-    UNLOCKED,
-    AppState,
-    Services,
-    match_route,
-    parent_route,
-)
+from app import routes, theme, urls
+from app.state import FIRST_RUN, LOCKED, UNLOCKED, AppState, Services
 from app.views import cover, first_run, shell, unlock
 from app.views import widgets as w
 
@@ -102,14 +92,6 @@ def make_services(
     )
 
 
-def _screen(name: str) -> Callable[..., ft.View] | None:
-    try:
-        module = importlib.import_module(f"app.views.{name}")
-    except ImportError:
-        return None
-    return getattr(module, "build", None)
-
-
 DISMISS_GRACE = 2.0  # seconds a closed dialog may take to be reported gone
 PHONES = (ft.PagePlatform.ANDROID, ft.PagePlatform.IOS)
 
@@ -151,7 +133,7 @@ class App:
             self._navigate(route)
 
     def back(self) -> None:
-        self.go(parent_route(self.route) or HOME)
+        self.go(routes.parent(self.route) or urls.HOME)
 
     def _navigate(self, route: str) -> None:
         self._approved = route
@@ -217,9 +199,8 @@ class App:
     # -- rendering ----------------------------------------------------------------------
     def build(self, route: str) -> ft.View:
         """The view for one unlocked route (a "not found" screen for unknown ones)."""
-        found = match_route(route)
-        builder = _screen(found[0]) if found else None
-        if found is None or builder is None:
+        found = routes.match(route)
+        if found is None or found[0].public:
             return shell.screen(
                 self.state,
                 self,
@@ -234,7 +215,8 @@ class App:
                     )
                 ],
             )
-        return builder(self.state, self, **found[1])
+        view: ft.View = found[0].build(self.state, self, **found[1])
+        return view
 
     def render(self, *, now: bool = False) -> None:
         """Replace the page's views with what the state allows for the current route.
@@ -255,14 +237,12 @@ class App:
             views = [unlock.build(state, self)]
         else:
             route = self.route
-            if match_route(route) is None or route.startswith(("/first-run", "/unlock")):
-                route = HOME
-                if self.route != HOME:
-                    self.page.route = HOME
-            chain = [route]
-            while (up := parent_route(chain[0])) is not None:
-                chain.insert(0, up)
-            views = [self.build(r) for r in chain]
+            found = routes.match(route)
+            if found is None or found[0].public:
+                route = urls.HOME
+                if self.route != urls.HOME:
+                    self.page.route = urls.HOME
+            views = [self.build(r) for r in routes.chain(route)]
         for view in views:
             # The system back gesture asks on_confirm_pop instead of popping on the client.
             view.can_pop, view.on_confirm_pop = False, self.on_confirm_pop
@@ -286,13 +266,13 @@ class App:
             if self.page.views and photos.refresh(self.page.views[-1], self.state):
                 self._update_soon()
             return
-        top = match_route(self.route)
+        top = routes.match(self.route)
         # Screens that show sync details and have nothing to type into are redrawn, but not
         # under an open dialog: replacing the views beneath it leaves Flutter's dialog route
         # behind, and closing the dialog then no longer takes it off the screen.
         if self.state.first_run.step == "sync":
             self.render()
-        elif top and top[0] in ("sync", "today") and not self._dialog_open():
+        elif top and top[0].pattern in (urls.SYNC, urls.TODAY) and not self._dialog_open():
             self._redraw()
         elif self.page.views:
             self._refresh_badge(self.page.views[-1])
@@ -418,7 +398,7 @@ class App:
         guard = shell.leave_of(views[-1]) if views else None
         if guard is not None:
             guard.keep()  # no time to ask: what is not saved stays in its draft
-        self._navigate(parent_route(self.route) or HOME)
+        self._navigate(routes.parent(self.route) or urls.HOME)
 
     def close(self, e: Any = None) -> None:
         """The session ended (or another window took over): lock and stop the timer."""

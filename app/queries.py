@@ -82,8 +82,8 @@ class Item:
     title: str
     detail: str = ""
     when: str = ""
-    route: str | None = None
     patient_id: str | None = None
+    link: str | None = None  # the record this one belongs to: a round entry's round
     overdue: bool = False
     photos: tuple[tuple[str, str, str], ...] = ()  # (sha256, thumbnail sha256, caption)
 
@@ -122,7 +122,6 @@ def today(store: Any, day: dt.date) -> Today:
                     sites.get(f.get("site_id") or "", "Office round"),
                     detail=f"{len(f.get('attendees') or [])} attendees",
                     when=str(f.get("date")),
-                    route="/round",
                 )
             )
     for v in _live(store.list("visit")):
@@ -144,7 +143,6 @@ def today(store: Any, day: dt.date) -> Today:
                         )
                     ),
                     when=str(f.get("started_at", ""))[11:16],
-                    route=f"/visit/{v['id']}",
                     patient_id=pid,
                 )
             )
@@ -160,7 +158,6 @@ def today(store: Any, day: dt.date) -> Today:
                     str(f.get("title", "")),
                     detail=names.get(str(pid), ""),
                     when=str(f.get("due_date")),
-                    route=f"/patient/{pid}",
                     patient_id=pid,
                     overdue=due < day,
                 )
@@ -177,7 +174,6 @@ def today(store: Any, day: dt.date) -> Today:
                     f"{label(f.get('need')) or 'Referral'} — {f.get('to_name') or 'resource'}",
                     detail=names.get(str(pid), ""),
                     when=str(f.get("due_date")),
-                    route=f"/patient/{pid}",
                     patient_id=pid,
                     overdue=due < day,
                 )
@@ -314,7 +310,6 @@ def patient_page(store: Any, patient_id: str, day: dt.date) -> PatientPage | Non
                     f"{' (draft)' if rf.get('status') != 'final' else ''}",
                     detail=label(rf.get("triage")) or str(rf.get("summary", ""))[:80],
                     when=when,
-                    route=f"/visit/{rid}",
                     patient_id=patient_id,
                 )
             )
@@ -328,7 +323,7 @@ def patient_page(store: Any, patient_id: str, day: dt.date) -> PatientPage | Non
                     "Round note",
                     detail=str(rf.get("note", ""))[:80],
                     when=when,
-                    route="/round",
+                    link=rf.get("round_id"),
                     patient_id=patient_id,
                 )
             )
@@ -341,7 +336,6 @@ def patient_page(store: Any, patient_id: str, day: dt.date) -> PatientPage | Non
                     detail=f"{rf.get('to_name') or ''} · "
                     f"{label(rf.get('status') or 'draft')}".strip(" ·"),
                     when=when,
-                    route=f"/refer/{patient_id}?referral_id={rid}",
                     patient_id=patient_id,
                 )
             )
@@ -356,7 +350,6 @@ def patient_page(store: Any, patient_id: str, day: dt.date) -> PatientPage | Non
                     if rf.get("done")
                     else (f"Due {rf.get('due_date')}" if due else "Open"),
                     when=when,
-                    route=f"/tasks?patient_id={patient_id}",
                     patient_id=patient_id,
                     overdue=bool(due and due < day and not rf.get("done")),
                 )
@@ -369,7 +362,6 @@ def patient_page(store: Any, patient_id: str, day: dt.date) -> PatientPage | Non
                     "Care transition",
                     detail=label(rf.get("status") or "planned"),
                     when=when,
-                    route=f"/transition/{patient_id}?transition_id={rid}",
                     patient_id=patient_id,
                 )
             )
@@ -381,7 +373,7 @@ def patient_page(store: Any, patient_id: str, day: dt.date) -> PatientPage | Non
                     "Addendum",
                     detail=str(rf.get("text", ""))[:80],
                     when=when,
-                    route=f"/visit/{rf.get('visit_id')}",
+                    link=rf.get("visit_id"),
                     patient_id=patient_id,
                 )
             )

@@ -1,9 +1,9 @@
-"""App state and actions as plain classes: phase, lock, first run, settings, routes.
+"""App state and actions as plain classes: phase, lock, first run, settings.
 
 No Flet controls in here. ``AppState`` holds what the screens show and the actions they
 call; ``app.main`` wires it to a page (it listens with ``subscribe``) and to the vault,
 store and sync engine (passed in as ``Services``); ``app.syncing`` runs the syncs. The
-route table lives here too, so the whole app agrees on one list of screens.
+screens are listed in ``app.routes``.
 
 Phases: ``first_run`` (no PIN yet) -> ``unlocked`` <-> ``locked``. Locking drops the data
 key, closes the store and forgets every patient-derived value kept here.
@@ -28,79 +28,12 @@ __all__ = [
     "Services",
     "SyncStatus",
     "ago",
-    "match_route",
-    "parent_route",
     "plain_error",
 ]
 
 FIRST_RUN, LOCKED, UNLOCKED = "first_run", "locked", "unlocked"
 DEFAULT_AUTO_LOCK_MINUTES = 5
 AUTO_LOCK_CHOICES = (1, 2, 5, 10, 15, 30)
-
-# The route table. Patterns use ``{name}`` for path parameters; the screen name is the
-# module under app/views that builds it. ``public`` screens show no patient data and are
-# the only ones reachable while locked or before the first PIN.
-ROUTES: tuple[tuple[str, str], ...] = (
-    ("/first-run", "first_run"),
-    ("/unlock", "unlock"),
-    ("/today", "today"),
-    ("/caseload", "caseload"),
-    ("/new-assessment", "caseload"),
-    ("/patient/{patient_id}", "patient"),
-    ("/sync", "sync"),
-    ("/settings", "settings"),
-    ("/assess/{patient_id}", "assessment"),
-    ("/visit/{visit_id}", "assessment"),
-    ("/refer/{patient_id}", "referrals"),
-    ("/tasks", "tasks"),
-    ("/transition/{patient_id}", "transition"),
-    ("/round", "round"),
-    ("/round/{round_id}", "round"),
-    ("/referrals", "referrals"),
-    ("/transition/edit/{transition_id}", "transition"),
-)
-PUBLIC_SCREENS = frozenset({"first_run", "unlock"})
-TABS = ("/today", "/caseload", "/sync", "/settings")
-HOME = "/today"
-
-
-def match_route(route: str) -> tuple[str, dict[str, str]] | None:
-    """The screen and parameters for ``route`` ("/patient/ab?x=1"), or None if unknown."""
-    path, _, query = (route or "/").partition("?")
-    parts = [p for p in path.split("/") if p]
-    for pattern, screen in ROUTES:
-        want = [p for p in pattern.split("/") if p]
-        if len(want) != len(parts):
-            continue
-        params: dict[str, str] = {}
-        for w, p in zip(want, parts, strict=True):
-            if w.startswith("{"):
-                params[w[1:-1]] = p
-            elif w != p:
-                break
-        else:
-            for pair in filter(None, query.split("&")):
-                name, _, value = pair.partition("=")
-                params.setdefault(name, value)
-            return screen, params
-    return None
-
-
-def parent_route(route: str) -> str | None:
-    """Where Back leads from ``route``: tabs are roots, detail screens sit on their list."""
-    path = route.partition("?")[0]
-    if path in TABS or path in ("/first-run", "/unlock", "/"):
-        return None
-    match = match_route(route)
-    if match is None:
-        return HOME
-    screen, params = match
-    if screen in ("assessment", "referrals", "transition") and "patient_id" in params:
-        return f"/patient/{params['patient_id']}"
-    if screen == "patient":
-        return "/caseload"
-    return HOME
-
 
 # -- plain words for errors -------------------------------------------------------------
 

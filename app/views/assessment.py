@@ -19,6 +19,7 @@ from typing import Any
 import flet as ft
 
 from app import assessment as a
+from app import urls
 from app.attachments import Target
 from app.autosave import Debouncer
 from app.casework import Casework
@@ -117,7 +118,7 @@ def build(
 ) -> ft.View:
     """The assessment screen for a new visit or an existing one."""
     work = Casework(app)
-    route = f"/visit/{visit_id}" if visit_id else f"/assess/{patient_id}"
+    route = urls.visit(visit_id) if visit_id else urls.assess(patient_id)
     visit = work.get(visit_id, "visit") if visit_id else None
     pid = visit["fields"]["patient_id"] if visit else patient_id
     if (visit_id and visit is None) or work.get(pid, "patient") is None:
@@ -312,7 +313,7 @@ def _form(app: AppState, nav: shell.Nav, work: Casework, edit: VisitEdit) -> lis
         app.ui.pop(f"visit:{record['id']}", None)
         nav.saved()
         nav.toast("Visit finalized")
-        nav.go(f"/visit/{record['id']}")
+        nav.go(urls.visit(record["id"]))
 
     if edit.errors:
         errors_box.controls = [
@@ -413,7 +414,7 @@ def _discard_button(
             return
         nav.saved()
         nav.toast("Draft discarded")
-        nav.go(f"/patient/{patient_id}")
+        nav.go(urls.patient(patient_id))
 
     def ask(e: Any = None) -> None:
         nav.show_dialog(

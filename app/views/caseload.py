@@ -1,6 +1,6 @@
 """Caseload: my team's patients, search as you type, filters, quick-add.
 
-The same screen picks the patient for a new assessment (route ``/new-assessment``).
+The same screen picks the patient for a new assessment (``urls.PICK_PATIENT``).
 """
 
 from __future__ import annotations
@@ -9,13 +9,10 @@ from typing import Any
 
 import flet as ft
 
-from app import queries
+from app import queries, urls
 from app.state import AppState
 from app.views import shell
 from app.views import widgets as w
-
-ROUTE = "/caseload"
-PICK_ROUTE = "/new-assessment"
 
 
 def _rows(app: AppState, nav: shell.Nav, pick: bool) -> list[ft.Control]:
@@ -51,7 +48,7 @@ def _rows(app: AppState, nav: shell.Nav, pick: bool) -> list[ft.Control]:
         ]
     out: list[ft.Control] = []
     for row in rows:
-        target = f"/assess/{row.id}" if pick else f"/patient/{row.id}"
+        target = urls.assess(row.id) if pick else urls.patient(row.id)
         icon = ft.Icons.PRIORITY_HIGH if row.follow_up else ft.Icons.PERSON_OUTLINE
         out.append(
             w.tile(
@@ -67,7 +64,7 @@ def _rows(app: AppState, nav: shell.Nav, pick: bool) -> list[ft.Control]:
 
 def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
     """The caseload list (or the patient picker for a new assessment)."""
-    pick = nav.route.partition("?")[0] == PICK_ROUTE
+    pick = nav.route.partition("?")[0] == urls.PICK_PATIENT
     results = ft.Column(_rows(app, nav, pick), key="results", spacing=0)
     chips = ft.Row(key="filters", wrap=True, spacing=8, run_spacing=8)
 
@@ -125,7 +122,7 @@ def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
         )
     controls += [box, chips, ft.Row([add]), results]
     title = "New assessment" if pick else "Patients"
-    return shell.screen(app, nav, PICK_ROUTE if pick else ROUTE, title, controls)
+    return shell.screen(app, nav, urls.PICK_PATIENT if pick else urls.CASELOAD, title, controls)
 
 
 NEW_PATIENT = "caseload:new-patient"  # the add dialog's draft: kept when it is closed by Back
@@ -188,7 +185,7 @@ def _quick_add(app: AppState, nav: shell.Nav, pick: bool) -> None:
             return
         app.ui.pop(NEW_PATIENT, None)
         nav.close_dialog()
-        nav.go(f"/assess/{pid}" if pick else f"/patient/{pid}")
+        nav.go(urls.assess(pid) if pick else urls.patient(pid))
 
     name.on_submit = save
     nav.show_dialog(

@@ -6,21 +6,20 @@ from typing import Any
 
 import flet as ft
 
+from app import urls
 from app.state import AppState
 from app.views import shell
 from app.views import widgets as w
-
-ROUTE = "/first-run"
 
 
 def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
     """The step of the first-run flow the state is at."""
     step = app.first_run.step
     if step == "pin":
-        return shell.bare(ROUTE, _pin_step(app, nav), title="Choose a PIN")
+        return shell.bare(urls.FIRST_RUN, _pin_step(app, nav), title="Choose a PIN")
     if step in ("sync", "done"):
-        return shell.bare(ROUTE, _sync_step(app, nav), title="First sync")
-    return shell.bare(ROUTE, _server_step(app, nav), title="Set up Liaison")
+        return shell.bare(urls.FIRST_RUN, _sync_step(app, nav), title="First sync")
+    return shell.bare(urls.FIRST_RUN, _server_step(app, nav), title="Set up Liaison")
 
 
 def _server_step(app: AppState, nav: shell.Nav) -> list[ft.Control]:

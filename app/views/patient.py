@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import flet as ft
 
-from app import queries
+from app import queries, urls
 from app.attachments import record_target
 from app.state import AppState
 from app.views import photos, shell
@@ -106,7 +106,7 @@ def _header(page: queries.PatientPage) -> list[ft.Control]:
 
 def build(app: AppState, nav: shell.Nav, patient_id: str = "", **_: str) -> ft.View:
     """One patient's page."""
-    route = f"/patient/{patient_id}"
+    route = urls.patient(patient_id)
     page = queries.patient_page(app.store, patient_id, app.today)
     if page is None:
         return shell.screen(
@@ -127,22 +127,22 @@ def build(app: AppState, nav: shell.Nav, patient_id: str = "", **_: str) -> ft.V
         [
             w.primary_button(
                 "Assess",
-                lambda e: nav.go(f"/assess/{patient_id}"),
+                lambda e: nav.go(urls.assess(patient_id)),
                 icon=ft.Icons.ADD_TASK,
                 key="assess",
             ),
             w.secondary_button(
-                "Refer", lambda e: nav.go(f"/refer/{patient_id}"), icon=ft.Icons.SEND, key="refer"
+                "Refer", lambda e: nav.go(urls.refer(patient_id)), icon=ft.Icons.SEND, key="refer"
             ),
             w.secondary_button(
                 "Add task",
-                lambda e: nav.go(f"/tasks?patient_id={patient_id}"),
+                lambda e: nav.go(urls.tasks(patient_id)),
                 icon=ft.Icons.ADD_ALARM,
                 key="add-task",
             ),
             w.secondary_button(
                 "Start transition",
-                lambda e: nav.go(f"/transition/{patient_id}"),
+                lambda e: nav.go(urls.transition(patient_id)),
                 icon=ft.Icons.SWAP_HORIZ,
                 key="transition",
             ),
@@ -159,6 +159,7 @@ def build(app: AppState, nav: shell.Nav, patient_id: str = "", **_: str) -> ft.V
             )
         )
     for item in page.timeline:
+        url = urls.for_record(item.type, item.id, item.patient_id, link=item.link)
         detail = " · ".join(filter(None, [item.when[:10], item.detail]))
         if item.overdue:
             detail = f"Overdue · {detail}"
@@ -168,7 +169,7 @@ def build(app: AppState, nav: shell.Nav, patient_id: str = "", **_: str) -> ft.V
                 detail,
                 icon=TIMELINE_ICONS.get(item.type),
                 key=f"timeline-{item.id}",
-                on_click=(lambda e, r=item.route: nav.go(r)) if item.route else None,
+                on_click=(lambda e, r=url: nav.go(r)) if url else None,
             )
         )
         if item.photos:

@@ -12,6 +12,7 @@ from typing import Any
 import flet as ft
 
 from app import casework as cw
+from app import urls
 from app.casework import Casework
 from app.errors import AppError
 from app.queries import label
@@ -50,8 +51,8 @@ def build(
     """The open-referrals list (no patient) or one patient's referral form."""
     work = Casework(app)
     if not patient_id:
-        return shell.screen(app, nav, "/referrals", "Referrals", _list(nav, work))
-    route = f"/refer/{patient_id}" + (f"?referral_id={referral_id}" if referral_id else "")
+        return shell.screen(app, nav, urls.REFERRALS, "Referrals", _list(nav, work))
+    route = urls.refer(patient_id, referral_id)
     record = work.get(referral_id, "referral") if referral_id else None
     if work.get(patient_id, "patient") is None or (referral_id and record is None):
         return shell.missing(
@@ -245,7 +246,7 @@ def _form(
         app.ui.pop(key, None)
         nav.saved()
         nav.toast("Referral saved" if not status else "Referral saved and marked sent")
-        nav.go(f"/refer/{patient_id}?referral_id={saved['id']}")
+        nav.go(urls.refer(patient_id, saved["id"]))
 
     show_choice()
     show_results()
@@ -368,9 +369,7 @@ def _list(nav: shell.Nav, work: Casework) -> list[ft.Control]:
                     detail,
                     icon=ft.Icons.WARNING_AMBER if key == "overdue" else ft.Icons.SEND,
                     key=f"referral-{r['id']}",
-                    on_click=lambda e, r=r: nav.go(
-                        f"/refer/{r['fields']['patient_id']}?referral_id={r['id']}"
-                    ),
+                    on_click=lambda e, r=r: nav.go(urls.refer(r["fields"]["patient_id"], r["id"])),
                 )
             )
     return items

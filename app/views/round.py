@@ -13,7 +13,7 @@ from typing import Any
 
 import flet as ft
 
-from app import rounds
+from app import rounds, urls
 from app.autosave import Debouncer
 from app.casework import Casework
 from app.errors import AppError
@@ -86,7 +86,7 @@ def _state(app: AppState, work: Casework, round_id: str) -> dict[str, Any] | Non
 def build(app: AppState, nav: shell.Nav, round_id: str = "", **_: str) -> ft.View:
     """The round screen."""
     work = Casework(app)
-    route = f"/round/{round_id}" if round_id else "/round"
+    route = urls.office_round(round_id or None)
     state = _state(app, work, round_id)
     if state is None:
         return shell.missing(
@@ -195,7 +195,7 @@ def build(app: AppState, nav: shell.Nav, round_id: str = "", **_: str) -> ft.Vie
         if state["id"]:
             app.ui.pop(f"round:{state['id']}", None)
         nav.toast(f"Round saved: {len(entries)} patients")
-        nav.go("/today")
+        nav.go(urls.TODAY)
 
     heading = rounds.round_title(f, site_names.get(f.get("site_id") or ""))
     controls: list[ft.Control] = [

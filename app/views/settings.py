@@ -6,12 +6,12 @@ from typing import Any
 
 import flet as ft
 
+from app import urls
 from app.state import AUTO_LOCK_CHOICES, AppState
 from app.version import app_version
 from app.views import shell
 from app.views import widgets as w
 
-ROUTE = "/settings"
 # What protects the data on this device (``AppState.protection``), said plainly.
 PROTECTION = {
     "keystore": "Your data is locked by your PIN and by this phone's secure keystore.",
@@ -183,4 +183,4 @@ def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
         *_account(app),
         *_sign_out(app, nav),
     ]
-    return shell.screen(app, nav, ROUTE, "Settings", controls, leave=leave)
+    return shell.screen(app, nav, urls.SETTINGS, "Settings", controls, leave=leave)

@@ -20,15 +20,17 @@ from typing import Any, Protocol
 
 import flet as ft
 
-from app.state import AppState, parent_route
+from app import routes, urls
+from app.state import AppState
 from app.views import widgets as w
 
-TAB_ITEMS = (
-    ("/today", "Today", ft.Icons.TODAY_OUTLINED, ft.Icons.TODAY),
-    ("/caseload", "Patients", ft.Icons.PEOPLE_OUTLINE, ft.Icons.PEOPLE),
-    ("/sync", "Sync", ft.Icons.CLOUD_SYNC_OUTLINED, ft.Icons.CLOUD_SYNC),
-    ("/settings", "Settings", ft.Icons.SETTINGS_OUTLINED, ft.Icons.SETTINGS),
-)
+# The icons of the tabs of ``app.routes.TABS``: (icon, selected icon).
+TAB_ICONS = {
+    urls.TODAY: (ft.Icons.TODAY_OUTLINED, ft.Icons.TODAY),
+    urls.CASELOAD: (ft.Icons.PEOPLE_OUTLINE, ft.Icons.PEOPLE),
+    urls.SYNC: (ft.Icons.CLOUD_SYNC_OUTLINED, ft.Icons.CLOUD_SYNC),
+    urls.SETTINGS: (ft.Icons.SETTINGS_OUTLINED, ft.Icons.SETTINGS),
+}
 
 
 def _nothing() -> None:
@@ -122,7 +124,7 @@ def sync_badge(app: AppState, nav: Nav) -> ft.TextButton:
         key="sync-badge",
         height=w.TOUCH,
         tooltip=s.label(app.now()),
-        on_click=lambda e: nav.go("/sync"),
+        on_click=lambda e: nav.go(urls.SYNC),
     )
 
 
@@ -130,7 +132,7 @@ def appbar(
     app: AppState, nav: Nav, title: str, *, route: str, actions: Sequence[ft.Control] = ()
 ) -> ft.AppBar:
     """Title, a Back button on detail screens, the sync badge and Lock."""
-    back = parent_route(route)
+    back = routes.parent(route)
     leading = (
         w.icon_action(ft.Icons.ARROW_BACK, "Back", lambda e: nav.back(), key="back")
         if back
@@ -153,22 +155,23 @@ def appbar(
 
 
 def tabs(nav: Nav, route: str) -> ft.NavigationBar:
-    """The bottom tabs: Today, Patients, Sync, Settings."""
-    path = route.partition("?")[0]
-    selected = next((i for i, t in enumerate(TAB_ITEMS) if path == t[0]), None)
-    if selected is None:  # a detail screen: highlight the list it came from
-        selected = 0 if path.startswith(("/visit", "/round", "/tasks")) else 1
+    """The bottom tabs of ``app.routes.TABS``; a detail screen highlights its row's tab."""
+    paths = [path for path, _ in routes.TABS]
+    tab = routes.tab(route)
+    selected = paths.index(tab) if tab in paths else 0
 
     def change(e: Any) -> None:
-        nav.go(TAB_ITEMS[int(e.control.selected_index)][0])
+        nav.go(paths[int(e.control.selected_index)])
 
     return ft.NavigationBar(
         key="tabs",
         selected_index=selected,
         on_change=change,
         destinations=[
-            ft.NavigationBarDestination(icon=i, selected_icon=s, label=label)
-            for _, label, i, s in TAB_ITEMS
+            ft.NavigationBarDestination(
+                icon=TAB_ICONS[path][0], selected_icon=TAB_ICONS[path][1], label=label
+            )
+            for path, label in routes.TABS
         ],
     )
 

@@ -8,12 +8,11 @@ from typing import Any
 
 import flet as ft
 
-from app import queries
+from app import queries, urls
 from app.state import AppState, ago
 from app.views import shell
 from app.views import widgets as w
 
-ROUTE = "/sync"
 TYPE_LABELS = {"round_entry": "Round note", "addendum": "Addendum"}
 
 
@@ -54,22 +53,10 @@ def fix_route(app: AppState, item: dict[str, Any]) -> str | None:
     pid = ((record or {}).get("fields") or {}).get("patient_id") or (m.get("fields") or {}).get(
         "patient_id"
     )
-    if kind == "patient":
-        return f"/patient/{rid}" if record else None
-    if record is None:
-        return f"/patient/{pid}" if pid and app.store.get(pid) else None
-    if kind in ("visit", "addendum"):
-        vid = rid if kind == "visit" else (m.get("fields") or {}).get("visit_id")
-        return f"/visit/{vid}" if vid else None
-    if kind == "referral" and pid:
-        return f"/refer/{pid}?referral_id={rid}"
-    if kind == "transition" and pid:
-        return f"/transition/{pid}?transition_id={rid}"
-    if kind == "task":
-        return f"/tasks?patient_id={pid}" if pid else "/tasks"
-    if kind in ("round", "round_entry"):
-        return "/round"
-    return f"/patient/{pid}" if pid else None
+    if record is None:  # a refused new record is gone: its patient is left, if here
+        return urls.patient(pid) if pid and app.store.get(pid) else None
+    link = (m.get("fields") or {}).get("visit_id") or record["fields"].get("round_id")
+    return urls.for_record(kind, rid, pid, link=link)
 
 
 def _subject(app: AppState, record_id: str, sent: dict[str, Any] | None = None) -> str:
@@ -335,4 +322,4 @@ def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
             )
         )
     controls = [*status, *_conflicts(app, nav), *_rejected(app, nav)]
-    return shell.screen(app, nav, ROUTE, "Sync", controls)
+    return shell.screen(app, nav, urls.SYNC, "Sync", controls)

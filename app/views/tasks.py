@@ -11,6 +11,7 @@ from typing import Any
 
 import flet as ft
 
+from app import urls
 from app.casework import Casework
 from app.errors import AppError
 from app.state import AppState, plain_error
@@ -36,7 +37,7 @@ GROUPS = ("Overdue", "Today", "Upcoming", "No due date")
 def build(app: AppState, nav: shell.Nav, patient_id: str = "", **_: str) -> ft.View:
     """The task list (all, or one patient's)."""
     work = Casework(app)
-    route = f"/tasks?patient_id={patient_id}" if patient_id else "/tasks"
+    route = urls.tasks(patient_id or None)
     name = work.patient_name(patient_id) if patient_id else None
     if patient_id and work.get(patient_id, "patient") is None:
         return shell.screen(
@@ -168,7 +169,7 @@ def _row(
     return ft.Container(
         ft.Column(items, spacing=0),
         padding=ft.Padding.only(bottom=6),
-        on_click=(lambda e: nav.go(f"/patient/{pid}")) if show_patient else None,
+        on_click=(lambda e: nav.go(urls.patient(pid))) if show_patient else None,
     )
 
 

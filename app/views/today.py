@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import flet as ft
 
-from app import queries
+from app import queries, urls
 from app.state import AppState
 from app.views import shell
 from app.views import widgets as w
-
-ROUTE = "/today"
 
 
 def _items(
@@ -19,6 +17,7 @@ def _items(
         return [ft.Text(none, key=f"{key}-none", color=ft.Colors.ON_SURFACE_VARIANT)]
     rows: list[ft.Control] = []
     for item in items:
+        url = urls.for_record(item.type, item.id, item.patient_id, link=item.link)
         detail = " · ".join(filter(None, [item.detail, item.when]))
         if item.overdue:
             detail = f"Overdue · {detail}"
@@ -28,7 +27,7 @@ def _items(
                 detail,
                 icon=icon,
                 key=f"{key}-{item.id}",
-                on_click=(lambda e, r=item.route: nav.go(r)) if item.route else None,
+                on_click=(lambda e, r=url: nav.go(r)) if url else None,
             )
         )
     return rows
@@ -43,7 +42,7 @@ def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
         app.sync.error or "Tap to see sync details",
         icon=ft.Icons.CLOUD_OFF if app.sync.offline else ft.Icons.CLOUD_OUTLINED,
         key="today-sync",
-        on_click=lambda e: nav.go("/sync"),
+        on_click=lambda e: nav.go(urls.SYNC),
     )
     controls: list[ft.Control] = [
         ft.Text(day.strftime("%A %d %B"), theme_style=ft.TextThemeStyle.TITLE_LARGE, key="date"),
@@ -51,7 +50,7 @@ def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
             [
                 w.primary_button(
                     "New assessment",
-                    lambda e: nav.go("/new-assessment"),
+                    lambda e: nav.go(urls.PICK_PATIENT),
                     icon=ft.Icons.ADD_TASK,
                     key="new-assessment",
                     expand=True,
@@ -62,12 +61,12 @@ def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
             [
                 w.secondary_button(
                     "Office round",
-                    lambda e: nav.go("/round"),
+                    lambda e: nav.go(urls.office_round()),
                     icon=ft.Icons.GROUPS_OUTLINED,
                     key="start-round",
                 ),
                 w.secondary_button(
-                    "Tasks", lambda e: nav.go("/tasks"), icon=ft.Icons.CHECKLIST, key="tasks"
+                    "Tasks", lambda e: nav.go(urls.TASKS), icon=ft.Icons.CHECKLIST, key="tasks"
                 ),
             ]
         ),
@@ -93,4 +92,4 @@ def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
         w.section_header("Referrals due"),
         *_items(nav, data.referrals, "referral", ft.Icons.SEND_OUTLINED, "No referrals due."),
     ]
-    return shell.screen(app, nav, ROUTE, "Today", controls)
+    return shell.screen(app, nav, urls.TODAY, "Today", controls)

@@ -14,6 +14,7 @@ from typing import Any
 import flet as ft
 
 from app import casework as cw
+from app import urls
 from app.attachments import record_target
 from app.casework import Casework
 from app.errors import AppError
@@ -71,11 +72,7 @@ def build(
     work = Casework(app)
     record = work.get(transition_id, "transition") if transition_id else None
     pid = record["fields"]["patient_id"] if record else patient_id
-    route = (
-        (f"/transition/{patient_id}" + (f"?transition_id={transition_id}" if transition_id else ""))
-        if patient_id
-        else f"/transition/edit/{transition_id}"
-    )
+    route = urls.transition(pid, transition_id or None)
     if (transition_id and record is None) or work.get(pid, "patient") is None:
         return shell.missing(
             app,
@@ -195,7 +192,7 @@ def _form(
         app.ui.pop(key, None)
         nav.saved()
         nav.toast(f"Transition {label(step).lower()}" if step else "Transition saved")
-        target = f"/transition/{patient_id}?transition_id={saved['id']}"
+        target = urls.transition(patient_id, saved["id"])
         if record is None:
             nav.go(target)
         else:

@@ -6,11 +6,11 @@ from typing import Any
 
 import flet as ft
 
+from app import urls
 from app.state import AppState
 from app.views import shell
 from app.views import widgets as w
 
-ROUTE = "/unlock"
 KEY = 76  # PIN pad key size, px (well above 48)
 
 
@@ -106,7 +106,7 @@ def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
     items += [busy, *pad, _limit_notice(app)]
     items.append(w.text_button("Forgot PIN?", lambda e: _confirm_forget(app, nav), key="forgot"))
     return ft.View(
-        route=ROUTE,
+        route=urls.UNLOCK,
         padding=ft.Padding.symmetric(horizontal=16, vertical=16),
         controls=[
             ft.SafeArea(

@@ -14,8 +14,6 @@ from app.state import (
     AppState,
     SyncStatus,
     ago,
-    match_route,
-    parent_route,
     plain_error,
 )
 from sync import errors as sync_errors
@@ -28,41 +26,6 @@ from tests.app.views_support import (
     patient_record,
     run,
 )
-
-
-@pytest.mark.parametrize(
-    ("route", "expected"),
-    [
-        ("/today", ("today", {})),
-        ("/patient/abc", ("patient", {"patient_id": "abc"})),
-        ("/assess/p1", ("assessment", {"patient_id": "p1"})),
-        ("/visit/v1", ("assessment", {"visit_id": "v1"})),
-        ("/refer/p1?referral_id=r1", ("referrals", {"patient_id": "p1", "referral_id": "r1"})),
-        ("/tasks?patient_id=p1", ("tasks", {"patient_id": "p1"})),
-        ("/transition/p1", ("transition", {"patient_id": "p1"})),
-        ("/round", ("round", {})),
-        ("/nowhere", None),
-        ("/patient", None),
-    ],
-)
-def test_match_route(route: str, expected: object) -> None:
-    assert match_route(route) == expected
-
-
-@pytest.mark.parametrize(
-    ("route", "parent"),
-    [
-        ("/today", None),
-        ("/patient/p", "/caseload"),
-        ("/assess/p", "/patient/p"),
-        ("/refer/p?x=1", "/patient/p"),
-        ("/round", "/today"),
-        ("/visit/v", "/today"),
-        ("/unlock", None),
-    ],
-)
-def test_parent_route(route: str, parent: str | None) -> None:
-    assert parent_route(route) == parent
 
 
 def test_plain_errors_are_sentences() -> None:

@@ -147,7 +147,7 @@ def test_fix_routes_per_type(app) -> None:
         "referral": f"/refer/{pid}?referral_id={ids['referral']}",
         "transition": f"/transition/{pid}?transition_id={ids['transition']}",
         "task": f"/tasks?patient_id={pid}",
-        "round": "/round",
+        "round": f"/round/{ids['round']}",  # the saved round itself, not a blank new one
     }
     for kind, route in expected.items():
         item = {"mutation": {"record_id": ids[kind], "type": kind, "fields": records[kind]}}

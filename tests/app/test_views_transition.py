@@ -1,5 +1,6 @@
 """The transition screen, headless: fields, checklist, status steps until acknowledged."""
 
+from app import urls
 from app.views import transition
 from sync.schema import CHECKLIST_ITEMS
 from tests.app.views_support import FakeNav, find, keys, patient, set_value, site, texts
@@ -63,7 +64,7 @@ def test_hand_off_until_acknowledged_and_complete(app):
     assert tr["fields"]["from_site_id"] == hospital and tr["fields"]["to_site_id"] == agency
     assert tr["fields"]["checklist"] == {"medicines_reconciled": True}
     view = transition.build(app, nav, transition_id=tr["id"])  # by id
-    assert view.route == f"/transition/edit/{tr['id']}"
+    assert view.route == urls.transition(tr["fields"]["patient_id"], tr["id"])
     assert "waiting for the home-care agency" in find(view, "transition-status").value
     assert find(view, "accountable").value == "Liaison: Sam"
     find(view, "step-acknowledged").on_click(None)
