@@ -20,6 +20,7 @@ from typing import Any
 
 from app import errors
 from app.attachments import Attachments
+from app.drafts import Drafts
 from app.syncing import Syncing, SyncStatus, ago, stale_screen_state
 from sync import errors as sync_errors
 
@@ -187,6 +188,7 @@ class AppState:
         self.auto_lock_minutes = DEFAULT_AUTO_LOCK_MINUTES
         self.notice: str | None = None  # a one-time message for the next screen
         self.ui: dict[str, Any] = {}  # per-session screen state (search text, filters)
+        self.drafts = Drafts()  # typed, unsaved form input: encrypted, survives auto-lock
         self.attachments = Attachments(self)  # photos: add, read, download on first view
         self.away_until = 0.0  # until then, going to the background is our picker: no lock
         self._listeners: list[Callable[[str], None]] = []
@@ -372,6 +374,7 @@ class AppState:
         if self.phase != UNLOCKED:
             return
         self.syncing.close()
+        self.drafts.close()  # what is typed is written (encrypted) before the store closes
         if self.store is not None:
             self.store.close()
         self.store = None
@@ -453,6 +456,7 @@ class AppState:
     def _load_session(self) -> None:
         store = self.store
         minutes = store.get_meta("auto_lock_minutes")
+        self.drafts.open(store)
         self.auto_lock_minutes = (
             minutes if minutes in AUTO_LOCK_CHOICES else DEFAULT_AUTO_LOCK_MINUTES
         )
@@ -536,6 +540,7 @@ class AppState:
         def exists(record_id: str) -> bool:
             return store.get(record_id, include_deleted=True) is not None
 
+        self.drafts.forget_patients(patient_ids)
         for key in stale_screen_state(self.ui, set(patient_ids), exists):
             value = self.ui.pop(key)
             pending = (
@@ -653,6 +658,7 @@ class AppState:
 
     def _after_wipe(self, notice: str) -> None:
         self.store = None
+        self.drafts = Drafts()  # nothing to write: the store is gone
         self.ui.clear()
         self.attachments.reset()
         self.syncing.close(forget=True)

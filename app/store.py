@@ -10,6 +10,7 @@ copy, so a caller cannot change stored documents behind the journal's back.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import logging
 import re
@@ -446,6 +447,11 @@ class Store:
         with self._lock:
             doc = self._docs(META).get(key)
             return default if doc is None else clone(doc["value"])
+
+    def meta_keys(self) -> builtins.list[str]:
+        """Every meta key set (drafts list theirs with it)."""
+        with self._lock:
+            return sorted(self._docs(META))
 
     def set_meta(self, key: str, value: Any) -> None:
         """Save a small setting; None removes it."""
