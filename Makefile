@@ -53,7 +53,7 @@ audit: install
 
 # Starts the server on SQLite with demo data (port 8000) and the app at http://127.0.0.1:8550.
 run: install
-	$(BIN)/python -m app.dev
+	$(BIN)/python -m tools.run
 
 LINTED := app sync server tests benchmarks tools main.py
 

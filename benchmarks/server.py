@@ -1,7 +1,7 @@
 """Server benchmark: many devices push and pull at once against a real server on loopback.
 
-``python -m benchmarks.server --devices 200`` starts ``python -m server serve`` as a
-subprocess on a free loopback port (a temp SQLite file, or ``--database-url
+``python -m benchmarks.server --devices 200`` starts ``python -m server serve`` with
+``server.launch`` on a free loopback port (a temp SQLite file, or ``--database-url
 postgresql+psycopg://...``, which may hold other data: the run adds its own teams and
 users), enrols the devices (not timed), then times three phases, one after the other:
 
@@ -27,8 +27,6 @@ import asyncio
 import json
 import math
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,15 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from server import audit, auth, migrations
+from server import audit, auth, launch, migrations
 from server.db import Database
 from server.passwords import hash_password
 from server.settings import Settings
 from sync import hlc
 
-ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "bench-password-1"
 # Cheap password hashing: enrolment is setup here, not what is measured.
 CHEAP_ARGON2 = {
@@ -82,12 +77,6 @@ class Tally:
         self.errors.append(what)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _setup(url: str, devices: int, team_size: int) -> list[Device]:
     """Migrate and add this run's teams and users (names unique to the run)."""
     settings = Settings.from_environ(CHEAP_ARGON2)
@@ -108,23 +97,6 @@ def _setup(url: str, devices: int, team_size: int) -> list[Device]:
     finally:
         database.dispose()
     return found
-
-
-def _start_server(url: str, port: int, log: Any) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **CHEAP_ARGON2, "PYTHONPATH": str(ROOT)}
-    command = [
-        sys.executable,
-        "-m",
-        "server",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--database-url",
-        url,
-    ]
-    return subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=log)
 
 
 class Pool:
@@ -213,22 +185,6 @@ class Connection:
     def close(self) -> None:
         """Close the socket."""
         self.writer.close()
-
-
-async def _wait_ready(port: int, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            async with httpx.AsyncClient() as client:
-                if (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
-                    return
-        except httpx.TransportError:
-            pass
-        if server.poll() is not None:
-            raise RuntimeError(f"the server exited with {server.returncode}")
-        if time.monotonic() > deadline:
-            raise RuntimeError("the server did not start within 30 s")
-        await asyncio.sleep(0.1)
 
 
 def _encode(value: Any) -> bytes:
@@ -384,9 +340,8 @@ def _p95_ms(latencies: list[float]) -> float:
 
 
 async def _measure(
-    args: argparse.Namespace, port: int, devices: list[Device], server: subprocess.Popen[bytes]
+    args: argparse.Namespace, port: int, devices: list[Device], server_pid: int
 ) -> dict[str, Any]:
-    await _wait_ready(port, server)
     pool = Pool(port, args.concurrency)
     try:
         setup = Tally()
@@ -400,7 +355,7 @@ async def _measure(
             [_healthz(pool, each, health) for _ in range(args.concurrency)],
             cpu,
             "healthz",
-            server.pid,
+            server_pid,
         )
         bodies = {}
         for device in devices:
@@ -408,10 +363,10 @@ async def _measure(
             bodies[device.name] = [_encode({"mutations": b}) for b in device.batches]
         push = Tally()
         push_s = await _timed(
-            [_push(pool, d, bodies[d.name], push) for d in devices], cpu, "push", server.pid
+            [_push(pool, d, bodies[d.name], push) for d in devices], cpu, "push", server_pid
         )
         pull = Tally()
-        pull_s = await _timed([_pull(pool, d, pull) for d in devices], cpu, "pull", server.pid)
+        pull_s = await _timed([_pull(pool, d, pull) for d in devices], cpu, "pull", server_pid)
     finally:
         await pool.close()
     lost, duplicated, foreign, check_errors = _check(devices)
@@ -453,22 +408,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         args.url = args.database_url or f"sqlite:///{tmp}/bench.db"
         devices = _setup(args.url, args.devices, args.team_size)
-        port = _free_port()
-        with open(Path(tmp) / "server.log", "wb+") as log:
-            server = _start_server(args.url, port, log)
-            result: dict[str, Any] = {}
-            try:
-                result = asyncio.run(_measure(args, port, devices, server))
-            finally:
-                server.terminate()
-                try:
-                    server.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    server.kill()
-                    server.wait()
-                if not result or result["errors"] or result["lost"] or result["duplicated"]:
-                    log.seek(0)  # the server's own account, for whoever reads the failure
-                    sys.stderr.write(log.read()[-4000:].decode(errors="replace"))
+        log = Path(tmp) / "server.log"
+        server = launch.ServerProcess(args.url, log, env=CHEAP_ARGON2)
+        result: dict[str, Any] = {}
+        try:
+            server.start()
+            assert server.proc is not None
+            result = asyncio.run(_measure(args, server.port, devices, server.proc.pid))
+        finally:
+            server.stop(timeout=30)
+            if not result or result["errors"] or result["lost"] or result["duplicated"]:
+                # The server's own account, for whoever reads the failure.
+                sys.stderr.write(log.read_text(errors="replace")[-4000:])
     return result
 
 

@@ -2,10 +2,10 @@
 
     python -m benchmarks.sync [--records 10000] [--edits 1000]
 
-Starts ``python -m server serve`` on a free loopback port over a temp SQLite file seeded
-with ``--records`` records of one team (patients, visits, tasks, referrals), then times,
-through ``sync.client.SyncClient`` and ``sync.engine.SyncEngine`` (page writes offloaded to a
-thread, as in the app) into a real encrypted ``app.store.Store``:
+Starts ``python -m server serve`` (``server.launch``) on a free loopback port over a temp
+SQLite file seeded with ``--records`` records of one team (patients, visits, tasks,
+referrals), then times, through ``sync.client.SyncClient`` and ``sync.engine.SyncEngine``
+(page writes offloaded to a thread, as in the app) into a real encrypted ``app.store.Store``:
 
 1. the first sync of a new device (pull of the whole caseload): ``pull_records_per_s``;
 2. ``--edits`` local edits, then the push phase of the next sync: ``push_mutations_per_s``.
@@ -24,8 +24,6 @@ import asyncio
 import json
 import os
 import random
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +35,7 @@ from typing import Any
 import httpx
 
 from app.store import Store
-from server import audit, auth, migrations, records
+from server import audit, auth, launch, migrations, records
 from server.db import Database
 from server.passwords import hash_password
 from server.records import Stored
@@ -46,7 +44,6 @@ from sync import hlc, schema
 from sync.client import SyncClient
 from sync.engine import Progress, SyncEngine
 
-ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "bench-password-1"
 CHEAP_ARGON2 = {
     "LIAISON_ARGON2_MEMORY_KIB": "1024",
@@ -98,12 +95,6 @@ class Wire(httpx.AsyncBaseTransport):
 
 def _head_size(headers: httpx.Headers) -> int:
     return sum(len(k) + len(v) + 4 for k, v in headers.raw)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def seed(url: str, count: int) -> None:
@@ -178,19 +169,6 @@ def _fields(kind: str, i: int, patient_id: str, team: str, rng: random.Random) -
         "urgency": "routine",
         "status": "sent",
     }
-
-
-async def _wait_ready(port: int, server: subprocess.Popen[bytes]) -> None:
-    async with httpx.AsyncClient() as client:
-        for _ in range(300):
-            if server.poll() is not None:
-                raise RuntimeError("the server exited; see its log")
-            try:
-                if (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                await asyncio.sleep(0.1)
-    raise RuntimeError("the server did not start")
 
 
 async def run(port: int, directory: Path, edits: int) -> dict[str, Any]:
@@ -271,36 +249,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         directory = Path(tmp)
         url = f"sqlite:///{directory / 'server.db'}"
         seed(url, args.records)
-        port = _free_port()
-        env = {**os.environ, **CHEAP_ARGON2, "PYTHONPATH": str(ROOT)}
-        with (directory / "server.log").open("wb") as log:
-            server = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "server",
-                    "serve",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--database-url",
-                    url,
-                ],
-                env=env,
-                cwd=ROOT,
-                stdout=log,
-                stderr=log,
-            )
-            try:
-                asyncio.run(_wait_ready(port, server))
-                result = asyncio.run(run(port, directory, args.edits))
-            except BaseException:
-                print((directory / "server.log").read_text()[-3000:], file=sys.stderr)
-                raise
-            finally:
-                server.terminate()
-                server.wait(10)
+        server = launch.ServerProcess(url, directory / "server.log", env=CHEAP_ARGON2)
+        try:
+            server.start()
+            result = asyncio.run(run(server.port, directory, args.edits))
+        except BaseException:
+            print((directory / "server.log").read_text()[-3000:], file=sys.stderr)
+            raise
+        finally:
+            server.stop(timeout=10)
     result = {"benchmark": "sync", "records": args.records, "edits": args.edits, **result}
     print(
         f"pull {result['pull_records']} records in {result['pull_seconds']} s "

@@ -6,7 +6,7 @@ import argparse
 import gc
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from server import account_cli, audit, auth, migrations, records, seed, serving
 from server.db import Database
@@ -110,75 +110,98 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, settings: Settings, database: Database) -> int:
     now = time.time()
-    if args.command == "serve":
-        import uvicorn
-
-        from server.app import create_app
-
-        _tune_gc()
-        uvicorn.run(
-            **serving.uvicorn_options(
-                create_app(settings, database),
-                host=args.host,
-                port=args.port,
-                proxies=serving.trusted_proxies(args.trusted_proxy),
-                header_timeout=settings.header_timeout_seconds,
-                access_log=args.access_log,
-            )
-        )
-        return 0
-    if args.command == "create-team":
-        with database.write() as conn:
-            team_id = auth.create_team(conn, args.name, now)
-            audit.append(conn, at=now, actor="cli", action="team.create", targets=[team_id])
-        print(team_id)
-        return 0
     if args.command in account_cli.COMMANDS:
         return account_cli.run(args, settings, database, now)
-    if args.command == "assign":
-        with database.write() as conn:
-            team_id = auth.team_id_by_name(conn, args.team)
-            stamp = hlc.Clock("server", wall=lambda: int(now * 1000)).now()
-            try:
-                moved = records.move_patient(conn, args.patient_id, team_id, stamp, now)
-            except LookupError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return 1
-            audit.append(
-                conn,
-                at=now,
-                actor="cli",
-                action="patient.assign",
-                targets=[args.patient_id, team_id],
-            )
-        print(f"moved {len(moved)} records to {args.team}")
-        return 0
-    if args.command == "revoke-device":
-        with database.write() as conn:
-            auth.revoke_device(conn, args.device_id, None, now)
-        print(f"revoked {args.device_id}")
-        return 0
-    if args.command == "verify-audit":
-        return _verify_audit(args, database)
-    if args.command == "audit-head":
-        with database.read() as conn:
-            print(audit.head(conn))
-        return 0
-    if args.command == "housekeeping":
-        removed = Service(settings, database).housekeeping()
-        print(f"deleted {removed} unreferenced attachments")
-        return 0
-    if args.command == "seed-demo":
-        if args.if_empty and not seed.is_empty(database):
-            print("database already has users; not seeding")
-            return 0
-        for username, password, role in seed.seed_demo(database, settings, now):
-            print(f"demo {role}: username {username!r} password {password!r}")
-        return 0
-    raise AssertionError(args.command)
+    return _COMMANDS[args.command](args, settings, database, now)
 
 
-def _verify_audit(args: argparse.Namespace, database: Database) -> int:
+def _serve(args: argparse.Namespace, settings: Settings, database: Database, now: float) -> int:
+    import uvicorn
+
+    from server import clock
+    from server.app import create_app
+
+    _tune_gc()
+    uvicorn.run(
+        **serving.uvicorn_options(
+            create_app(settings, database, clock=clock.from_environ()),
+            host=args.host,
+            port=args.port,
+            proxies=serving.trusted_proxies(args.trusted_proxy),
+            header_timeout=settings.header_timeout_seconds,
+            access_log=args.access_log,
+        )
+    )
+    return 0
+
+
+def _create_team(
+    args: argparse.Namespace, settings: Settings, database: Database, now: float
+) -> int:
+    with database.write() as conn:
+        team_id = auth.create_team(conn, args.name, now)
+        audit.append(conn, at=now, actor="cli", action="team.create", targets=[team_id])
+    print(team_id)
+    return 0
+
+
+def _assign(args: argparse.Namespace, settings: Settings, database: Database, now: float) -> int:
+    with database.write() as conn:
+        team_id = auth.team_id_by_name(conn, args.team)
+        stamp = hlc.Clock("server", wall=lambda: int(now * 1000)).now()
+        try:
+            moved = records.move_patient(conn, args.patient_id, team_id, stamp, now)
+        except LookupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        audit.append(
+            conn,
+            at=now,
+            actor="cli",
+            action="patient.assign",
+            targets=[args.patient_id, team_id],
+        )
+    print(f"moved {len(moved)} records to {args.team}")
+    return 0
+
+
+def _revoke_device(
+    args: argparse.Namespace, settings: Settings, database: Database, now: float
+) -> int:
+    with database.write() as conn:
+        auth.revoke_device(conn, args.device_id, None, now)
+    print(f"revoked {args.device_id}")
+    return 0
+
+
+def _audit_head(
+    args: argparse.Namespace, settings: Settings, database: Database, now: float
+) -> int:
+    with database.read() as conn:
+        print(audit.head(conn))
+    return 0
+
+
+def _housekeeping(
+    args: argparse.Namespace, settings: Settings, database: Database, now: float
+) -> int:
+    removed = Service(settings, database).housekeeping()
+    print(f"deleted {removed} unreferenced attachments")
+    return 0
+
+
+def _seed_demo(args: argparse.Namespace, settings: Settings, database: Database, now: float) -> int:
+    if args.if_empty and not seed.is_empty(database):
+        print("database already has users; not seeding")
+        return 0
+    for username, password, role in seed.seed_demo(database, settings, now):
+        print(f"demo {role}: username {username!r} password {password!r}")
+    return 0
+
+
+def _verify_audit(
+    args: argparse.Namespace, settings: Settings, database: Database, now: float
+) -> int:
     lines = list(args.anchor)
     if args.anchors_file:
         with open(args.anchors_file, encoding="utf-8") as kept:
@@ -197,6 +220,19 @@ def _verify_audit(args: argparse.Namespace, database: Database) -> int:
         return 0
     print(f"audit log BROKEN at row {verdict.bad_seq}: {verdict.reason}", file=sys.stderr)
     return 2
+
+
+_Command = Callable[[argparse.Namespace, Settings, Database, float], int]
+_COMMANDS: dict[str, _Command] = {
+    "serve": _serve,
+    "create-team": _create_team,
+    "assign": _assign,
+    "revoke-device": _revoke_device,
+    "verify-audit": _verify_audit,
+    "audit-head": _audit_head,
+    "housekeeping": _housekeeping,
+    "seed-demo": _seed_demo,
+}
 
 
 def _tune_gc() -> None:

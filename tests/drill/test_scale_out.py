@@ -258,8 +258,27 @@ def check_replica(phone: Phone, state: ServerState) -> list[str]:
 
 def check_pulls(phone: Phone, state: ServerState, owners: dict[int, str]) -> list[str]:
     """The pages form one chain, no rev twice, none skipped."""
-    wrong: list[str] = []
     name = f"phone {phone.number}"
+    wrong, cursor, seen, got = _pull_chain(phone, name)
+    if cursor != state.rev_counter:
+        wrong.append(f"{name}: pulled up to {cursor}, the last rev is {state.rev_counter}")
+    twice = sorted(rev for rev, count in seen.items() if count > 1)
+    if twice:
+        wrong.append(f"{name}: revs pulled twice: {twice[:10]}")
+    for record_id, revs in got.items():
+        if revs != sorted(set(revs)):
+            wrong.append(f"{name}: record {record_id} arrived at revs {revs}")
+    for record_id, rec in state.stored.items():
+        if rec.rev not in got.get(record_id, []):
+            wrong.append(f"{name}: record {record_id} never arrived at its rev {rec.rev}")
+    return wrong + _skipped_revs(name, range(1, cursor + 1), seen, got, owners)
+
+
+def _pull_chain(
+    phone: Phone, name: str
+) -> tuple[list[str], int, Counter[int], dict[str, list[int]]]:
+    """Walk the phone's pages: (problems, last cursor, revs seen, revs per record)."""
+    wrong: list[str] = []
     cursor = 0
     seen: Counter[int] = Counter()
     got: dict[str, list[int]] = {}
@@ -275,18 +294,19 @@ def check_pulls(phone: Phone, state: ServerState, owners: dict[int, str]) -> lis
         seen.update(revs)
         for record_id, rev in page.records:
             got.setdefault(record_id, []).append(rev)
-    if cursor != state.rev_counter:
-        wrong.append(f"{name}: pulled up to {cursor}, the last rev is {state.rev_counter}")
-    twice = sorted(rev for rev, count in seen.items() if count > 1)
-    if twice:
-        wrong.append(f"{name}: revs pulled twice: {twice[:10]}")
-    for record_id, revs in got.items():
-        if revs != sorted(set(revs)):
-            wrong.append(f"{name}: record {record_id} arrived at revs {revs}")
-    for record_id, rec in state.stored.items():
-        if rec.rev not in got.get(record_id, []):
-            wrong.append(f"{name}: record {record_id} never arrived at its rev {rec.rev}")
-    for rev in range(1, cursor + 1):
+    return wrong, cursor, seen, got
+
+
+def _skipped_revs(
+    name: str,
+    revs: range,
+    seen: Counter[int],
+    got: dict[str, list[int]],
+    owners: dict[int, str],
+) -> list[str]:
+    """Every rev never pulled belongs to a record that later arrived at a higher rev."""
+    wrong: list[str] = []
+    for rev in revs:
         if rev in seen:
             continue
         owner = owners.get(rev)
@@ -318,25 +338,31 @@ def check_mutations(phone: Phone, state: ServerState) -> list[str]:
         wrong.append(f"{name}: stored results doubled {doubled[:10]}, missing {missing[:10]}")
     for result in state.results.get(phone.device_id, []):
         m = phone.transport.sent.get(result["id"])
-        if m is None:
-            continue
-        if result["status"] == "rejected":
-            if result["error"]["code"] not in REFUSALS_EXPECTED:
-                wrong.append(f"{name}: mutation {m} refused: {result['error']}")
-            continue
-        rec = state.stored.get(m["record_id"])
-        if rec is None or rec.rev < result["rev"]:
-            wrong.append(f"{name}: acknowledged mutation {m} ({result}) is not stored")
-            continue
-        if m["op"] == "delete" and not rec.deleted:
-            wrong.append(f"{name}: acknowledged delete of {m['record_id']} is not stored")
-        for field, stamp in m["clock"].items():
-            kept = rec.clock.get(field, "")
-            if kept < stamp or (kept == stamp and rec.fields.get(field) != m["fields"][field]):
-                wrong.append(
-                    f"{name}: {m['record_id']}.{field} = {rec.fields.get(field)!r} "
-                    f"@{kept}, acknowledged {m['fields'][field]!r} @{stamp}"
-                )
+        if m is not None:
+            wrong += _check_result(name, m, result, state)
+    return wrong
+
+
+def _check_result(name: str, m: JSON, result: JSON, state: ServerState) -> list[str]:
+    """A refusal is an expected one; an acknowledged change is in the database unless a
+    newer write replaced it."""
+    if result["status"] == "rejected":
+        if result["error"]["code"] not in REFUSALS_EXPECTED:
+            return [f"{name}: mutation {m} refused: {result['error']}"]
+        return []
+    rec = state.stored.get(m["record_id"])
+    if rec is None or rec.rev < result["rev"]:
+        return [f"{name}: acknowledged mutation {m} ({result}) is not stored"]
+    wrong: list[str] = []
+    if m["op"] == "delete" and not rec.deleted:
+        wrong.append(f"{name}: acknowledged delete of {m['record_id']} is not stored")
+    for field, stamp in m["clock"].items():
+        kept = rec.clock.get(field, "")
+        if kept < stamp or (kept == stamp and rec.fields.get(field) != m["fields"][field]):
+            wrong.append(
+                f"{name}: {m['record_id']}.{field} = {rec.fields.get(field)!r} "
+                f"@{kept}, acknowledged {m['fields'][field]!r} @{stamp}"
+            )
     return wrong
 
 

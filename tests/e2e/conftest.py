@@ -1,16 +1,19 @@
 """End-to-end fixtures: a real server and the app in web mode, each a subprocess in tmp.
 
-``liaison_server`` seeds the demo data and serves the API on a free port;
+``liaison_server`` seeds the demo data and serves the API on a free port (``server.launch``);
+``liaison_clock`` moves that server's clock forward (a sign-in expires at once);
 ``liaison_app`` serves the Flet app (``python -m app.main``) with its data directory in
 tmp, pointed at that server; ``ui`` is a Playwright page on it with Flutter's
 accessibility tree switched on, plus helpers to find controls by role and name.
+
+A module's tests that use ``ui`` are the steps of one flow: once one fails, the later ones
+are skipped, naming it ("an earlier step of this flow failed: test_03_...").
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +24,8 @@ from typing import Any
 import httpx
 import pytest
 
+from server import launch
+
 ROOT = Path(__file__).resolve().parents[2]
 # `make screenshots` refreshes the README's pictures; a plain test run keeps its own under
 # var/ (ignored by git) so that running the suite never changes tracked files.
@@ -29,10 +34,7 @@ VIEWPORT = {"width": 412, "height": 915}
 DEMO_USER, DEMO_PASSWORD = "demo", "demo-liaison-2026"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+free_port = launch.free_port
 
 
 def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
@@ -58,46 +60,27 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=10)
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env.update(extra)
-    return env
+@pytest.fixture(scope="module")
+def liaison_clock(tmp_path_factory: pytest.TempPathFactory) -> launch.ClockFile:
+    """The demo server's clock: ``liaison_clock.advance(seconds)`` moves its time forward
+    (a sign-in expires without waiting for it)."""
+    return launch.ClockFile(tmp_path_factory.mktemp("clock") / "offset")
 
 
 @pytest.fixture(scope="module")
 def liaison_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    liaison_clock: launch.ClockFile,
 ) -> Iterator[str]:
     """The base URL of a seeded demo server (SQLite in tmp); a test module's
     ``SERVER_ENV`` dict adds settings (``LIAISON_<NAME>``)."""
     work = tmp_path_factory.mktemp("server")
     url = f"sqlite:///{work / 'liaison.db'}"
-    env = _env(LIAISON_DATABASE_URL=url, **getattr(request.module, "SERVER_ENV", {}))
-    subprocess.run(
-        [sys.executable, "-m", "server", "seed-demo"],
-        cwd=work,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    port = free_port()
-    log = work / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=work,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_http(f"{base}/healthz", proc, log)
-        yield base
-    finally:
-        _stop(proc)
+    env = {**liaison_clock.env(), **getattr(request.module, "SERVER_ENV", {})}
+    launch.seed_demo(url, env=env, cwd=work)
+    with launch.ServerProcess(url, work / "server.log", env=env, cwd=work) as server:
+        yield server.base
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +89,9 @@ def liaison_app(tmp_path_factory: pytest.TempPathFactory, liaison_server: str) -
     work = tmp_path_factory.mktemp("app")
     port = free_port()
     log = work / "app.log"
-    env = _env(LIAISON_DATA_DIR=str(work / "device"), LIAISON_SERVER_URL=liaison_server)
+    env = launch.environment(
+        {"LIAISON_DATA_DIR": str(work / "device"), "LIAISON_SERVER_URL": liaison_server}
+    )
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "app.main", "--port", str(port)],
@@ -313,9 +298,35 @@ def ui(request: pytest.FixtureRequest, chromium_path: str, liaison_app: str) -> 
             browser.close()
 
 
+# A module's tests that share its ``ui`` are the steps of one flow, run in order on one
+# screen: once a step fails, the screen is not where the next step expects it, so the rest
+# of the flow is skipped with the name of the step that failed, instead of failing each
+# with an error that points nowhere near the cause.
+FAILED_STEP = pytest.StashKey[str]()
+
+
+def _flow(item: pytest.Item) -> pytest.Module | None:
+    """The module whose flow ``item`` is a step of, if it is one (it uses ``ui``)."""
+    if "ui" not in getattr(item, "fixturenames", ()):
+        return None
+    return item.getparent(pytest.Module)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    flow = _flow(item)
+    if flow is not None and FAILED_STEP in flow.stash:
+        # As a mark, which pytest's own setup turns into the skip: reported at the test.
+        reason = f"an earlier step of this flow failed: {flow.stash[FAILED_STEP]}"
+        item.add_marker(pytest.mark.skip(reason=reason))
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
+    flow = _flow(item)
+    if report.failed and report.when in ("setup", "call") and flow is not None:
+        flow.stash.setdefault(FAILED_STEP, item.name)
     if report.when == "call" and report.failed and "ui" in getattr(item, "funcargs", {}):
         # What the screen showed when a step failed: the first thing to look at in CI.
         with contextlib.suppress(Exception):  # a picture must never hide the real failure

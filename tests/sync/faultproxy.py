@@ -149,41 +149,9 @@ class FaultProxy:
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         upstreams: dict[tuple[str, int], Upstream] = {}
         try:
-            while True:
-                request = await _read_message(reader)
-                if request is None:
+            while (request := await _read_message(reader)) is not None:
+                if not await self._relay(request, writer, upstreams):
                     return
-                path = request.split(b" ", 2)[1].split(b"?")[0].decode()
-                fault = self._take(path)
-                self.seen.append((path, fault.action))
-                if fault.action == DROP_BEFORE:
-                    return
-                if fault.action == DELAY:
-                    await asyncio.sleep(fault.seconds)
-                up_reader, up_writer = await self._connection(upstreams)
-                if fault.action == DROP_MID_REQUEST:  # an upload cut off half-way
-                    head = request.index(b"\r\n\r\n") + 4
-                    up_writer.write(request[: head + (len(request) - head) // 2])
-                    await up_writer.drain()
-                    return
-                up_writer.write(request)
-                await up_writer.drain()
-                if fault.action == HOOK_AFTER:
-                    assert fault.hook is not None
-                    await asyncio.get_running_loop().run_in_executor(None, fault.hook)
-                    return
-                if fault.action == DROP_AFTER:
-                    await up_reader.read(1)  # the server has acted on it
-                    return
-                answer = await _read_message(up_reader)
-                if answer is None:
-                    return
-                if fault.action == DROP_MID:
-                    writer.write(answer[: len(answer) // 2])
-                    await writer.drain()
-                    return
-                writer.write(answer)
-                await writer.drain()
         except (ConnectionError, OSError, asyncio.IncompleteReadError):
             return
         except asyncio.CancelledError:
@@ -199,6 +167,51 @@ class FaultProxy:
             for w in writers:  # ``stop`` may cancel this task here: the sockets are closed
                 with contextlib.suppress(Exception, asyncio.CancelledError):
                     await w.wait_closed()
+
+    async def _relay(
+        self,
+        request: bytes,
+        writer: asyncio.StreamWriter,
+        upstreams: dict[tuple[str, int], Upstream],
+    ) -> bool:
+        """Forward one request and relay its answer as its fault says; False when the
+        fault ends the connection."""
+        path = request.split(b" ", 2)[1].split(b"?")[0].decode()
+        fault = self._take(path)
+        self.seen.append((path, fault.action))
+        if fault.action == DROP_BEFORE:
+            return False
+        if fault.action == DELAY:
+            await asyncio.sleep(fault.seconds)
+        up_reader, up_writer = await self._connection(upstreams)
+        if not await self._send(fault, request, up_writer):
+            return False
+        if fault.action == DROP_AFTER:
+            await up_reader.read(1)  # the server has acted on it
+            return False
+        answer = await _read_message(up_reader)
+        if answer is None:
+            return False
+        cut = fault.action == DROP_MID
+        writer.write(answer[: len(answer) // 2] if cut else answer)
+        await writer.drain()
+        return not cut
+
+    async def _send(self, fault: Fault, request: bytes, up_writer: asyncio.StreamWriter) -> bool:
+        """Forward the request upstream (only half of it for DROP_MID_REQUEST; then run the
+        hook for HOOK_AFTER); False when the fault ends the connection here."""
+        if fault.action == DROP_MID_REQUEST:  # an upload cut off half-way
+            head = request.index(b"\r\n\r\n") + 4
+            up_writer.write(request[: head + (len(request) - head) // 2])
+            await up_writer.drain()
+            return False
+        up_writer.write(request)
+        await up_writer.drain()
+        if fault.action == HOOK_AFTER:
+            assert fault.hook is not None
+            await asyncio.get_running_loop().run_in_executor(None, fault.hook)
+            return False
+        return True
 
 
 async def _read_message(reader: asyncio.StreamReader) -> bytes | None:
