@@ -16,7 +16,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server import admin, api
+from server import admin, api, merge
 from server.db import Database
 from server.errors import ServerError
 from server.service import Clock, Service
@@ -35,6 +35,7 @@ ROUTES = [
     Route("/api/v1/sync/pull", api.pull, methods=["GET"]),
     Route("/api/v1/attachments/{sha256}", api.put_attachment, methods=["PUT"]),
     Route("/api/v1/attachments/{sha256}", api.get_attachment, methods=["GET"]),
+    Route("/api/v1/patients/{patient_id}/merge", merge.merge_patient, methods=["POST"]),
     # Administration (admins only): users and teams.
     Route("/api/v1/users", admin.list_users, methods=["GET"]),
     Route("/api/v1/users", admin.create_user, methods=["POST"]),

@@ -248,6 +248,33 @@ def _paths() -> dict[str, Any]:
             }
         },
         **_admin_paths(),
+        "/api/v1/patients/{patient_id}/merge": {
+            "post": {
+                "summary": "Merge a duplicate patient into another of the same team",
+                "parameters": [
+                    {"name": "patient_id", "in": "path", "required": True, "schema": UUID}
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {JSON: {"schema": _obj(["into"], into=UUID)}},
+                },
+                "responses": {
+                    "200": _json(
+                        _obj(
+                            ["patient_id", "merged", "moved"],
+                            patient_id=UUID,
+                            merged=UUID,
+                            moved=COUNT,
+                            kept_from_duplicate={"type": "array", "items": {"type": "string"}},
+                            differing={"type": "array", "items": {"type": "string"}},
+                            already_merged={"type": "boolean"},
+                        ),
+                        "Merged (or merged already into the same patient)",
+                    ),
+                    **_errors(401, 404, 409, 413, 415, 422),
+                },
+            }
+        },
         "/api/v1/devices/{device_id}": {
             "delete": {
                 "summary": "Revoke a device (own, or any as admin)",

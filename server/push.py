@@ -24,15 +24,16 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from server import attachments, audit, auth, db, records
+from server import merge as patient_merge
 from server.errors import BadRequest, Rejected, TooLarge
 from server.records import Stored
 from server.scope import Caller
 from server.settings import Settings
 from server.statement import Statement
-from sync import hlc, protocol, schema
+from sync import hlc, protocol, schema, visits
 from sync.attachments import hashes as attachment_hashes
 from sync.errors import FieldError, ProtocolError
-from sync.merge import Conflict, merge
+from sync.merge import Conflict, MergeResult, merge
 from sync.protocol import Mutation, Result, ResultError
 
 KEEP_RESULTS = 5000  # replayable results per device, counted in mutation ids
@@ -228,33 +229,17 @@ class _Batch:
         return self.own_nodes
 
     def _apply(self, m: Mutation, field_problems: list[FieldError]) -> Result:
+        m = patient_merge.onto_survivor(self.load, m)  # a merged-away patient: edit its survivor
         existing = self.load(m.record_id)
         if existing is not None:
-            # Scope first: a record of another team is "not in your scope" and nothing more
-            # (not even its type).
-            if not self.caller.sees_team(existing.team_id):
-                raise Rejected("the record is not in your scope", code="out_of_scope")
-            if existing.type != m.type:
-                raise Rejected(f"the record is a {existing.type}", field="type")
-            self._check_author(m, existing)
+            self._check_existing(m, existing)
         if m.op == "delete":
             return self._delete(m, existing)
         incoming, clock = dict(m.fields), dict(m.clock)
         _check(field_problems)
         if "attachments" in incoming:
             self._check_uploaded(incoming, existing)
-        if existing is None:
-            team_id, patient_id = self._place(m, incoming, clock)
-            rec = Stored(
-                m.record_id, m.type, team_id, patient_id, {}, {}, created_by=self.caller.user_id
-            )
-        else:
-            if existing.deleted:
-                raise Rejected("the record was deleted", code="record_deleted")
-            _keep_links(existing, incoming, clock)
-            rec = existing
-        if _is_final(rec.fields, rec.type):
-            raise Rejected("a final visit never changes; add an addendum", code="record_finalized")
+        rec = self._target(m, existing, incoming, clock)
 
         def changed_since_base(name: str) -> bool:
             if m.base_rev is None:
@@ -265,28 +250,59 @@ class _Batch:
         # Every value of the merged record passed validation: the stored ones when they
         # were stored, the incoming ones just above. Only a required field can be missing.
         _check(schema.required_errors(m.type, merged.fields))
-        if _is_final(merged.fields, rec.type):
+        if visits.is_final(rec.type, merged.fields):
             _check(schema.finalize_errors(merged.fields))
         if existing is None and m.type == "addendum":
             self._check_visit(merged.fields)
         if merged.changed:
-            rec.rev = self.revs.next()
-            rec.fields, rec.clock = merged.fields, merged.clock
-            rec.field_revs.update({name: rec.rev for name in merged.changed})
-            self._save(rec, new=existing is None)
-            if "attachments" in merged.changed:
-                hashes = attachment_hashes(rec.fields)
-                records.set_attachment_refs(self.conn, rec.id, hashes)
+            self._store_change(rec, merged, new=existing is None)
         self._keep_conflicts(rec, merged.conflicts)
         status = "merged" if merged.conflicts else "applied"
         return Result(m.id, status, rec.rev, [c.as_json() for c in merged.conflicts])
+
+    def _check_existing(self, m: Mutation, existing: Stored) -> None:
+        # Scope first: a record of another team is "not in your scope" and nothing more
+        # (not even its type).
+        if not self.caller.sees_team(existing.team_id):
+            raise Rejected("the record is not in your scope", code="out_of_scope")
+        if existing.type != m.type:
+            raise Rejected(f"the record is a {existing.type}", field="type")
+        self._check_author(m, existing)
+
+    def _target(
+        self, m: Mutation, existing: Stored | None, incoming: dict[str, Any], clock: dict[str, Any]
+    ) -> Stored:
+        """The record the mutation merges into: a new one placed in its team, or the stored
+        one (never a deleted one, nor a final visit)."""
+        if existing is None:
+            team_id, patient_id = self._place(m, incoming, clock)
+            rec = Stored(
+                m.record_id, m.type, team_id, patient_id, {}, {}, created_by=self.caller.user_id
+            )
+        else:
+            if existing.deleted:
+                raise Rejected("the record was deleted", code="record_deleted")
+            patient_merge.keep_link(self.load, existing, incoming, clock)  # names a merged patient
+            _keep_links(existing, incoming, clock)
+            rec = existing
+        if visits.is_final(rec.type, rec.fields):
+            raise Rejected(visits.NEVER_CHANGES, code=visits.FINALIZED_CODE)
+        return rec
+
+    def _store_change(self, rec: Stored, merged: MergeResult, *, new: bool) -> None:
+        rec.rev = self.revs.next()
+        rec.fields, rec.clock = merged.fields, merged.clock
+        rec.field_revs.update({name: rec.rev for name in merged.changed})
+        self._save(rec, new=new)
+        if "attachments" in merged.changed:
+            records.set_attachment_refs(self.conn, rec.id, attachment_hashes(rec.fields))
 
     def _check_author(self, m: Mutation, existing: Stored) -> None:
         """A draft visit and an addendum are their author's: nobody else edits or finalizes
         them; a supervisor (or an admin) may discard another's draft."""
         if existing.type not in AUTHORED or existing.created_by in ("", self.caller.user_id):
             return
-        if _is_final(existing.fields, existing.type):
+        if visits.is_final(existing.type, existing.fields):
             return  # nobody changes it: "record_finalized" says why
         if m.op == "delete" and self.caller.role in ("supervisor", "admin"):
             return
@@ -303,13 +319,39 @@ class _Batch:
                 code="out_of_scope",
             )
         if not existing.deleted:
-            if _is_final(existing.fields, existing.type):
-                raise Rejected("a final visit cannot be deleted", code="record_finalized")
+            if visits.is_final(existing.type, existing.fields):
+                raise Rejected(visits.NEVER_DELETED, code=visits.FINALIZED_CODE)
+            if existing.type == "patient":
+                self._delete_records_of(existing.id)
             existing.deleted = True
             existing.rev = self.revs.next()
             self._save(existing, new=False)
             records.set_attachment_refs(self.conn, existing.id, set())
         return Result(m.id, "applied", existing.rev)
+
+    def _delete_records_of(self, patient_id: str) -> None:
+        """Deleting a patient deletes its other records with it, when the caller's role
+        allows (``schema.patient_delete_refusal``); else the whole delete is refused."""
+        rows = self.conn.execute(select(db.records).where(db.records.c.patient_id == patient_id))
+        for rec in map(records.from_row, rows):
+            if self.cache.get(rec.id) is None:  # the batch's own version is newer
+                self.cache[rec.id] = rec
+        others = [
+            r
+            for r in self.cache.values()
+            if r is not None and r.patient_id == patient_id and r.id != patient_id
+        ]
+        others = [r for r in others if not r.deleted]
+        refusal = schema.patient_delete_refusal(
+            self.caller.role, [(r.type, r.fields) for r in others]
+        )
+        if refusal is not None:
+            raise Rejected(refusal[1], code=refusal[0])
+        for rec in others:
+            rec.deleted = True
+            rec.rev = self.revs.next()
+            self._save(rec, new=False)
+            records.set_attachment_refs(self.conn, rec.id, set())
 
     def _place(
         self, m: Mutation, incoming: dict[str, Any], clock: dict[str, str]
@@ -337,6 +379,9 @@ class _Batch:
         patient_id = incoming.get("patient_id")
         if not patient_id:
             raise Rejected("is required", field="patient_id")
+        # A patient merged into another: the record goes to the survivor.
+        patient_merge.redirect(self.load, incoming, clock, self.server_clock)
+        patient_id = incoming["patient_id"]
         patient = self.load(patient_id)
         if patient is None or patient.type != "patient" or patient.team_id is None:
             raise Rejected("unknown patient", code="out_of_scope", field="patient_id")
@@ -371,10 +416,6 @@ class _Batch:
             }
             for c in conflicts
         )
-
-
-def _is_final(fields: Mapping[str, Any], type_name: str) -> bool:
-    return type_name == "visit" and fields.get("status") == "final"
 
 
 def _check(problems: list[Any]) -> None:

@@ -168,6 +168,13 @@ class SyncClient:
         response = await self._request("GET", f"/api/v1/attachments/{sha256}")
         return response.content
 
+    async def merge_patient(self, duplicate_id: str, survivor_id: str) -> JSON:
+        """Merge a duplicate patient into the survivor (``server.merge``); a retry is
+        harmless: the server answers a repeated merge as it did the first time."""
+        return await self._send(
+            "POST", f"/api/v1/patients/{duplicate_id}/merge", json_body={"into": survivor_id}
+        )
+
     async def revoke(self, device_id: str) -> None:
         """Revoke a device (this one when signing out)."""
         await self._request("DELETE", f"/api/v1/devices/{device_id}")

@@ -131,8 +131,9 @@ def tombstone(
     fields: Mapping[str, Any], clock: Mapping[str, str]
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """What a deleted record keeps on a phone and on the wire: only the patient it belonged
-    to (a phone needs it to file the tombstone), never its content."""
-    kept = {k: v for k, v in fields.items() if k == "patient_id"}
+    to (a phone needs it to file the tombstone) and, for a patient merged into another, the
+    survivor (``sync.merged``), never its content."""
+    kept = {k: v for k, v in fields.items() if k in ("patient_id", "merged_into")}
     return kept, {k: v for k, v in clock.items() if k in kept}
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -282,52 +282,73 @@ def finalize_errors(fields: Mapping[str, Any]) -> list[FieldError]:
     ]
 
 
+def patient_delete_refusal(
+    role: str, others: Iterable[tuple[str, Mapping[str, Any]]]
+) -> tuple[str, str] | None:
+    """Why a user of ``role`` may not delete a patient whose other live records are
+    ``others`` ((type, fields) pairs): (error code, message), or None when they may.
+
+    A patient added by mistake may go: a liaison's only while no other record names it; a
+    supervisor's or an admin's together with its records, unless a visit is final (a
+    clinical record that is never removed). Phone and server both ask this.
+    """
+    others = list(others)
+    if any(t == "visit" and f.get("status") == "final" for t, f in others):
+        return "has_final_visits", "a patient with a final visit cannot be deleted"
+    if others and role not in ("supervisor", "admin"):
+        return (
+            "has_records",
+            "only a supervisor can delete a patient who has visits, referrals, tasks or notes",
+        )
+    return None
+
+
 def _check(spec: Field, value: Any) -> str | None:
-    kind = spec.kind
-    if kind == "text":
-        return _check_text(value, spec.max_length)
-    if kind == "enum":
-        if value not in spec.choices:
-            return f"must be one of {', '.join(spec.choices)}"
-        return None
-    if kind == "bool":
-        return None if isinstance(value, bool) else "must be true or false"
-    if kind == "int":
-        ok = isinstance(value, int) and not isinstance(value, bool)
-        return None if ok else "must be a whole number"
-    if kind == "id":
-        return None if is_uuid(value) else "must be a lower-case UUID"
-    if kind == "date":
-        return _check_date(value)
-    if kind == "datetime":
-        return _check_datetime(value)
-    if kind == "list":
-        return _check_list(spec, value)
-    if kind == "objects":
-        return _check_objects(spec, value)
-    if kind == "attachments":
-        return _check_attachments(spec, value)
-    if kind == "flags":
-        if not isinstance(value, dict):
-            return "must be an object"
-        for key, flag in value.items():
-            if key not in spec.choices:
-                return f"unknown item {str(key)[:40]!r}"
-            if not isinstance(flag, bool):
-                return f"{key} must be true or false"
-        return None
-    if kind == "answers":
-        if not isinstance(value, dict) or len(value) > spec.max_items:
-            return f"must be an object of at most {spec.max_items} answers"
-        for key, answer in value.items():
-            if len(key) > 60:
-                return "answer names are at most 60 characters"
-            if isinstance(answer, bool) or not isinstance(answer, (str, int)):
-                return f"{key[:40]} must be text or a number"
-            if isinstance(answer, str) and len(answer) > MAX_TEXT:
-                return f"{key[:40]} is longer than {MAX_TEXT} characters"
-        return None
-    raise AssertionError(f"unknown field kind {kind}")  # a bug in TYPES, not bad input
+    check = _CHECKS.get(spec.kind)
+    if check is None:
+        raise AssertionError(f"unknown field kind {spec.kind}")  # a bug in TYPES, not bad input
+    return check(spec, value)
+
+
+def _check_enum(spec: Field, value: Any) -> str | None:
+    return None if value in spec.choices else f"must be one of {', '.join(spec.choices)}"
+
+
+def _check_bool(spec: Field, value: Any) -> str | None:
+    return None if isinstance(value, bool) else "must be true or false"
+
+
+def _check_int(spec: Field, value: Any) -> str | None:
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    return None if ok else "must be a whole number"
+
+
+def _check_id(spec: Field, value: Any) -> str | None:
+    return None if is_uuid(value) else "must be a lower-case UUID"
+
+
+def _check_flags(spec: Field, value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return "must be an object"
+    for key, flag in value.items():
+        if key not in spec.choices:
+            return f"unknown item {str(key)[:40]!r}"
+        if not isinstance(flag, bool):
+            return f"{key} must be true or false"
+    return None
+
+
+def _check_answers(spec: Field, value: Any) -> str | None:
+    if not isinstance(value, dict) or len(value) > spec.max_items:
+        return f"must be an object of at most {spec.max_items} answers"
+    for key, answer in value.items():
+        if len(key) > 60:
+            return "answer names are at most 60 characters"
+        if isinstance(answer, bool) or not isinstance(answer, (str, int)):
+            return f"{key[:40]} must be text or a number"
+        if isinstance(answer, str) and len(answer) > MAX_TEXT:
+            return f"{key[:40]} is longer than {MAX_TEXT} characters"
+    return None
 
 
 def _check_text(value: Any, max_length: int) -> str | None:
@@ -417,3 +438,19 @@ def _check_objects(spec: Field, value: Any) -> str | None:
             if isinstance(sub, str) and len(sub) > MAX_TEXT:
                 return f"{key} is longer than {MAX_TEXT} characters"
     return None
+
+
+_CHECKS: dict[str, Callable[[Field, Any], str | None]] = {
+    "text": lambda spec, value: _check_text(value, spec.max_length),
+    "enum": _check_enum,
+    "bool": _check_bool,
+    "int": _check_int,
+    "id": _check_id,
+    "date": lambda spec, value: _check_date(value),
+    "datetime": lambda spec, value: _check_datetime(value),
+    "list": _check_list,
+    "objects": _check_objects,
+    "attachments": _check_attachments,
+    "flags": _check_flags,
+    "answers": _check_answers,
+}
