@@ -4,6 +4,9 @@ A round is built for speed: one inline row per patient (name, note, action items
 items are typed as free text separated by ``;`` or new lines; each becomes one task, due in
 ``DEFAULT_DUE_DAYS`` unless the item ends with a due phrase ("by 2026-12-01", "in 3 days",
 "tomorrow", "today", "in 2 weeks").
+
+The "next patient" row being typed is a ``RoundRow`` draft (``app.drafts``), kept encrypted
+across auto-lock under ``row_key(round_id)``. ``summaries`` makes the list of past rounds.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from app.store import fold
 from sync import schema
 from sync.errors import FieldError, InvalidRecord
 
@@ -150,3 +155,108 @@ def new_patient_fields(name: str) -> dict[str, Any]:
     if not clean:
         raise InvalidRecord([FieldError("name", "type the patient's name")])
     return _valid("patient", {"name": clean, "status": "active"})
+
+
+@dataclass
+class RoundRow:
+    """The "next patient" row of a round as typed so far (a draft, see ``app.drafts``).
+
+    ``round_id`` is the round it is typed into: a new round (``/round``) gets one at its
+    first save, so after a lock ``/round`` goes on with that round, not a blank one.
+    """
+
+    round_id: str | None = None
+    name: str = ""
+    patient_id: str | None = None
+    note: str = ""
+    actions: str = ""
+
+    def typed(self) -> bool:
+        """True when something was typed that Add patient has not saved yet."""
+        return any(str(v or "").strip() for v in (self.name, self.note, self.actions))
+
+    def clear(self) -> None:
+        """Empty the row (added or discarded), still in the same round."""
+        self.name, self.patient_id, self.note, self.actions = "", None, "", ""
+
+
+def row_key(round_id: str | None) -> str:
+    """The draft key of the next-patient row on a round's screen (``None``: ``/round``)."""
+    return f"round:{round_id or 'new'}:next"
+
+
+def patients(n: int) -> str:
+    """ "1 patient", "3 patients"."""
+    return f"{n} patient{'s' * (n != 1)}"
+
+
+def same_name(typed: str, candidates: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The patient records named exactly ``typed`` (any case, spacing or accents)."""
+    want = fold(" ".join(typed.split()))
+    return [
+        p
+        for p in candidates
+        if want and fold(" ".join(str(p["fields"].get("name", "")).split())) == want
+    ]
+
+
+def who(fields: Mapping[str, Any], today: dt.date) -> str:
+    """A patient told apart from a namesake: "Ada Demo (78 · 555 0100)" when age or phone
+    is known, else just the name."""
+    facts = []
+    born = _iso_date(fields.get("birth_date"))
+    if born is not None:
+        facts.append(
+            str(today.year - born.year - ((today.month, today.day) < (born.month, born.day)))
+        )
+    if fields.get("phone"):
+        facts.append(str(fields["phone"]))
+    name = str(fields.get("name", ""))
+    return f"{name} ({' · '.join(facts)})" if facts else name
+
+
+@dataclass(frozen=True)
+class RoundSummary:
+    """One row of the past rounds list."""
+
+    id: str
+    date: str
+    site: str
+    patients: int
+
+
+def summaries(
+    rounds: Iterable[Mapping[str, Any]],
+    entries: Iterable[Mapping[str, Any]],
+    site_names: Mapping[str, str],
+) -> list[RoundSummary]:
+    """Past rounds, newest first (by date, then by when they were started), each with its
+    site's name and how many patients were discussed."""
+    counts: dict[str, int] = {}
+    for e in entries:
+        if not e.get("deleted"):
+            rid = str(e["fields"].get("round_id"))
+            counts[rid] = counts.get(rid, 0) + 1
+    live = [r for r in rounds if not r.get("deleted")]
+    live.sort(key=lambda r: (str(r["fields"].get("date", "")), _started(r)), reverse=True)
+    return [
+        RoundSummary(
+            id=r["id"],
+            date=str(r["fields"].get("date", "")),
+            site=site_names.get(str(r["fields"].get("site_id") or ""), ""),
+            patients=counts.get(r["id"], 0),
+        )
+        for r in live
+    ]
+
+
+def _started(record: Mapping[str, Any]) -> str:
+    """The record's first change stamp (HLC stamps sort by time)."""
+    return min((str(v) for v in (record.get("clock") or {}).values()), default="")
+
+
+def _iso_date(value: Any) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None

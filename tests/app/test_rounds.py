@@ -129,3 +129,72 @@ def test_new_patient_by_name_only():
 def test_round_title():
     assert r.round_title({"date": "2026-11-23"}, "Riverside") == "Round 2026-11-23 · Riverside"
     assert r.round_title({"date": "2026-11-23"}) == "Round 2026-11-23"
+
+
+def test_a_round_row_knows_when_something_is_typed():
+    row = r.RoundRow(RID)
+    assert not row.typed()
+    for typed in ({"name": " Ann "}, {"note": "x"}, {"actions": "Call son"}):
+        assert r.RoundRow(RID, **typed).typed()
+    assert not r.RoundRow(RID, name="  ", note="\n").typed()
+    row = r.RoundRow(RID, "Ann", PID, "note", "Call son")
+    row.clear()
+    assert row == r.RoundRow(RID)  # still the same round's row
+    assert r.row_key(None) == "round:new:next" and r.row_key(RID) == f"round:{RID}:next"
+
+
+@pytest.mark.parametrize("n,said", [(0, "0 patients"), (1, "1 patient"), (2, "2 patients")])
+def test_patients_counts_in_words(n, said):
+    assert r.patients(n) == said
+
+
+def test_same_name_ignores_case_spacing_and_accents():
+    people = [
+        {"id": "a", "fields": {"name": "Zoë  Ärnold"}},
+        {"id": "b", "fields": {"name": "Zoe Arnoldson"}},
+        {"id": "c", "fields": {"name": "ZOE ARNOLD"}},
+    ]
+    assert [p["id"] for p in r.same_name(" zoe arnold ", people)] == ["a", "c"]
+    assert r.same_name("   ", people) == []
+
+
+@pytest.mark.parametrize(
+    "fields,said",
+    [
+        ({"name": "Ada"}, "Ada"),
+        ({"name": "Ada", "birth_date": "1948-11-24"}, "Ada (77)"),  # birthday tomorrow
+        ({"name": "Ada", "birth_date": "1948-11-23", "phone": "555"}, "Ada (78 · 555)"),
+        ({"name": "Ada", "birth_date": "someday", "phone": "555"}, "Ada (555)"),
+    ],
+)
+def test_who_tells_namesakes_apart(fields, said):
+    assert r.who(fields, TODAY) == said
+
+
+def _stamp(n):
+    return f"{1_790_000_000_000 + n:015d}-00000-device-1"
+
+
+def test_summaries_newest_first_with_site_and_count():
+    rounds = [
+        {
+            "id": "old",
+            "fields": {"date": "2026-11-02", "site_id": SID},
+            "clock": {"date": _stamp(1)},
+        },
+        {"id": "first", "fields": {"date": "2026-11-23"}, "clock": {"date": _stamp(2)}},
+        {"id": "second", "fields": {"date": "2026-11-23"}, "clock": {"date": _stamp(3)}},
+        {"id": "gone", "fields": {"date": "2026-11-30"}, "clock": {}, "deleted": True},
+    ]
+    entries = [
+        {"fields": {"round_id": "first"}},
+        {"fields": {"round_id": "first"}},
+        {"fields": {"round_id": "old"}},
+        {"fields": {"round_id": "old"}, "deleted": True},
+    ]
+    got = r.summaries(rounds, entries, {SID: "Riverside"})
+    assert got == [
+        r.RoundSummary("second", "2026-11-23", "", 0),
+        r.RoundSummary("first", "2026-11-23", "", 2),
+        r.RoundSummary("old", "2026-11-02", "Riverside", 1),
+    ]
