@@ -1,4 +1,10 @@
-"""The scheduler of the device's syncs: saves, connectivity, a timer and the user's requests."""
+"""The scheduler of the device's syncs: saves, connectivity, a timer and the user's requests.
+
+When the server cannot be reached, saves stop triggering syncs (each would fail); instead
+the server is tried again after a short backoff (5 s, 10 s, 20 s ... at most the timer's
+interval), each try a cheap ``/healthz`` check before the sync, so work syncs soon after
+the server comes back. A connectivity event tries at once and starts the backoff again.
+"""
 
 from __future__ import annotations
 
@@ -31,12 +37,16 @@ class SyncScheduler:
         debounce: float = 3.0,
         max_wait: float = 30.0,
         interval: float = 300.0,
+        retry: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         on_result: Callable[[SyncResult], None] | None = None,
     ) -> None:
         self._sync, self._healthy, self._on_result = sync, healthy, on_result
         self.debounce, self.max_wait, self.interval = debounce, max_wait, interval
+        self.retry = retry  # the first wait after the server could not be reached
+        self._failures = 0  # tries in a row that could not reach the server
+        self._retry_due: float | None = None
         self._clock, self._sleep = clock, sleep
         self._first_save: float | None = None  # the oldest save not yet synced
         self._save_due: float | None = None
@@ -61,8 +71,10 @@ class SyncScheduler:
         self._poke()
 
     def notify_online(self) -> None:
-        """Connectivity may be back: check ``/healthz``, then sync."""
+        """Connectivity may be back: check ``/healthz``, then sync (and if the server is
+        still away, retry from the shortest wait again)."""
         self._check_online = True
+        self._failures = 0
         self._poke()
 
     def request_sync(self) -> None:
@@ -94,7 +106,7 @@ class SyncScheduler:
             return self._clock()
         if self.paused is not None:
             return None
-        candidates = [self._next_timer]
+        candidates = [self._next_timer, self._retry_due]
         if self._check_online:
             candidates.append(self._clock())
         if not self.offline:
@@ -112,8 +124,11 @@ class SyncScheduler:
         check, self._check_online = self._check_online, False
         if self._next_timer is not None and self._next_timer <= now:
             self._next_timer = now + self.interval
+        if self._retry_due is not None and self._retry_due <= now:
+            self._retry_due = None
         if not manual and (check or self.offline) and not await self._healthy():
             self.offline = True
+            self._back_off(now)
             return None
         self._first_save = self._save_due = None  # saves from now on need another sync
         try:
@@ -126,8 +141,19 @@ class SyncScheduler:
             self._on_result(result)
         return result
 
+    def _back_off(self, now: float) -> None:
+        """The server could not be reached: try again after 5 s, 10 s, 20 s ... at most
+        the timer's interval."""
+        self._failures += 1
+        wait = min(self.retry * 2 ** min(self._failures - 1, 30), self.interval)
+        self._retry_due = now + wait
+
     def _settle(self, result: SyncResult, now: float) -> None:
         self.offline = result.status is SyncStatus.OFFLINE
+        if self.offline:
+            self._back_off(now)
+        else:
+            self._failures, self._retry_due = 0, None
         self._not_before = now + (result.retry_after or 0.0)
         if result.status in (SyncStatus.SIGN_IN_REQUIRED, SyncStatus.DEVICE_REVOKED):
             self.paused = result.status

@@ -104,7 +104,7 @@ def test_offline_saves_wait_for_connectivity_or_the_timer() -> None:
     h.scheduler.request_sync()
     assert h.at(0.0) is not None and h.scheduler.offline
     h.scheduler.notify_saved()
-    assert h.scheduler.next_due() is None  # no timer: saves alone do not retry offline
+    assert h.scheduler.next_due() == 5.0  # saves alone do not retry offline; the backoff does
     h.scheduler.notify_online()
     assert h.at(4.0) is not None and h.calls == [0.0, 4.0]
 
