@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sync import hlc, schema
+from sync import hlc, schema, visits
 from sync.errors import FieldError, InvalidRecord
 
 YES, NO, INCOMPLETE = "yes", "no", "incomplete"
@@ -304,8 +304,8 @@ def new_visit_fields(patient_id: str, now: dt.datetime) -> dict[str, Any]:
 
 
 def is_final(fields: Mapping[str, Any]) -> bool:
-    """True for a finalized (read-only) visit."""
-    return fields.get("status") == "final"
+    """True for a finalized (read-only) visit (the rule is ``sync.visits``)."""
+    return visits.is_final("visit", fields)
 
 
 def author_node(visit: Mapping[str, Any]) -> str | None:
@@ -349,6 +349,16 @@ def finalize(fields: Mapping[str, Any]) -> dict[str, Any]:
     out["scores"] = score(out["screening"]).scores()
     out["status"] = "final"
     return out
+
+
+def consent_after(visit: Mapping[str, Any], current: Any) -> str | None:
+    """The patient's consent status once ``visit`` (its fields) is final: recorded when the
+    liaison ticked "Patient consented" (verbal, unless written consent is already on file);
+    None when it does not change."""
+    if visit.get("consent_confirmed") is not True:
+        return None
+    status = "written" if current == "written" else "verbal"
+    return None if status == current else status
 
 
 def addendum_fields(visit: Mapping[str, Any], text: str) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 
 ``Casework(app)`` is the state side of the assessment, round, referral, transition and task
 screens: every write goes through ``app.store.put`` here (never in a view), and each
-screen's read model is a plain function of the store. Rules that need no store (referral
-and transition status steps, due dates) are module-level functions with table tests.
+screen's read model is a plain function of the store. Rules that need no store live in
+``app.referral_flow`` and ``app.transition_flow`` (status steps, due dates).
 """
 
 from __future__ import annotations
@@ -16,72 +16,19 @@ from tinydb import where
 
 from app import assessment, rounds, triage
 from app.errors import RecordNotFound, VaultLocked
+from app.referral_flow import OPEN as OPEN_REFERRAL
+from app.referral_flow import (  # noqa: F401  # views still call these through casework
+    REFERRAL_NEXT,
+    default_due,
+    is_overdue,
+    referral_step_errors,
+)
 from app.store import fold
+from app.transition_flow import TRANSITION_NEXT, transition_step_errors  # noqa: F401
+from sync import visits
 from sync.errors import FieldError, InvalidRecord
-from sync.schema import CHECKLIST_ITEMS
 
 Record = dict[str, Any]
-
-OPEN_REFERRAL = ("draft", "sent", "accepted")
-REFERRAL_NEXT = {
-    "draft": ("sent", "closed"),
-    "sent": ("accepted", "declined", "closed"),
-    "accepted": ("completed", "closed"),
-    "declined": ("closed",),
-    "completed": ("closed",),
-    "closed": (),
-}
-NEEDS_OUTCOME = ("completed", "closed")
-TRANSITION_NEXT = {
-    "planned": ("handed_off",),
-    "handed_off": ("acknowledged",),
-    "acknowledged": ("complete",),
-    "complete": (),
-}
-
-
-def referral_step_errors(fields: Mapping[str, Any], status: str) -> list[FieldError]:
-    """Why a referral cannot move to ``status`` now (empty when it can)."""
-    current = fields.get("status") or "draft"
-    if status not in REFERRAL_NEXT.get(current, ()):
-        return [FieldError("status", f"cannot go from {current} to {status}")]
-    errors = []
-    if status == "sent" and not (fields.get("resource_id") or fields.get("to_name")):
-        errors.append(FieldError("to_name", "choose a resource or type who it goes to"))
-    if status in NEEDS_OUTCOME and not str(fields.get("outcome") or "").strip():
-        errors.append(FieldError("outcome", "write the outcome first"))
-    return errors
-
-
-def transition_step_errors(fields: Mapping[str, Any], status: str) -> list[FieldError]:
-    """Why a transition cannot move to ``status`` now (empty when it can)."""
-    current = fields.get("status") or "planned"
-    if status not in TRANSITION_NEXT.get(current, ()):
-        return [FieldError("status", f"cannot go from {current} to {status}")]
-    errors = []
-    if status == "handed_off":
-        if not fields.get("discharge_date"):
-            errors.append(FieldError("discharge_date", "is required to hand off"))
-        if not (fields.get("to_site_id") or fields.get("home_care_agency")):
-            errors.append(FieldError("home_care_agency", "is required to hand off"))
-        if not str(fields.get("accountable") or "").strip():
-            errors.append(FieldError("accountable", "is required to hand off"))
-    if status == "complete":
-        checklist = fields.get("checklist") or {}
-        missing = [i for i in CHECKLIST_ITEMS if not checklist.get(i)]
-        if missing:
-            errors.append(FieldError("checklist", "tick every item to complete"))
-    return errors
-
-
-def default_due(urgency: str, today: dt.date) -> str:
-    """The due date a referral of ``urgency`` gets unless the liaison picks one."""
-    return (today + dt.timedelta(days=triage.URGENCY_DAYS.get(urgency, 14))).isoformat()
-
-
-def is_overdue(due: Any, today: dt.date) -> bool:
-    """True when ``due`` (YYYY-MM-DD) is before today."""
-    return isinstance(due, str) and due[:10] < today.isoformat()
 
 
 def search_resources(
@@ -139,17 +86,14 @@ class Casework:
     def put(
         self, type_name: str, fields: Mapping[str, Any], record_id: str | None = None
     ) -> Record:
-        """Save a record (validated by the store); the view then calls ``nav.saved()``."""
+        """Save a record (validated by the store; ``app.store`` tells the app it changed)."""
         record: Record = self.store.put(type_name, dict(fields), record_id=record_id)
         return record
 
     # -- visits -------------------------------------------------------------------------
     def save_visit(self, visit_id: str | None, fields: Mapping[str, Any]) -> Record:
         """Save a draft visit (created on its first save); a final visit refuses."""
-        if visit_id:
-            old = self.get(visit_id, "visit")
-            if old is not None and assessment.is_final(old["fields"]):
-                raise InvalidRecord([FieldError("status", "the visit is final; add an addendum")])
+        self._refuse_final(visit_id)
         return self.put("visit", {**fields, "status": "draft"}, visit_id)
 
     def todays_draft(self, patient_id: str) -> Record | None:
@@ -192,11 +136,26 @@ class Casework:
     def finalize_visit(self, visit_id: str | None, fields: Mapping[str, Any]) -> Record:
         """Finalize a visit; raises InvalidRecord naming each missing field."""
         final = assessment.finalize(fields)
-        if visit_id:
-            old = self.get(visit_id, "visit")
-            if old is not None and assessment.is_final(old["fields"]):
-                raise InvalidRecord([FieldError("status", "the visit is already final")])
-        return self.put("visit", final, visit_id)
+        self._refuse_final(visit_id)
+        record = self.put("visit", final, visit_id)
+        self._record_consent(record["fields"])
+        return record
+
+    def _record_consent(self, visit: Mapping[str, Any]) -> None:
+        """A final visit with "Patient consented" ticked records the patient's consent (the
+        one place an assessment sets it; it syncs like any edit)."""
+        patient = self.get(str(visit.get("patient_id") or ""), "patient")
+        if patient is None:
+            return
+        status = assessment.consent_after(visit, patient["fields"].get("consent_status"))
+        if status is not None:
+            self.put("patient", {"consent_status": status}, patient["id"])
+
+    def _refuse_final(self, visit_id: str | None) -> None:
+        """Raise InvalidRecord when the stored visit is final (``sync.visits``)."""
+        old = self.get(visit_id, "visit") if visit_id else None
+        if errors := visits.frozen_errors("visit", old["fields"] if old else None):
+            raise InvalidRecord(errors)
 
     def add_addendum(
         self, visit_id: str, text: str, attachments: list[Record] | None = None
@@ -367,6 +326,36 @@ class Casework:
         existing = self.store.list("task", patient_id=patient_id)
         tasks = [self.put("task", t) for t in rounds.tasks_for_entry(entry, self.today, existing)]
         return entry, tasks
+
+    def update_round_entry(
+        self, entry_id: str, note: str, items: str
+    ) -> tuple[Record, list[Record]]:
+        """Change an entry's note and action items; a new item becomes a task (tasks of
+        items taken out stay: they may be under way)."""
+        old = self.get(entry_id, "round_entry")
+        if old is None:
+            raise RecordNotFound("This entry is no longer in the round.")
+        f = old["fields"]
+        fields = rounds.entry_fields(
+            f["round_id"], f["patient_id"], note, rounds.split_action_items(items)
+        )
+        entry = self.put("round_entry", fields, entry_id)
+        existing = self.store.list("task", patient_id=f["patient_id"])
+        tasks = [self.put("task", t) for t in rounds.tasks_for_entry(entry, self.today, existing)]
+        return entry, tasks
+
+    def remove_round_entry(self, entry_id: str) -> None:
+        """Take a patient out of a round; the tasks made from the entry are kept."""
+        self.store.delete(entry_id)
+
+    def past_rounds(self) -> list[rounds.RoundSummary]:
+        """Every round on this phone, newest first, with its site and patient count."""
+        names = {s["id"]: str(s["fields"].get("name", "")) for s in self.sites()}
+        return rounds.summaries(self.store.list("round"), self.store.list("round_entry"), names)
+
+    def patients_named(self, name: str) -> list[Record]:
+        """Patients whose name is exactly ``name`` (any case or accents): a likely duplicate."""
+        return [dict(p) for p in rounds.same_name(name, self.search_patients(name, limit=50))]
 
     def search_patients(self, text: str, limit: int = 5) -> list[Record]:
         """Patients whose name matches ``text`` (for the round's next-patient row)."""

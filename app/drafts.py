@@ -19,6 +19,8 @@ import logging
 from collections.abc import Collection, Iterator
 from typing import Any, Protocol, TypeVar
 
+from sync import schema
+
 log = logging.getLogger(__name__)
 
 PREFIX = "draft:"
@@ -119,6 +121,58 @@ class Drafts:
             if any(p in key for p in patient_ids) or _names(data, patient_ids):
                 self.drop(key)
 
+    def move_patient(self, old: str, new: str) -> None:
+        """A patient merged into another: every draft naming ``old`` (in its key or its
+        content) names ``new`` instead. Where ``new``'s own draft already holds the key, that
+        draft is kept and the moved one stays where it was, unchanged (nothing typed is lost).
+        """
+        for key in list(self.keys()):
+            moved_key = ":".join(new if part == old else part for part in key.split(":"))
+            if moved_key != key and moved_key in set(self.keys()):
+                continue
+            if key in self._cache:
+                self._move_held(key, moved_key, old, new)
+            else:
+                self._move_saved(key, moved_key, old, new)
+
+    def ids_named(self) -> set[str]:
+        """Every string in the drafts' keys and contents that could be a record id."""
+        found: set[str] = set()
+        for key in self.keys():
+            found.update(key.split(":"))
+            held = self._cache.get(key)
+            data = dataclasses.asdict(held) if held is not None else self._saved(key)
+            found.update(_strings(data))
+        return {s for s in found if schema.is_uuid(s)}
+
+    def _move_held(self, key: str, moved_key: str, old: str, new: str) -> None:
+        draft = self._cache[key]
+        changed = {
+            f.name: _swap(getattr(draft, f.name), old, new)
+            for f in dataclasses.fields(draft)
+            if f.init
+        }
+        moved = dataclasses.replace(draft, **changed)
+        if moved_key == key and moved == draft:
+            return
+        if moved_key != key:
+            self.drop(key)
+        self.put(moved_key, moved)
+
+    def _move_saved(self, key: str, moved_key: str, old: str, new: str) -> None:
+        saved = self._store.get_meta(PREFIX + key) if self._store is not None else None
+        if self._store is None or not isinstance(saved, dict):
+            return
+        moved = {**saved, "data": _swap(saved.get("data"), old, new)}
+        if moved_key == key and moved == saved:
+            return
+        if moved_key != key:
+            self._store.set_meta(PREFIX + key, None)
+        self._store.set_meta(PREFIX + moved_key, moved)
+
+    def _saved(self, key: str) -> Any:
+        return self._store.get_meta(PREFIX + key) if self._store is not None else None
+
     def _meta_keys(self) -> list[str]:
         if self._store is None:
             return []
@@ -148,3 +202,28 @@ def _names(value: Any, patient_ids: Collection[str]) -> bool:
     if isinstance(value, list | tuple):
         return any(_names(v, patient_ids) for v in value)
     return False
+
+
+def _swap(value: Any, old: str, new: str) -> Any:
+    """``value`` with every string equal to ``old`` replaced by ``new``, at any depth."""
+    if isinstance(value, str):
+        return new if value == old else value
+    if isinstance(value, dict):
+        return {k: _swap(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_swap(v, old, new) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_swap(v, old, new) for v in value)
+    return value
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in ``value`` (dict values, list and tuple items), at any depth."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _strings(v)

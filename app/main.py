@@ -5,6 +5,11 @@
 idle and when the app goes to the background (covering the screen as soon as it leaves the
 front), takes the system back gesture one screen at a time without dropping typed input,
 and starts syncs after unlock and saves.
+
+Several windows (browser tabs) may show the app on one data directory; ``Windows`` lets
+only one use it at a time, so the store is never opened twice: a new window takes over,
+and the others lock and say "Liaison is open in another window", with a button to take
+it back.
 """
 
 from __future__ import annotations
@@ -96,6 +101,25 @@ DISMISS_GRACE = 2.0  # seconds a closed dialog may take to be reported gone
 PHONES = (ft.PagePlatform.ANDROID, ft.PagePlatform.IOS)
 
 
+class Windows:
+    """The windows showing Liaison on one data directory: only ``current`` uses it."""
+
+    def __init__(self) -> None:
+        self.current: App | None = None
+
+    def take(self, app: App) -> None:
+        """``app`` uses the data from now on; the window that did steps aside first (it
+        locks, so its store is closed before ``app`` may open it)."""
+        previous, self.current = self.current, app
+        if previous is not None and previous is not app:
+            previous.step_aside()
+
+    def leave(self, app: App) -> None:
+        """``app``'s session ended: no window uses the data until one takes it."""
+        if self.current is app:
+            self.current = None
+
+
 class App:
     """One page's navigation and lifecycle around the app state (implements ``Nav``).
 
@@ -106,8 +130,20 @@ class App:
     is let go, which closes the app, again after that question.
     """
 
-    def __init__(self, page: Any, state: AppState) -> None:
+    def __init__(
+        self,
+        page: Any,
+        state: AppState,
+        *,
+        windows: Windows | None = None,
+        new_state: Callable[[], AppState] | None = None,
+    ) -> None:
         self.page, self.state = page, state
+        self.windows = windows or Windows()
+        # A fresh state for taking the data back (another window may have enrolled or
+        # unlocked meanwhile); None: keep this one.
+        self._new_state = new_state
+        self.elsewhere = False  # another window uses the data: this one shows only that
         self.connectivity: Any = None  # kept referenced, or Flet unregisters the service
         self.closed = False
         # The dialogs this app opened (not toasts) until the client reports them gone.
@@ -119,6 +155,66 @@ class App:
         self._uncover: list[Callable[[], None]] = []  # shows the covered dialogs again
         self._tasks: set[asyncio.Task[Any]] = set()  # answers to the client, kept referenced
         state.subscribe(self._changed)
+        self.windows.take(self)
+
+    # -- windows --------------------------------------------------------------------
+    def step_aside(self) -> None:
+        """Another window took the data: lock (the store closes) and say so."""
+        self.elsewhere = True
+        self._close_dialogs()
+        self.state.lock()
+        if not self.closed:
+            self.render(now=True)
+
+    def use_here(self, e: Any = None) -> None:
+        """ "Use Liaison here": take the data back from the other window (it locks)."""
+        self.windows.take(self)
+        self.elsewhere = False
+        if self._new_state is not None:
+            self.state = self._new_state()
+            self.state.subscribe(self._changed)
+        self.state.touch()
+        self.render()
+
+    def _elsewhere_view(self) -> ft.View:
+        """The calm screen of a window not in use."""
+        return ft.View(
+            route=urls.UNLOCK,
+            padding=ft.Padding.symmetric(horizontal=16, vertical=16),
+            controls=[
+                ft.SafeArea(
+                    ft.Column(
+                        [
+                            ft.Icon(ft.Icons.TAB, size=48),
+                            ft.Text(
+                                "Liaison is open in another window",
+                                key="elsewhere",
+                                theme_style=ft.TextThemeStyle.HEADLINE_SMALL,
+                                text_align=ft.TextAlign.CENTER,
+                            ),
+                            ft.Text(
+                                "Your work is safe. Use it there, or continue here: the "
+                                "other window then locks.",
+                                text_align=ft.TextAlign.CENTER,
+                            ),
+                            ft.Row(
+                                [
+                                    w.primary_button(
+                                        "Use Liaison here",
+                                        self.use_here,
+                                        key="use-here",
+                                        expand=True,
+                                    )
+                                ]
+                            ),
+                        ],
+                        spacing=12,
+                        horizontal_alignment=ft.CrossAxisAlignment.CENTER,
+                    ),
+                    expand=True,
+                )
+            ],
+        )
 
     @property
     def route(self) -> str:
@@ -184,17 +280,14 @@ class App:
         return bool(self._dialogs)
 
     def close_dialog(self) -> None:
+        """Close the top dialog this app opened. Views change once the client reports it
+        gone, or after ``DISMISS_GRACE`` should it never do so: a dropped session, or a
+        DatePicker, which its own OK closes (``open`` is already false here) unreported."""
         with contextlib.suppress(Exception):  # nothing open: nothing to close
-            closed = self.page.pop_dialog()
-            if closed in self._dialogs:
-                # Should the client never report it gone (a dropped session), render anyway.
-                with contextlib.suppress(RuntimeError):  # no loop: a headless test
-                    asyncio.get_running_loop().call_later(
-                        DISMISS_GRACE, self._forget_dialog, closed
-                    )
-
-    def saved(self) -> None:
-        self.state.record_saved()  # the store already reports puts; harmless twice
+            self.page.pop_dialog()
+        for closed in [d for d in self._dialogs if not d.open]:
+            with contextlib.suppress(RuntimeError):  # no loop: a headless test
+                asyncio.get_running_loop().call_later(DISMISS_GRACE, self._forget_dialog, closed)
 
     # -- rendering ----------------------------------------------------------------------
     def build(self, route: str) -> ft.View:
@@ -231,7 +324,9 @@ class App:
             return
         self._render_pending = False
         state = self.state
-        if state.phase == FIRST_RUN or state.first_run.step == "sync":
+        if self.elsewhere:
+            views = [self._elsewhere_view()]
+        elif state.phase == FIRST_RUN or state.first_run.step == "sync":
             views = [first_run.build(state, self)]
         elif state.phase == LOCKED:
             views = [unlock.build(state, self)]
@@ -251,13 +346,20 @@ class App:
         self.page.views.extend(views)
         self.page.update()
 
+    def _close_dialogs(self) -> None:
+        while self.page.pop_dialog() is not None:
+            pass
+        self._dialogs.clear()
+        self._asking = False
+
     def _changed(self, topic: str) -> None:
         if topic == "phase":
+            if self.elsewhere and self.state.phase == UNLOCKED:
+                # An unlock begun before another window took over: the data is not ours.
+                self.state.lock()
+                return
             # Dialogs may hold patient data (a half-typed new patient): close them all.
-            while self.page.pop_dialog() is not None:
-                pass
-            self._dialogs.clear()
-            self._asking = False
+            self._close_dialogs()
             self.render(now=True)
             return
         if topic == "photo":  # a thumbnail arrived: fill it in where it is shown
@@ -401,9 +503,10 @@ class App:
         self._navigate(routes.parent(self.route) or urls.HOME)
 
     def close(self, e: Any = None) -> None:
-        """The session ended (or another window took over): lock and stop the timer."""
+        """The session ended: lock, stop the timer and leave the data to other windows."""
         self.closed = True
         self.state.lock()
+        self.windows.leave(self)
 
     def on_lifecycle(self, e: Any) -> None:
         """Cover the screen when the app leaves the front; lock when it is hidden.
@@ -438,7 +541,7 @@ class App:
     async def on_keyboard(self, e: Any) -> None:
         """Typing a PIN on a hardware keyboard works on the lock screen."""
         self.state.touch()
-        if self.state.phase != LOCKED:
+        if self.state.phase != LOCKED or self.elsewhere:
             return
         key = str(e.key).removeprefix("Numpad ").removeprefix("Digit ")
         if key.isdigit() and len(key) == 1:
@@ -469,7 +572,7 @@ class App:
                 self.render()
 
 
-_active: dict[str, App] = {}
+_windows: dict[str, Windows] = {}  # by data directory: the windows of this process
 
 
 async def main(page: ft.Page) -> None:
@@ -478,21 +581,23 @@ async def main(page: ft.Page) -> None:
     theme.apply(page)
     directory = data_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    # One session at a time owns the data directory (a reloaded browser tab starts a new
-    # one): lock the previous session so its store is closed before this one opens it.
-    previous = _active.pop("current", None)
-    if previous is not None:
-        previous.close()
     from app.keystore import keystore_for
 
     keystore = await keystore_for(page)  # a Flet service on phones: made with the page
-    services = make_services(
-        directory,
-        server_url=os.environ.get("LIAISON_SERVER_URL", ""),
-        auto_sync=True,
-        keystore=keystore,
-    )
-    app = _active["current"] = App(page, AppState(services))
+
+    def new_state() -> AppState:
+        services = make_services(
+            directory,
+            server_url=os.environ.get("LIAISON_SERVER_URL", ""),
+            auto_sync=True,
+            keystore=keystore,
+        )
+        return AppState(services)
+
+    # One window at a time uses the data directory (a second tab, or a reloaded one, is
+    # a new session): the one before locks, so its store is closed before this one opens.
+    windows = _windows.setdefault(str(directory.resolve()), Windows())
+    app = App(page, new_state(), windows=windows, new_state=new_state)
     page.on_route_change = app.on_route_change
     page.on_view_pop = app.on_view_pop
     page.on_app_lifecycle_state_change = app.on_lifecycle

@@ -12,7 +12,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-OPEN_REFERRALS = ("draft", "sent", "accepted")
+from app.labels import label
+from app.referral_flow import OPEN as OPEN_REFERRALS
+
 FILTERS = ("all", "follow_up", "open_referrals", "recent")
 FILTER_LABELS = {
     "all": "All",
@@ -21,23 +23,13 @@ FILTER_LABELS = {
     "recent": "Recently seen",
 }
 RECENT_DAYS = 14
-LABELS = {
-    "information_referral": "Information & referral",
-    "short_term_contact": "Short-term contact",
-    "intensive_case_management": "Intensive case management",
-    "office": "Office",
-    "home": "Home visit",
-    "phone": "Phone call",
-}
 
 Record = Mapping[str, Any]
 
 
-def label(value: str | None) -> str:
-    """A readable label for a schema value ("short_term_contact" -> "Short-term contact")."""
-    if not value:
-        return ""
-    return LABELS.get(value, value.replace("_", " ").capitalize())
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """ "1 attendee", "2 attendees": a count with its noun in the right number."""
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
 
 
 def _live(records: Iterable[Record]) -> list[Record]:
@@ -85,6 +77,7 @@ class Item:
     patient_id: str | None = None
     link: str | None = None  # the record this one belongs to: a round entry's round
     overdue: bool = False
+    variant: str = ""  # what changes its icon: a visit's setting, "open" or "done" for a task
     photos: tuple[tuple[str, str, str], ...] = ()  # (sha256, thumbnail sha256, caption)
 
 
@@ -120,7 +113,7 @@ def today(store: Any, day: dt.date) -> Today:
                     r["id"],
                     "round",
                     sites.get(f.get("site_id") or "", "Office round"),
-                    detail=f"{len(f.get('attendees') or [])} attendees",
+                    detail=plural(len(f.get("attendees") or []), "attendee"),
                     when=str(f.get("date")),
                 )
             )
@@ -144,6 +137,7 @@ def today(store: Any, day: dt.date) -> Today:
                     ),
                     when=str(f.get("started_at", ""))[11:16],
                     patient_id=pid,
+                    variant=str(f.get("setting") or ""),
                 )
             )
     for t in _live(store.list("task")):
@@ -160,6 +154,7 @@ def today(store: Any, day: dt.date) -> Today:
                     when=str(f.get("due_date")),
                     patient_id=pid,
                     overdue=due < day,
+                    variant="open",
                 )
             )
     for r in _live(store.list("referral")):
@@ -197,63 +192,87 @@ class PatientRow:
 
 
 def caseload(store: Any, text: str, filter_name: str, day: dt.date) -> list[PatientRow]:
-    """Active patients matching ``text`` (by name) and the filter, best first."""
+    """Active patients matching ``text`` (by name or phone digits) and the filter, best first."""
     patients = _live(store.search_patients(text) if text.strip() else store.list("patient"))
     patients = [p for p in patients if _f(p).get("status", "active") != "closed"]
-    due_tasks: set[str] = set()
+    follow_up = _due_tasks(store, day) | _draft_visits(store)
+    referrals = _open_referrals(store)
+    last_seen = _last_seen(store)
+    rows = [_row(p, follow_up, referrals, last_seen) for p in patients]
+    return _filtered(rows, filter_name, day)
+
+
+def _due_tasks(store: Any, day: dt.date) -> set[str]:
+    """Patients with an open task due by ``day``."""
+    out: set[str] = set()
     for t in _live(store.list("task")):
         f = _f(t)
         due = _date(f.get("due_date"))
         if not f.get("done") and due is not None and due <= day:
-            due_tasks.add(str(f.get("patient_id")))
-    drafts = {
+            out.add(str(f.get("patient_id")))
+    return out
+
+
+def _draft_visits(store: Any) -> set[str]:
+    """Patients with a visit not yet final."""
+    return {
         str(_f(v).get("patient_id"))
         for v in _live(store.list("visit"))
         if _f(v).get("status") != "final"
     }
-    referrals: dict[str, int] = {}
+
+
+def _open_referrals(store: Any) -> dict[str, int]:
+    """Open referrals per patient."""
+    out: dict[str, int] = {}
     for r in _live(store.list("referral")):
         if _f(r).get("status") in OPEN_REFERRALS:
             pid = str(_f(r).get("patient_id"))
-            referrals[pid] = referrals.get(pid, 0) + 1
-    last_seen: dict[str, str] = {}
+            out[pid] = out.get(pid, 0) + 1
+    return out
+
+
+def _last_seen(store: Any) -> dict[str, str]:
+    """The start of each patient's latest visit."""
+    out: dict[str, str] = {}
     for v in _live(store.list("visit")):
         pid, when = str(_f(v).get("patient_id")), str(_f(v).get("started_at") or "")
-        if when > last_seen.get(pid, ""):
-            last_seen[pid] = when
-    rows = []
-    for p in patients:
-        pid, f = p["id"], _f(p)
-        seen = last_seen.get(pid)
-        bits = [f"Seen {seen[:10]}" if seen else "Not seen yet"]
-        if referrals.get(pid):
-            bits.append(f"{referrals[pid]} open referral" + ("s" if referrals[pid] > 1 else ""))
-        if f.get("risk_flags"):
-            bits.append(", ".join(f["risk_flags"][:2]))
-        rows.append(
-            PatientRow(
-                pid,
-                str(f.get("name", "")),
-                " · ".join(bits),
-                pid in due_tasks or pid in drafts,
-                referrals.get(pid, 0),
-                seen,
-            )
-        )
-    since = (day - dt.timedelta(days=RECENT_DAYS)).isoformat()
+        if when > out.get(pid, ""):
+            out[pid] = when
+    return out
+
+
+def _row(
+    patient: Record, follow_up: set[str], referrals: dict[str, int], last_seen: dict[str, str]
+) -> PatientRow:
+    pid, f = patient["id"], _f(patient)
+    seen = last_seen.get(pid)
+    bits = [f"Seen {seen[:10]}" if seen else "Not seen yet"]
+    if referrals.get(pid):
+        bits.append(plural(referrals[pid], "open referral"))
+    if f.get("risk_flags"):
+        bits.append(", ".join(f["risk_flags"][:2]))
+    return PatientRow(
+        pid,
+        str(f.get("name", "")),
+        " · ".join(bits),
+        pid in follow_up,
+        referrals.get(pid, 0),
+        seen,
+    )
+
+
+def _filtered(rows: list[PatientRow], filter_name: str, day: dt.date) -> list[PatientRow]:
+    """The rows the filter keeps: by name, or most recently seen first for "recent"."""
+    if filter_name == "recent":
+        since = (day - dt.timedelta(days=RECENT_DAYS)).isoformat()
+        recent = (r for r in rows if (r.last_seen or "") >= since)
+        return sorted(recent, key=lambda r: r.last_seen or "", reverse=True)
     if filter_name == "follow_up":
         rows = [r for r in rows if r.follow_up]
     elif filter_name == "open_referrals":
         rows = [r for r in rows if r.open_referrals]
-    elif filter_name == "recent":
-        rows = sorted(
-            (r for r in rows if (r.last_seen or "") >= since),
-            key=lambda r: r.last_seen or "",
-            reverse=True,
-        )
-    if filter_name != "recent":
-        rows.sort(key=lambda r: r.name.casefold())
-    return rows
+    return sorted(rows, key=lambda r: r.name.casefold())
 
 
 @dataclass
@@ -311,6 +330,7 @@ def patient_page(store: Any, patient_id: str, day: dt.date) -> PatientPage | Non
                     detail=label(rf.get("triage")) or str(rf.get("summary", ""))[:80],
                     when=when,
                     patient_id=patient_id,
+                    variant=str(rf.get("setting") or ""),
                 )
             )
         elif kind == "round_entry":
@@ -352,6 +372,7 @@ def patient_page(store: Any, patient_id: str, day: dt.date) -> PatientPage | Non
                     when=when,
                     patient_id=patient_id,
                     overdue=bool(due and due < day and not rf.get("done")),
+                    variant="done" if rf.get("done") else "open",
                 )
             )
         elif kind == "transition":

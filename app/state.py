@@ -18,10 +18,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from app import errors
+from app import errors, messages
 from app.attachments import Attachments
 from app.drafts import Drafts
-from app.syncing import Syncing, SyncStatus, ago, stale_screen_state
+from app.syncing import Syncing, SyncStatus, ago, stale_screen_state, survivor_here
 from sync import errors as sync_errors
 
 __all__ = [
@@ -42,24 +42,24 @@ AUTO_LOCK_CHOICES = (1, 2, 5, 10, 15, 30)
 def plain_error(exc: BaseException) -> str:
     """A sentence a liaison can act on, for any error the app shows."""
     if isinstance(exc, sync_errors.InsecureServerURL):
-        return "The server address must start with https:// (plain http only on this computer)."
+        return messages.INSECURE_URL
     if isinstance(exc, sync_errors.DeviceRevoked):
-        return "This device was signed out by an administrator; its Liaison data was erased."
+        return messages.DEVICE_REVOKED
     if isinstance(exc, sync_errors.AuthExpired):
-        return "Your sign-in has expired. Sign in again on the Sync screen; unsynced work is kept."
+        return messages.SIGN_IN_EXPIRED
     if isinstance(exc, sync_errors.ServerRefused):
         if exc.status == 429:
-            return "Too many tries. Wait a few minutes, then try again."
-        return f"The server refused: {exc.message}"
+            return messages.TOO_MANY_TRIES
+        return messages.server_refused(exc.message)
     if isinstance(exc, sync_errors.ServerUnavailable):
-        return "Can't reach the server. Your work is saved on this phone and will sync later."
+        return messages.OFFLINE
     if isinstance(exc, sync_errors.InvalidRecord):
         return "; ".join(f"{e.field.replace('_', ' ')} {e.message}" for e in exc.errors)
     if isinstance(exc, errors.StoreCorrupted):
-        return "The data on this phone is damaged. Nothing was overwritten; call support."
+        return messages.STORE_DAMAGED
     if isinstance(exc, sync_errors.SyncError | errors.AppError):
         return str(exc)[:200] or type(exc).__name__
-    return f"Something went wrong ({type(exc).__name__})."
+    return messages.something_went_wrong(type(exc).__name__)
 
 
 def vault_refusal(exc: BaseException) -> str | None:
@@ -183,6 +183,7 @@ class AppState:
             plain_error=plain_error,
             on_revoked=self._erase_local,
             on_purged=self._forget_patients,
+            after_pull=self._drafts_follow_merges,
         )
         self.last_activity = now()
         self.auto_lock_minutes = DEFAULT_AUTO_LOCK_MINUTES
@@ -243,13 +244,13 @@ class AppState:
             return False
         except sync_errors.ServerRefused as exc:
             if exc.status == 401:
-                fr.message = "Wrong username or password."
+                fr.message = messages.WRONG_USERNAME_OR_PASSWORD
             else:
                 fr.message = plain_error(exc)
             return False
         except (sync_errors.SyncError, ValueError) as exc:
             if isinstance(exc, sync_errors.ServerUnavailable):
-                fr.message = f"Can't reach the server at {fr.server_url}. Check the address."
+                fr.message = messages.unreachable_at(fr.server_url)
             else:
                 fr.message = plain_error(exc)
             return False
@@ -530,6 +531,20 @@ class AppState:
             )
         return teams[0][0] if teams else None
 
+    def _drafts_follow_merges(self) -> None:
+        """Drafts naming a patient merged away (here or on another phone) name its survivor."""
+        store = self.store
+        if store is None:
+            return
+
+        def with_tombstones(record_id: str) -> Any:
+            return store.get(record_id, include_deleted=True)
+
+        for patient_id in self.drafts.ids_named():
+            survivor = survivor_here(with_tombstones, patient_id)
+            if survivor != patient_id:
+                self.drafts.move_patient(patient_id, survivor)
+
     def _forget_patients(self, patient_ids: list[str]) -> None:
         """Patients left this device's scope: drop the screen state holding their data,
         with any pending autosave, so nothing of theirs is shown or written back."""
@@ -596,11 +611,11 @@ class AppState:
             finally:
                 await client.aclose()
         except sync_errors.ServerRefused as exc:
-            return "Wrong password." if exc.status == 401 else plain_error(exc)
+            return messages.WRONG_PASSWORD if exc.status == 401 else plain_error(exc)
         except (sync_errors.SyncError, ValueError) as exc:
             return plain_error(exc)
         if self.store is not store:  # locked while the server answered
-            return "Liaison was locked. Unlock and try again."
+            return messages.LOCKED_MEANWHILE
         # Only the same account may take over this phone's data (the name is not editable
         # on the screen; the server's answer is checked too).
         if (enrolment.get("user") or {}).get("username") != username:
@@ -637,14 +652,12 @@ class AppState:
                     await client.aclose()
             except (sync_errors.SyncError, ValueError):
                 pass  # best effort: an administrator can still revoke it on the server
-        self._erase_local("This device was signed out and its Liaison data erased.")
+        self._erase_local(messages.DEVICE_REVOKED)
         return 0
 
     def forget_pin(self) -> None:
         """Forgotten PIN: erase this device's data (unsynced work is lost) and start over."""
-        self._erase_local(
-            "Liaison's data was erased from this phone. Sign in again to download your caseload."
-        )
+        self._erase_local(messages.ERASED)
 
     def _erase_local(self, notice: str) -> None:
         self.syncing.close(forget=True)

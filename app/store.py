@@ -20,6 +20,7 @@ import unicodedata
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -30,19 +31,22 @@ from app.blobs import BlobStore
 from app.errors import RecordNotFound, StoreClosed
 from app.storage import Changes, Doc, JournalStorage, fsync_dir
 from sync import merge as merging
+from sync import merged, visits
 from sync.attachments import SENT
 from sync.attachments import hashes as blob_hashes
 from sync.engine import CONFLICTS, REJECTED, REPAIR
 from sync.errors import FieldError, InvalidRecord, ProtocolError
 from sync.hlc import Clock, wall_ms
 from sync.protocol import tombstone
-from sync.schema import finalize_errors, is_uuid, patient_of, validate
+from sync.schema import is_uuid, patient_of, validate
 
 RECORDS, OUTBOX, META = "records", "outbox", "meta"
 JOURNAL = "store.journal"
 BLOBS = "blobs"
 _DEVICE = "_device"  # meta key of the next mutation id and the latest HLC, never a user key
 _MISSING = object()
+# A typed phone number (or part of one): digits with the usual + ( ) - . between them.
+_PHONE_WORD = re.compile(r"\+?\(?\d[\d().\-]*")
 _MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
 # Letters with a stroke or ligatures do not decompose; people type them without.
 _LETTERS = str.maketrans(
@@ -103,7 +107,7 @@ class Store:
         self._lock = threading.RLock()
         self._tables = {name: ReadOnlyTable(storage, name) for name in (RECORDS, OUTBOX, META)}
         self._by_patient: dict[str, dict[str, None]] = {}  # patient id -> record ids
-        self._names: dict[str, str] = {}  # live patient id -> folded name
+        self._names: dict[str, str] = {}  # live patient id -> folded name, phone digits
         self._pending: Counter[str] = Counter()  # record id -> mutations in the outbox
         self._refs: Counter[str] = Counter()  # blob hash -> records and mutations naming it
         data = storage.read()
@@ -244,7 +248,7 @@ class Store:
             changed = {k: clone(v) for k, v in fields.items() if _differs(old_fields, k, v)}
             if old is not None and not changed:
                 return clone(old)
-            if type == "visit" and (errors := _visit_errors(old_fields, {**old_fields, **fields})):
+            if errors := visits.change_errors(type, old_fields, {**old_fields, **fields}):
                 raise InvalidRecord(errors)
             stamp = self._clock.now()
             rev = old["rev"] if old else None
@@ -288,10 +292,11 @@ class Store:
             ]
 
     def search_patients(self, text: str, limit: int = 50) -> Records:
-        """Live patients whose name contains every word of ``text`` (any case, any accents)."""
+        """Live patients whose name or phone number contains every word of ``text`` (any
+        case, any accents; a number typed with dashes or spaces still matches)."""
         with self._lock:
             records = self._docs(RECORDS)
-            words = fold(text).split()
+            words = [_digits(w) if _PHONE_WORD.fullmatch(w) else w for w in fold(text).split()]
             hits = [(n, i) for i, n in self._names.items() if all(w in n for w in words)]
             hits.sort()
             return [clone(records[i]) for _, i in hits[: max(0, limit)]]
@@ -304,6 +309,8 @@ class Store:
                 raise RecordNotFound("no record with that id")
             if old["deleted"]:
                 return
+            if errors := visits.delete_errors(old["type"], old["fields"]):
+                raise InvalidRecord(errors)
             stamp = self._clock.now()
             record = _tombstone(old, old["rev"])
             self._queue(record, "delete", {}, {}, old["rev"], stamp)
@@ -348,6 +355,7 @@ class Store:
                 changes[(RECORDS, record["id"])] = record
                 mark = max([mark, *incoming["clock"].values()])
             purged = self._purge(set(purge), changes, local)
+            self._follow_merges(changes, local)
             changes[(META, "cursor")] = {"value": cursor}
             changes[(META, _DEVICE)] = self._device_doc(mark, self._next_id)
             self.commit(changes)
@@ -369,38 +377,17 @@ class Store:
         re-fetches kept for them; True when anything of theirs was here."""
         if not patients:
             return False
-        doomed = {i for p in patients for i in self._by_patient.get(p, ())}
-        for (_, record_id), new in list(changes.items()):
-            if new is not None and patient_of(new["type"], record_id, new["fields"]) in patients:
-                doomed.add(record_id)
-        for record_id in doomed:
-            if record_id in local:
-                changes[(RECORDS, record_id)] = None
-            else:
-                changes.pop((RECORDS, record_id), None)
-
-        def theirs(record_id: Any, *patient_ids: Any) -> bool:
-            if isinstance(record_id, str) and (record_id in doomed or record_id in patients):
-                return True
-            return any(isinstance(p, str) and p in patients for p in patient_ids)
-
-        def mutation(m: Any) -> bool:
-            m = m if isinstance(m, dict) else {}
-            return theirs(m.get("record_id"), (m.get("fields") or {}).get("patient_id"))
-
-        def conflict(c: dict[str, Any]) -> bool:
-            moved = (c.get("value"), c.get("lost_value")) if c.get("field") == "patient_id" else ()
-            return theirs(c.get("record_id"), *moved)
-
+        doomed = self._purge_records(patients, changes, local)
+        theirs = _Theirs(patients, doomed)
         found = bool(doomed)
         for key, pending in self._docs(OUTBOX).items():
-            if mutation(pending):
+            if theirs.mutation(pending):
                 changes[(OUTBOX, key)] = None
                 found = True
         kept: dict[str, Callable[[Any], bool]] = {
-            REJECTED: lambda x: isinstance(x, dict) and mutation(x.get("mutation")),
-            CONFLICTS: lambda x: isinstance(x, dict) and conflict(x),
-            REPAIR: lambda x: theirs(x),
+            REJECTED: lambda x: isinstance(x, dict) and theirs.mutation(x.get("mutation")),
+            CONFLICTS: lambda x: isinstance(x, dict) and theirs.conflict(x),
+            REPAIR: lambda x: theirs.record(x),
         }
         meta = self._docs(META)
         for name, is_theirs in kept.items():
@@ -410,6 +397,50 @@ class Store:
                 changes[(META, name)] = {"value": left} if left else None
                 found = True
         return found
+
+    def _purge_records(
+        self,
+        patients: set[str],
+        changes: dict[tuple[str, str], Doc | None],
+        local: Mapping[str, Doc],
+    ) -> set[str]:
+        """Remove from ``changes`` (or from the store, when here) every record of
+        ``patients``, stored or arriving; returns their ids."""
+        doomed = {i for p in patients for i in self._by_patient.get(p, ())}
+        for (_, record_id), new in list(changes.items()):
+            if new is not None and patient_of(new["type"], record_id, new["fields"]) in patients:
+                doomed.add(record_id)
+        for record_id in doomed:
+            if record_id in local:
+                changes[(RECORDS, record_id)] = None
+            else:
+                changes.pop((RECORDS, record_id), None)
+        return doomed
+
+    def _follow_merges(
+        self, changes: dict[tuple[str, str], Doc | None], local: Mapping[str, Doc]
+    ) -> None:
+        """A pulled patient tombstone naming a survivor (``sync.merged``): local records
+        still filed under the merged-away patient (edits the server has not seen yet) move
+        to the survivor, as the server moves them when they arrive. Only ``patient_id``
+        changes, with its clock, so nothing is queued and no pending edit is lost."""
+
+        def doc(record_id: str) -> Doc | None:
+            key = (RECORDS, record_id)
+            return changes[key] if key in changes else local.get(record_id)
+
+        def link(patient_id: str) -> str | None:
+            return merged.merged_into(doc(patient_id))
+
+        gone = [i for (t, i), d in changes.items() if t == RECORDS and merged.merged_into(d)]
+        for duplicate in gone:
+            survivor = merged.survivor(duplicate, link)
+            for record_id in list(self._by_patient.get(duplicate, ())):
+                record = doc(record_id)
+                if record is None or record["fields"].get("patient_id") != duplicate:
+                    continue
+                fields = {**record["fields"], "patient_id": survivor}
+                changes[(RECORDS, record_id)] = {**record, "fields": fields}
 
     def _pulled(self, incoming: Any, old: Doc | None) -> Doc:
         """The local record after a server record arrives (per-field merge)."""
@@ -539,7 +570,7 @@ class Store:
             if record["type"] == "patient":
                 by_patient.setdefault(record_id, {})[record_id] = None
                 if not record["deleted"]:
-                    names[record_id] = fold(str(record["fields"].get("name") or ""))
+                    names[record_id] = _search_key(record["fields"])
             elif isinstance(patient := record["fields"].get("patient_id"), str):
                 by_patient.setdefault(patient, {})[record_id] = None
 
@@ -554,7 +585,7 @@ class Store:
             if patient is not None:
                 self._by_patient.setdefault(patient, {})[record_id] = None
             if new["type"] == "patient" and not new["deleted"]:
-                self._names[record_id] = fold(str(new["fields"].get("name") or ""))
+                self._names[record_id] = _search_key(new["fields"])
 
     # -- added for sync.engine: a change the server refused -----------------------------
 
@@ -603,6 +634,40 @@ class Store:
             self._next_id = next_id
 
 
+def _digits(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
+
+
+def _search_key(fields: Mapping[str, Any]) -> str:
+    """What ``search_patients`` matches: the folded name, then the phone's digits (sorting
+    by this key sorts by name)."""
+    return fold(str(fields.get("name") or "")) + "\n" + _digits(str(fields.get("phone") or ""))
+
+
+@dataclass(frozen=True)
+class _Theirs:
+    """Whether a kept item (mutation, conflict, record id) belongs to purged patients."""
+
+    patients: set[str]
+    doomed: set[str]  # the ids of their records
+
+    def record(self, record_id: Any, *patient_ids: Any) -> bool:
+        """A record of theirs, or one naming one of them as its patient."""
+        if isinstance(record_id, str) and (record_id in self.doomed or record_id in self.patients):
+            return True
+        return any(isinstance(p, str) and p in self.patients for p in patient_ids)
+
+    def mutation(self, m: Any) -> bool:
+        """A mutation of one of their records (or one moving a record to them)."""
+        m = m if isinstance(m, dict) else {}
+        return self.record(m.get("record_id"), (m.get("fields") or {}).get("patient_id"))
+
+    def conflict(self, c: dict[str, Any]) -> bool:
+        """A conflict on one of their records (or about moving a record to or from them)."""
+        moved = (c.get("value"), c.get("lost_value")) if c.get("field") == "patient_id" else ()
+        return self.record(c.get("record_id"), *moved)
+
+
 def _blobs(doc: Doc | None) -> set[str]:
     """The blob hashes a record or an outbox mutation names (photos, thumbnails)."""
     fields = doc.get("fields") if doc is not None else None
@@ -615,13 +680,6 @@ def _differs(old: Mapping[str, Any], name: str, value: Any) -> bool:
         return value is not None
     # True == 1 in Python, but not in JSON: compare types too.
     return bool(current != value or type(current) is not type(value))
-
-
-def _visit_errors(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[FieldError]:
-    """A final visit never changes (corrections are addenda); finalizing needs core fields."""
-    if old.get("status") == "final":
-        return [FieldError("status", "a final visit never changes; add an addendum")]
-    return finalize_errors(new) if new.get("status") == "final" else []
 
 
 def _tombstone(record: Doc, rev: Any) -> Doc:

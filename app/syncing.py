@@ -15,9 +15,9 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
-from app import errors
+from app import errors, messages
 from sync import errors as sync_errors
-from sync import schema
+from sync import merged, schema
 from sync.engine import SyncResult
 from sync.engine import SyncStatus as EngineStatus
 from sync.scheduler import SyncScheduler
@@ -109,6 +109,51 @@ def stale_screen_state(
     return stale
 
 
+def current_conflicts(
+    notes: list[dict[str, Any]], record: Callable[[str], Mapping[str, Any] | None]
+) -> list[dict[str, Any]]:
+    """The conflict notes still worth reviewing, each with its record's current value.
+
+    A pull may show that a conflict was settled elsewhere: its record is gone, or its field
+    now holds the value that had lost (someone chose it). Such notes are dropped; the others
+    show what the record holds now, not what it held when the conflict happened."""
+    kept = []
+    for note in notes:
+        found = record(str(note.get("record_id", "")))
+        if found is None:
+            continue
+        fields = found.get("fields") or {}
+        now = fields.get(note.get("field"))
+        if now == note.get("lost_value"):
+            continue
+        kept.append({**note, "value": now} if now != note.get("value") else note)
+    return kept
+
+
+def survivor_here(record: Callable[[str], Mapping[str, Any] | None], patient_id: str) -> str:
+    """The patient that holds ``patient_id``'s records on this phone: itself, unless a pulled
+    tombstone says it was merged into another (``record`` includes tombstones)."""
+    return merged.survivor(patient_id, lambda p: merged.merged_into(record(p)))
+
+
+def follow_merges(
+    notes: list[dict[str, Any]], record: Callable[[str], Mapping[str, Any] | None]
+) -> list[dict[str, Any]]:
+    """A conflict on a patient merged away since is about its survivor now: the server
+    applies the duplicate's edits to the survivor (``sync.merged``)."""
+    out = []
+    for note in notes:
+        record_id = str(note.get("record_id", ""))
+        survivor = survivor_here(record, record_id)
+        out.append(note if survivor == record_id else {**note, "record_id": survivor})
+    return out
+
+
+def same_conflict(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """True when two notes are about the same lost value (their current values aside)."""
+    return all(a.get(k) == b.get(k) for k in ("record_id", "field", "lost_clock", "lost_value"))
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' if n != 1 else ''}"
 
@@ -125,10 +170,12 @@ class Syncing:
         plain_error: Callable[[BaseException], str],
         on_revoked: Callable[[str], None],
         on_purged: Callable[[list[str]], None] | None = None,
+        after_pull: Callable[[], None] | None = None,
     ) -> None:
         self.services, self.emit, self.now = services, emit, now
         self.plain_error, self.on_revoked = plain_error, on_revoked
         self.on_purged = on_purged  # patients a sync purged: forget their screen state
+        self.after_pull = after_pull  # what a pull may have changed: drafts follow merges
         self.status = SyncStatus()
         self.store: Any = None
         self.task: asyncio.Task[Any] | None = None  # a sync started by start() without
@@ -264,6 +311,9 @@ class Syncing:
             return result
         if result.purged and self.on_purged is not None:
             self.on_purged(list(result.purged))
+        self._review_again()
+        if self.after_pull is not None:
+            self.after_pull()
         self._finished(result)
         if problem:
             s.error = problem
@@ -281,17 +331,11 @@ class Syncing:
             self.store.set_meta("last_sync", s.last_success)
             s.summary = f"Sent {result.pushed}, received {result.pulled}."
         elif result.status == EngineStatus.OFFLINE:
-            s.error = (
-                "Can't reach the server. Your work is saved on this phone and "
-                "will sync when you are back online."
-            )
+            s.error = messages.OFFLINE
         elif result.status == EngineStatus.SIGN_IN_REQUIRED:
-            s.error = (
-                "Your sign-in has expired. Sign in again to sync; your unsynced "
-                "work is kept on this phone."
-            )
+            s.error = messages.SIGN_IN_EXPIRED
         else:
-            s.error = f"The server refused the sync: {result.error or 'unknown reason'}."
+            s.error = messages.server_refused(result.error)
         if result.rejected:
             s.summary = f"{s.summary or ''} {_plural(len(result.rejected), 'change')} to fix."
         if result.conflicts:
@@ -307,9 +351,29 @@ class Syncing:
         """Changes the server refused, kept for the user to fix or discard."""
         return list(self.store.get_meta("rejected") or []) if self.store else []
 
-    def resolve_conflict(self, index: int, *, use_other: bool) -> None:
-        """Keep the current value, or write the other one back (as a new, newer change)."""
+    def _review_again(self) -> None:
+        """After a pull: drop the conflicts settled elsewhere, show current values."""
+        notes = self.conflicts()
+
+        def with_tombstones(record_id: str) -> Mapping[str, Any] | None:
+            return self.store.get(record_id, include_deleted=True)  # type: ignore[no-any-return]
+
+        kept = current_conflicts(follow_merges(notes, with_tombstones), self.store.get)
+        if kept != notes:
+            self.store.set_meta("conflicts", kept)
+
+    def resolve_conflict(
+        self, index: int, *, use_other: bool, note: Mapping[str, Any] | None = None
+    ) -> None:
+        """Keep the current value, or write the other one back (as a new, newer change).
+
+        ``note``: the conflict as the screen showed it; when a sync changed the list since,
+        it is found by what it is (and nothing happens when it is no longer there)."""
         items = self.conflicts()
+        if note is not None and not (index < len(items) and same_conflict(items[index], note)):
+            index = next((i for i, c in enumerate(items) if same_conflict(c, note)), -1)
+            if index < 0:
+                return
         note = items.pop(index)
         if use_other:
             record = self.store.get(note["record_id"])

@@ -23,21 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app import assessment
+from app.labels import NEEDS as NEED_LABELS  # noqa: F401  # views still read it here
+from app.labels import label
 
 CASE_MANAGEMENT = "Intensive community case management"
 URGENCY_DAYS = {"urgent": 1, "soon": 7, "routine": 14}
-NEED_LABELS = {
-    "housing": "Housing",
-    "food": "Food",
-    "transport": "Transport",
-    "utilities": "Utilities",
-    "safety": "Safety",
-    "caregiver_support": "Caregiver support",
-    "medication_management": "Medication management",
-    "financial": "Financial",
-    "mental_health": "Mental health",
-    "social_isolation": "Social isolation",
-}
 # (days, title, why). 2 days: most failed referrals fail at the first contact, and a quick
 # call catches that while the visit is fresh. 7 days: by then the service has usually
 # answered, so progress can be checked and a declined referral replaced. 30 days: the end of
@@ -64,7 +54,7 @@ def _due(today: dt.date, days: int) -> str:
 
 
 def _names(needs: Sequence[str]) -> str:
-    return ", ".join(NEED_LABELS.get(n, n).lower() for n in needs)
+    return ", ".join(label(n, "need").lower() for n in needs)
 
 
 def match_resources(

@@ -38,6 +38,11 @@ def edit_patient(patient_id: str) -> str:
     return f"/patient/{patient_id}/edit"
 
 
+def merge_patient(patient_id: str) -> str:
+    """Merge a patient recorded twice into their other record."""
+    return f"/patient/{patient_id}/merge"
+
+
 def assess(patient_id: str) -> str:
     """A new assessment (or today's draft) for a patient."""
     return f"/assess/{patient_id}"

@@ -19,21 +19,42 @@ from typing import Any
 import flet as ft
 
 from app import assessment as a
-from app import urls
+from app import forms, urls
 from app.attachments import Target
 from app.autosave import Debouncer
 from app.casework import Casework
 from app.errors import AppError
-from app.queries import label
+from app.labels import SOURCES, label
 from app.state import AppState, plain_error
 from app.triage import Proposal
 from app.views import next_steps, photos, screening, shell
 from app.views import widgets as w
-from app.views.visit_final import SOURCES, addendum_leave, facts, final_view
+from app.views.visit_final import addendum_leave, facts, final_view
 from sync import schema
 from sync.errors import InvalidRecord
 
 STARTED_FORM = "Use the form 2026-11-23 10:30"
+# The visit fields this form edits (checked for changes made on another device) and how
+# the liaison knows them.
+FORM_FIELDS = (
+    "started_at",
+    "setting",
+    "source",
+    "needs",
+    "screening",
+    "summary",
+    "triage",
+    "consent_confirmed",
+    "attachments",
+)
+FIELD_LABELS = {
+    "started_at": "Start time",
+    "source": "Source of the request",
+    "screening": "Screening answers",
+    "triage": "Triage decision",
+    "consent_confirmed": "Consent",
+    "attachments": "Photos",
+}
 TRIAGE_HELP = (
     "Information & referral: give information and refer to community services. "
     "Short-term contact: refer, then follow up with a few calls over a month. "
@@ -52,6 +73,9 @@ class VisitEdit:
     errors: dict[str, str] = field(default_factory=dict)
     debouncer: Debouncer | None = None
     started_text: str | None = None  # a start time typed that does not read as one (yet)
+    base: dict[str, str] = field(default_factory=dict)  # FORM_FIELDS' stamps when loaded
+    touched: set[str] = field(default_factory=set)  # fields changed here since last saved
+    asking: bool = False  # "changed on another device?" is open: no autosave till answered
 
     @property
     def unsaved(self) -> bool:
@@ -93,8 +117,10 @@ def _edit(
     key = f"visit:{visit['id']}" if visit else f"visit:new:{patient_id}"
     edit: VisitEdit | None = app.ui.get(key)
     if edit is not None:
-        if visit and not (edit.debouncer and edit.debouncer.pending):
+        idle = not (edit.asking or (edit.debouncer and edit.debouncer.pending))
+        if visit and idle:
             edit.fields = dict(visit["fields"])
+            edit.base, edit.touched = forms.base_clock(visit, FORM_FIELDS), set()
         return edit
     if visit is None:
         # After a lock (which forgets screen state) or a restart, carry on with today's
@@ -106,6 +132,7 @@ def _edit(
         visit["id"] if visit else None,
         fields,
         status="Draft saved" if visit else "Not saved yet",
+        base=forms.base_clock(visit, FORM_FIELDS),
     )
     app.ui[key] = edit
     if visit:
@@ -163,53 +190,16 @@ def build(
 def _form(app: AppState, nav: shell.Nav, work: Casework, edit: VisitEdit) -> list[ft.Control]:
     f = edit.fields
     status = ft.Text(edit.status, key="save-status", color=ft.Colors.ON_SURFACE_VARIANT)
-    scores_box = ft.Container(screening.scores_panel(f.get("screening") or {}))
-    needs_hint = ft.Text("", key="needs-from-screen", color=ft.Colors.ON_SURFACE_VARIANT)
-    proposals_box = ft.Container(key="proposals-box")
-
-    def save() -> None:
-        if app.store is None:  # locked meanwhile: the store is closed, nothing to write to
-            return
-        try:
-            record = work.save_visit(edit.visit_id, edit.fields)
-        except InvalidRecord as exc:
-            edit.status = f"Not saved: {plain_error(exc)}"
-        else:
-            edit.visit_id = record["id"]
-            app.ui[f"visit:{record['id']}"] = edit
-            edit.status = f"Draft saved {work.now():%H:%M}"
-            nav.saved()
-        status.value = edit.status
-        nav.update()
-
     if edit.debouncer is None:
-        edit.debouncer = Debouncer(save)
-    else:
-        edit.debouncer.action = save  # the newest controls show the status
+        edit.debouncer = Debouncer(lambda: None)
+    edit.debouncer.action = lambda: _save(app, nav, work, edit, status)  # newest controls
     debouncer = edit.debouncer
-
-    def show_dependents() -> None:
-        answers = edit.fields.get("screening") or {}
-        scores_box.content = screening.scores_panel(answers)
-        found = [
-            d
-            for d in a.score(answers).positive_domains
-            if d not in (edit.fields.get("needs") or [])
-        ]
-        needs_hint.value = (
-            (
-                "The screen also found: "
-                + ", ".join(label(d) for d in found)
-                + " (included in next steps)"
-            )
-            if found
-            else ""
-        )
-        proposals_box.content = _proposals(nav, work, edit)
+    show_dependents, dependents = _dependents(nav, work, edit)
 
     def change(name: str, value: Any, *, now: bool = False) -> None:
         edit.fields = a.apply_edit(edit.fields, {name: value})
         edit.errors.pop(name, None)
+        edit.touched.add(name)
         debouncer.poke()
         if now:
             debouncer.flush()
@@ -227,35 +217,6 @@ def _form(app: AppState, nav: shell.Nav, work: Casework, edit: VisitEdit) -> lis
             answers[qid] = value
         change("screening", answers)
 
-    started = w.text_field(
-        "Started (YYYY-MM-DD HH:MM)",
-        key="started-at",
-        value=edit.started_text
-        if edit.started_text is not None
-        else str(f.get("started_at", ""))[:16].replace("T", " "),
-        error=edit.errors.get("started_at")
-        or (STARTED_FORM if edit.started_text is not None else None),
-    )
-
-    def started_changed(e: Any = None) -> None:
-        text = (started.value or "").strip().replace(" ", "T", 1)
-        try:
-            when = dt.datetime.fromisoformat(text)
-        except ValueError:
-            edit.started_text = started.value or ""  # kept as typed, not yet saved
-            started.error = STARTED_FORM
-            return
-        edit.started_text, started.error = None, None
-        change("started_at", when.replace(microsecond=0, tzinfo=None).isoformat())
-
-    started.on_change = started_changed
-    setting = _radios(
-        "setting",
-        [(s, label(s)) for s in schema.SETTINGS],
-        f.get("setting"),
-        lambda v: change("setting", v),
-        horizontal=True,
-    )
     source = ft.Dropdown(
         key="source",
         label="Source of the request",
@@ -264,7 +225,6 @@ def _form(app: AppState, nav: shell.Nav, work: Casework, edit: VisitEdit) -> lis
         expand=True,
     )
     source.on_select = lambda e: change("source", source.value or None)
-    needs = _needs(f.get("needs") or [], lambda v: change("needs", v))
     summary = w.text_field(
         "Summary",
         key="summary",
@@ -274,85 +234,48 @@ def _form(app: AppState, nav: shell.Nav, work: Casework, edit: VisitEdit) -> lis
     )
     summary.on_change = lambda e: change("summary", summary.value or "")
     summary.on_blur = lambda e: debouncer.flush()
-    triage = _radios(
-        "triage",
-        [(t, label(t)) for t in schema.TRIAGE],
-        f.get("triage"),
-        lambda v: change("triage", v, now=True),
-    )
     # Labels stay short: a radio's or checkbox's label does not wrap at 360 px.
     consent = ft.Checkbox(
         key="consent", value=bool(f.get("consent_confirmed")), label="Patient consented"
     )
     consent.on_change = lambda e: change("consent_confirmed", bool(consent.value), now=True)
-    errors_box = ft.Column(key="finalize-errors")
-
-    def finalize(e: Any = None) -> None:
-        debouncer.flush()
-        problems = a.finalize_errors(edit.fields)
-        if problems or edit.started_text is not None:
-            edit.errors = {p.field: a.error_text(p) for p in problems}
-            if edit.started_text is not None:  # never finalized over what was typed
-                edit.errors["started_at"] = "Start time does not read as a date and time"
-            errors_box.controls = [
-                w.banner(
-                    "To finalize: " + "; ".join(edit.errors.values()),
-                    kind="error",
-                    key="finalize-banner",
-                )
-            ]
-            nav.refresh()
-            return
-        try:
-            record = work.finalize_visit(edit.visit_id, edit.fields)
-        except InvalidRecord as exc:
-            edit.errors = {p.field: a.error_text(p) for p in exc.errors}
-            nav.toast(plain_error(exc))
-            return
-        app.ui.pop(f"visit:new:{edit.patient_id}", None)
-        app.ui.pop(f"visit:{record['id']}", None)
-        nav.saved()
-        nav.toast("Visit finalized")
-        nav.go(urls.visit(record["id"]))
-
-    if edit.errors:
-        errors_box.controls = [
-            w.banner(
-                "To finalize: " + "; ".join(edit.errors.values()),
-                kind="error",
-                key="finalize-banner",
-            )
-        ]
+    errors_box = ft.Column(key="finalize-errors", controls=_finalize_banner(edit))
     show_dependents()
-
-    def save_photos(items: list[dict[str, Any]]) -> None:
-        # Saved at once with the pending edits (the first save creates the draft visit).
-        debouncer.flush()
-        record = work.save_visit(edit.visit_id, {**edit.fields, "attachments": items})
-        edit.visit_id, edit.fields = record["id"], dict(record["fields"])
-        app.ui[f"visit:{record['id']}"] = edit
-
-    target = Target(lambda: list(edit.fields.get("attachments") or []), save_photos)
+    finalize = _finalizer(app, nav, work, edit, errors_box)
+    target = Target(
+        lambda: list(edit.fields.get("attachments") or []), _photo_saver(app, work, edit)
+    )
     return [
         status,
-        started,
+        _started(edit, change),
         w.section_header("Setting"),
-        setting,
+        _radios(
+            "setting",
+            [(s, label(s)) for s in schema.SETTINGS],
+            f.get("setting"),
+            lambda v: change("setting", v),
+            horizontal=True,
+        ),
         _error(edit, "setting"),
         ft.Row([source]),
         w.section_header("Needs"),
-        needs,
-        needs_hint,
+        _needs(f.get("needs") or [], lambda v: change("needs", v)),
+        dependents[0],
         w.section_header("Screening"),
         *screening.section(f.get("screening") or {}, answer),
-        scores_box,
+        dependents[1],
         summary,
         *photos.section(app, nav, target, key="visit-photos"),
         w.section_header("Triage decision"),
         _hint(TRIAGE_HELP),
-        triage,
+        _radios(
+            "triage",
+            [(t, label(t)) for t in schema.TRIAGE],
+            f.get("triage"),
+            lambda v: change("triage", v, now=True),
+        ),
         _error(edit, "triage"),
-        proposals_box,
+        dependents[2],
         w.section_header("Consent"),
         _hint(
             "The patient agreed to this assessment and to sharing it with the services it names."
@@ -373,6 +296,184 @@ def _form(app: AppState, nav: shell.Nav, work: Casework, edit: VisitEdit) -> lis
             else []
         ),
     ]
+
+
+def _save(app: AppState, nav: shell.Nav, work: Casework, edit: VisitEdit, status: ft.Text) -> None:
+    """The autosave: write the draft, unless another device changed a field typed here
+    since it was loaded (then ask first: never overwrite it silently)."""
+    if app.store is None or edit.asking:  # locked meanwhile, or the question is open
+        return
+    theirs = forms.changed_elsewhere(app.store, edit.visit_id, edit.base, FORM_FIELDS)
+    clash = [c for c in theirs if c.field in edit.touched]
+    # What changed elsewhere but was not touched here is simply taken over.
+    taken = {c.field: c.value for c in theirs if c.field not in edit.touched}
+    if taken:
+        edit.fields = a.apply_edit(edit.fields, taken)
+    if clash:
+        _ask(app, nav, work, edit, clash, status)
+        return
+    try:
+        record = work.save_visit(edit.visit_id, edit.fields)
+    except InvalidRecord as exc:
+        edit.status = f"Not saved: {plain_error(exc)}"
+    else:
+        edit.visit_id = record["id"]
+        edit.base, edit.touched = forms.base_clock(record, FORM_FIELDS), set()
+        app.ui[f"visit:{record['id']}"] = edit
+        edit.status = f"Draft saved {work.now():%H:%M}"
+    status.value = edit.status
+    if taken:
+        nav.refresh()  # show the values taken over
+    nav.update()
+
+
+def _ask(
+    app: AppState,
+    nav: shell.Nav,
+    work: Casework,
+    edit: VisitEdit,
+    clash: list[forms.Changed],
+    status: ft.Text,
+) -> None:
+    """ "Changed on another device": keep mine (save over it) or use theirs (reload)."""
+    edit.asking = True
+    edit.status = status.value = "Not saved: changed on another device"
+
+    def keep_mine() -> None:
+        edit.asking = False
+        if app.store is not None and edit.visit_id:
+            stored = app.store.get(edit.visit_id)
+            edit.base.update(forms.base_clock(stored, [c.field for c in clash]))
+        _save(app, nav, work, edit, status)
+
+    def use_theirs() -> None:
+        edit.asking = False
+        stored = app.store.get(edit.visit_id) if app.store and edit.visit_id else None
+        if stored is not None:
+            edit.fields = dict(stored["fields"])
+            edit.base, edit.touched = forms.base_clock(stored, FORM_FIELDS), set()
+            edit.status = "Draft saved"
+        nav.refresh()
+
+    forms.stale_dialog(nav, clash, keep_mine, use_theirs, labels=FIELD_LABELS)
+
+
+def _dependents(
+    nav: shell.Nav, work: Casework, edit: VisitEdit
+) -> tuple[Any, tuple[ft.Control, ft.Control, ft.Control]]:
+    """What the screening and triage show (needs found, scores, next steps) and the
+    function that redraws them after a change."""
+    scores_box = ft.Container(screening.scores_panel(edit.fields.get("screening") or {}))
+    needs_hint = ft.Text("", key="needs-from-screen", color=ft.Colors.ON_SURFACE_VARIANT)
+    proposals_box = ft.Container(key="proposals-box")
+
+    def show() -> None:
+        answers = edit.fields.get("screening") or {}
+        scores_box.content = screening.scores_panel(answers)
+        chosen = edit.fields.get("needs") or []
+        found = [d for d in a.score(answers).positive_domains if d not in chosen]
+        needs_hint.value = (
+            "The screen also found: "
+            + ", ".join(label(d) for d in found)
+            + " (included in next steps)"
+            if found
+            else ""
+        )
+        proposals_box.content = _proposals(nav, work, edit)
+
+    return show, (needs_hint, scores_box, proposals_box)
+
+
+def _started(edit: VisitEdit, change: Any) -> ft.TextField:
+    """The start time, typed; kept as typed (not saved) while it does not read as one."""
+    started = w.text_field(
+        "Started (YYYY-MM-DD HH:MM)",
+        key="started-at",
+        value=edit.started_text
+        if edit.started_text is not None
+        else str(edit.fields.get("started_at", ""))[:16].replace("T", " "),
+        error=edit.errors.get("started_at")
+        or (STARTED_FORM if edit.started_text is not None else None),
+    )
+
+    def started_changed(e: Any = None) -> None:
+        text = (started.value or "").strip().replace(" ", "T", 1)
+        try:
+            when = dt.datetime.fromisoformat(text)
+        except ValueError:
+            edit.started_text = started.value or ""  # kept as typed, not yet saved
+            started.error = STARTED_FORM
+            return
+        edit.started_text, started.error = None, None
+        change("started_at", when.replace(microsecond=0, tzinfo=None).isoformat())
+
+    started.on_change = started_changed
+    return started
+
+
+def _finalize_banner(edit: VisitEdit) -> list[ft.Control]:
+    if not edit.errors:
+        return []
+    return [
+        w.banner(
+            "To finalize: " + "; ".join(edit.errors.values()), kind="error", key="finalize-banner"
+        )
+    ]
+
+
+def _finalizer(
+    app: AppState, nav: shell.Nav, work: Casework, edit: VisitEdit, errors_box: ft.Column
+) -> Any:
+    """The Finalize button's handler: save, check, then make the visit final."""
+
+    def finalize(e: Any = None) -> None:
+        if edit.asking:  # the question about another device's change was closed unanswered
+            edit.asking = False  # so it is asked again
+            if edit.debouncer:
+                edit.debouncer.pending = True
+        if edit.debouncer:
+            edit.debouncer.flush()
+        if edit.asking:
+            return  # never finalized over a change made elsewhere the liaison has not seen
+        problems = a.finalize_errors(edit.fields)
+        if problems or edit.started_text is not None:
+            edit.errors = {p.field: a.error_text(p) for p in problems}
+            if edit.started_text is not None:  # never finalized over what was typed
+                edit.errors["started_at"] = "Start time does not read as a date and time"
+            errors_box.controls = _finalize_banner(edit)
+            nav.refresh()
+            return
+        try:
+            record = work.finalize_visit(edit.visit_id, edit.fields)
+        except InvalidRecord as exc:
+            edit.errors = {p.field: a.error_text(p) for p in exc.errors}
+            nav.toast(plain_error(exc))
+            return
+        app.ui.pop(f"visit:new:{edit.patient_id}", None)
+        app.ui.pop(f"visit:{record['id']}", None)
+        nav.toast("Visit finalized")
+        nav.go(urls.visit(record["id"]))
+
+    return finalize
+
+
+def _photo_saver(app: AppState, work: Casework, edit: VisitEdit) -> Any:
+    """Photos are saved at once with the pending edits (the first save creates the draft)."""
+
+    def save_photos(items: list[dict[str, Any]]) -> None:
+        if edit.debouncer:
+            edit.debouncer.flush()
+        if edit.asking:  # the typed edits wait for the liaison's answer; the photos do not
+            record = work.save_visit(edit.visit_id, {"attachments": items})
+            edit.fields["attachments"] = record["fields"]["attachments"]
+            edit.base.update(forms.base_clock(record, ["attachments"]))
+            return
+        record = work.save_visit(edit.visit_id, {**edit.fields, "attachments": items})
+        edit.visit_id, edit.fields = record["id"], dict(record["fields"])
+        edit.base, edit.touched = forms.base_clock(record, FORM_FIELDS), set()
+        app.ui[f"visit:{record['id']}"] = edit
+
+    return save_photos
 
 
 def _colleagues_draft(
@@ -399,8 +500,7 @@ def _discard_button(
 ) -> ft.Control:
     """ "Discard draft", after a confirmation: the draft is deleted (and synced as such)."""
 
-    def discard(e: Any = None) -> None:
-        nav.close_dialog()
+    def discard() -> None:
         for key in (f"visit:{visit_id}", f"visit:new:{patient_id}"):
             edit = app.ui.get(key)
             if isinstance(edit, VisitEdit) and edit.visit_id == visit_id:
@@ -412,24 +512,18 @@ def _discard_button(
         except (InvalidRecord, AppError) as exc:
             nav.toast(plain_error(exc))
             return
-        nav.saved()
         nav.toast("Draft discarded")
         nav.go(urls.patient(patient_id))
 
     def ask(e: Any = None) -> None:
-        nav.show_dialog(
-            ft.AlertDialog(
-                modal=True,
-                key="discard-draft-dialog",
-                title=ft.Text("Discard this draft?"),
-                content=ft.Text("The draft visit is deleted, on this phone and on the server."),
-                actions=[
-                    w.text_button(
-                        "Cancel", lambda e: nav.close_dialog(), key="discard-draft-cancel"
-                    ),
-                    w.danger_button("Discard", discard, key="discard-draft-confirm"),
-                ],
-            )
+        forms.confirm_dialog(
+            nav,
+            "Discard this draft?",
+            "The draft visit is deleted, on this phone and on the server.",
+            "Discard",
+            discard,
+            danger=True,
+            key="discard-draft",
         )
 
     return w.text_button("Discard draft", ask, icon=ft.Icons.DELETE_OUTLINE, key="discard-draft")

@@ -5,11 +5,12 @@ The same screen picks the patient for a new assessment (``urls.PICK_PATIENT``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import flet as ft
 
-from app import queries, urls
+from app import patients, queries, urls
 from app.state import AppState
 from app.views import shell
 from app.views import widgets as w
@@ -153,10 +154,15 @@ def _quick_add(app: AppState, nav: shell.Nav, pick: bool) -> None:
         value=draft.get("team"),
     )
 
+    warning = ft.Column(key="duplicates", visible=False, spacing=4)
+    add = w.primary_button("Add", lambda e: save(), key="add-save")
+
     def typed(e: Any = None) -> None:
         draft.update(
             name=name.value or "", phone=phone.value or "", birth=birth.value or "", team=team.value
         )
+        if warning.visible:  # the details changed: check them again on Add
+            warning.visible, add.content = False, "Add"
 
     name.on_change = phone.on_change = birth.on_change = typed
     team.on_select = typed
@@ -170,10 +176,23 @@ def _quick_add(app: AppState, nav: shell.Nav, pick: bool) -> None:
         if app.ui.get(NEW_PATIENT, {}).get("name", "").strip():
             nav.toast("The new patient was kept: tap Add patient to finish.")
 
+    def use(patient_id: str) -> None:
+        app.ui.pop(NEW_PATIENT, None)
+        nav.close_dialog()
+        nav.go(urls.assess(patient_id) if pick else urls.patient(patient_id))
+
     def save(e: Any = None) -> None:
         if not (name.value or "").strip():
             name.error = "Enter the patient's name."
             return
+        if not warning.visible:
+            found = patients.likely_duplicates(
+                app.store.list("patient"), name.value or "", birth.value or "", phone.value or ""
+            )
+            if found:  # ask first: "Use this patient" or "Add anyway"
+                warning.controls = _duplicates(found, use)
+                warning.visible, add.content = True, "Add anyway"
+                return
         pid, problems = app.add_patient(
             name.value or "", phone.value or "", birth.value or "", team.value
         )
@@ -193,12 +212,42 @@ def _quick_add(app: AppState, nav: shell.Nav, pick: bool) -> None:
             key="add-dialog",
             modal=True,
             title=ft.Text("Add patient"),
-            content=ft.Column([name, phone, birth, team], tight=True, spacing=12, width=360),
-            actions=[
-                w.text_button("Cancel", cancel, key="add-cancel"),
-                w.primary_button("Add", save, key="add-save"),
-            ],
+            content=ft.Column(
+                [name, phone, birth, team, warning], tight=True, spacing=12, width=360
+            ),
+            actions=[w.text_button("Cancel", cancel, key="add-cancel"), add],
             scrollable=True,
             on_dismiss=dismissed,
         )
     )
+
+
+def _duplicates(found: list[patients.Duplicate], use: Callable[[str], None]) -> list[ft.Control]:
+    """The warning in the add dialog: patients already here who may be the same person."""
+    out: list[ft.Control] = [
+        w.banner(
+            "This patient may already be here. Open them instead, or add a new patient anyway.",
+            kind="warning",
+            key="duplicates-warning",
+        )
+    ]
+    for d in found:
+        out += [
+            w.tile(
+                d.name,
+                " · ".join(filter(None, [d.reason, d.detail])),
+                icon=ft.Icons.PERSON_SEARCH,
+                key=f"duplicate-{d.id}",
+            ),
+            ft.Row(
+                [
+                    w.secondary_button(
+                        "Use this patient",
+                        lambda e, pid=d.id: use(pid),
+                        icon=ft.Icons.PERSON,
+                        key=f"use-{d.id}",
+                    )
+                ]
+            ),
+        ]
+    return out

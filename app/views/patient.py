@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import flet as ft
 
-from app import queries, urls
+from app import labels, patients, queries, urls
 from app.attachments import record_target
-from app.state import AppState
-from app.views import photos, shell
+from app.errors import AppError
+from app.state import AppState, plain_error
+from app.views import patient_merge, photos, shell
 from app.views import widgets as w
+from sync.errors import InvalidRecord
 
 TIMELINE_ICONS = {
     "visit": ft.Icons.ASSIGNMENT_OUTLINED,
@@ -17,13 +21,6 @@ TIMELINE_ICONS = {
     "task": ft.Icons.CHECK_BOX_OUTLINED,
     "transition": ft.Icons.SWAP_HORIZ,
     "addendum": ft.Icons.NOTE_ADD_OUTLINED,
-}
-CONSENT = {
-    "unknown": "Consent not recorded",
-    "verbal": "Verbal consent",
-    "written": "Written consent",
-    "declined": "Consent declined",
-    "withdrawn": "Consent withdrawn",
 }
 
 
@@ -47,7 +44,7 @@ def _header(page: queries.PatientPage) -> list[ft.Control]:
                     ft.Icons.VERIFIED_USER_OUTLINED if consent_ok else ft.Icons.GPP_MAYBE_OUTLINED,
                     color=ft.Colors.PRIMARY if consent_ok else ft.Colors.ERROR,
                 ),
-                ft.Text(CONSENT.get(page.consent, page.consent), key="consent", expand=True),
+                ft.Text(labels.label(page.consent, "consent"), key="consent", expand=True),
             ]
         )
     )
@@ -104,10 +101,54 @@ def _header(page: queries.PatientPage) -> list[ft.Control]:
     return out
 
 
+def _delete(app: AppState, nav: shell.Nav, page: queries.PatientPage) -> list[ft.Control]:
+    """At the bottom: delete a patient added by mistake, when this user may (asks first)."""
+    refusal = patients.delete_refusal(app.store, page.id)
+    if refusal is not None:
+        code, why = refusal
+        # A liaison learns whom to ask; a patient with a finished visit just stays.
+        return [ft.Text(why, key="delete-refused")] if code == "has_records" else []
+
+    def delete(e: Any = None) -> None:
+        nav.close_dialog()
+        try:
+            patients.delete(app, page.id)
+        except (InvalidRecord, AppError) as exc:
+            nav.toast(plain_error(exc))
+            return
+        nav.toast(f"{page.name} was deleted")
+        nav.go(urls.CASELOAD)
+
+    def ask(e: Any = None) -> None:
+        nav.show_dialog(
+            ft.AlertDialog(
+                modal=True,
+                key="delete-dialog",
+                title=ft.Text("Delete this patient?"),
+                content=ft.Text(
+                    f"{page.name} and everything recorded about them will be deleted from "
+                    "this phone and, at the next sync, for your whole team. This cannot be "
+                    "undone."
+                ),
+                actions=[
+                    w.text_button("Cancel", lambda e: nav.close_dialog(), key="delete-cancel"),
+                    w.danger_button("Delete", delete, key="delete-confirm"),
+                ],
+            )
+        )
+
+    return [
+        w.section_header("Added by mistake?"),
+        ft.Row([w.danger_button("Delete patient", ask, icon=ft.Icons.DELETE, key="delete")]),
+    ]
+
+
 def build(app: AppState, nav: shell.Nav, patient_id: str = "", **_: str) -> ft.View:
     """One patient's page."""
     route = urls.patient(patient_id)
     page = queries.patient_page(app.store, patient_id, app.today)
+    if page is None and (moved := patient_merge.merged_away(app, nav, route, patient_id)):
+        return moved
     if page is None:
         return shell.screen(
             app,
@@ -146,6 +187,18 @@ def build(app: AppState, nav: shell.Nav, patient_id: str = "", **_: str) -> ft.V
                 icon=ft.Icons.SWAP_HORIZ,
                 key="transition",
             ),
+            w.secondary_button(
+                "Merge with another patient",
+                lambda e: nav.go(urls.merge_patient(patient_id)),
+                icon=ft.Icons.MERGE,
+                key="merge",
+            ),
+            w.secondary_button(
+                "Edit details",
+                lambda e: nav.go(urls.edit_patient(patient_id)),
+                icon=ft.Icons.EDIT_OUTLINED,
+                key="edit-details",
+            ),
         ]
     )
     timeline: list[ft.Control] = [w.section_header("Timeline")]
@@ -167,7 +220,7 @@ def build(app: AppState, nav: shell.Nav, patient_id: str = "", **_: str) -> ft.V
             w.tile(
                 item.title,
                 detail,
-                icon=TIMELINE_ICONS.get(item.type),
+                icon=w.record_icon(item.type, item.variant, TIMELINE_ICONS.get(item.type)),
                 key=f"timeline-{item.id}",
                 on_click=(lambda e, r=url: nav.go(r)) if url else None,
             )
@@ -184,5 +237,5 @@ def build(app: AppState, nav: shell.Nav, patient_id: str = "", **_: str) -> ft.V
         key="patient-photos",
         title="Photos and documents",
     )
-    controls = [*_header(page), actions, *documents, *timeline]
+    controls = [*_header(page), actions, *documents, *timeline, *_delete(app, nav, page)]
     return shell.screen(app, nav, route, page.name, controls)

@@ -189,7 +189,6 @@ async def open_viewer(
             except (InvalidRecord, AppError) as exc:
                 caption.error = plain_error(exc)
                 return
-            nav.saved()
             nav.close_dialog()
             nav.refresh()
 
@@ -199,7 +198,6 @@ async def open_viewer(
             except (InvalidRecord, AppError) as exc:
                 caption.error = plain_error(exc)
                 return
-            nav.saved()
             nav.close_dialog()
             nav.toast("Photo removed")
             nav.refresh()
@@ -525,7 +523,6 @@ async def attach(
         error.value, error.visible = " ".join(problems), True
         nav.toast(problems[0])
     if added:
-        nav.saved()
         nav.refresh()
         if len(added) == 1 and not problems:
             # Straight on to its caption. The dialog's title says it was added: a toast

@@ -7,15 +7,16 @@ with its outcome. ``/referrals`` lists the open ones, overdue first.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import flet as ft
 
-from app import casework as cw
-from app import urls
+from app import forms, urls
+from app import referral_flow as cw
 from app.casework import Casework
 from app.errors import AppError
-from app.queries import label
+from app.labels import label
 from app.state import AppState, plain_error
 from app.views import shell
 from app.views import widgets as w
@@ -36,6 +37,7 @@ FIELD_NAMES = {
     "outcome": "Outcome:",
     "status": "Status:",
 }
+STALE_LABELS = {"to_name": "Refer to", "resource_id": "Resource", "due_date": "Due date"}
 FORM_FIELDS = ("resource_id", "to_name", "need", "urgency", "due_date", "notes", "visit_id")
 
 
@@ -81,6 +83,7 @@ def build(
             "search": "",
             "initial": dict(fields),
             "initial_outcome": str((record or {}).get("fields", {}).get("outcome") or ""),
+            "base": forms.base_clock(record, FORM_FIELDS),  # to tell edits made elsewhere
         }
     heading = ft.Text(
         work.patient_name(patient_id),
@@ -116,6 +119,43 @@ def _form(
     form: dict[str, Any],
     key: str,
 ) -> list[ft.Control]:
+    f = form["fields"]
+    items: list[ft.Control] = []
+    if form["errors"]:
+        items.append(
+            w.banner("; ".join(form["errors"].values()), kind="error", key="referral-errors")
+        )
+    save = _saver(app, nav, work, patient_id, record, form, key)
+    buttons: list[ft.Control] = [
+        w.primary_button("Save referral", lambda e: save(), icon=ft.Icons.SAVE, key="save-referral")
+    ]
+    if record is None:
+        buttons.append(
+            w.secondary_button(
+                "Save and mark sent", lambda e: save("sent"), icon=ft.Icons.SEND, key="save-send"
+            )
+        )
+    notes = w.text_field(
+        "Notes for the service", key="notes", multiline=True, value=str(f.get("notes") or "")
+    )
+
+    def notes_changed(e: Any = None) -> None:
+        f["notes"] = notes.value or None
+
+    notes.on_change = notes_changed
+    items += [
+        *_refer_to(work, form),
+        *_urgency(nav, work, form),
+        notes,
+        w.button_row(buttons),
+    ]
+    if record is not None:
+        items.append(_status(app, nav, work, record, form))
+    return items
+
+
+def _refer_to(work: Casework, form: dict[str, Any]) -> list[ft.Control]:
+    """The need, then who the referral goes to: a directory resource or a typed name."""
     f, errors = form["fields"], form["errors"]
     chosen = ft.Text(key="chosen")
     results = ft.Column(key="resource-results", spacing=0)
@@ -131,47 +171,26 @@ def _form(
         categories = resource["fields"].get("categories") or []
         if not f.get("need") and categories:  # the need follows the resource's first category
             f["need"] = need.value = categories[0]
+            named_need.value = label(categories[0])  # what a screen reader announces
         to_name.value = ""
         errors.pop("to_name", None)
         show_choice()
-
-    def show_results() -> None:
-        found = work.resources(form["search"], f.get("need"))
-        rows: list[ft.Control] = [
-            w.tile(
-                str(r["fields"].get("name", "")),
-                _resource_detail(r),
-                icon=ft.Icons.CHECK_CIRCLE
-                if r["id"] == f.get("resource_id")
-                else ft.Icons.STOREFRONT_OUTLINED,
-                key=f"resource-{r['id']}",
-                on_click=lambda e, r=r: pick(r),
-            )
-            for r in found[:8]
-        ]
-        if not found:
-            rows.append(
-                ft.Text(
-                    "No resource in the directory matches. Type a name below.",
-                    key="resources-none",
-                    color=ft.Colors.ON_SURFACE_VARIANT,
-                )
-            )
-        results.controls = rows
-
-    need = ft.Dropdown(
-        key="need",
-        label="Need",
-        value=f.get("need"),
-        expand=True,
-        options=[ft.DropdownOption(key=d, text=label(d)) for d in schema.NEED_DOMAINS],
-    )
-
-    def need_changed(e: Any = None) -> None:
-        f["need"] = need.value or None
         show_results()
 
-    need.on_select = need_changed
+    def show_results() -> None:
+        results.controls = _resource_rows(work.resources(form["search"], f.get("need")), f, pick)
+
+    def need_changed(value: str | None) -> None:
+        f["need"] = value
+        show_results()
+
+    need, named_need = w.dropdown(
+        "Need",
+        [(d, label(d)) for d in schema.NEED_DOMAINS],
+        key="need",
+        value=f.get("need"),
+        on_select=need_changed,
+    )
     search = w.text_field("Search resources by name", key="resource-search", value=form["search"])
 
     def searched(e: Any = None) -> None:
@@ -191,17 +210,55 @@ def _form(
         show_choice()
 
     to_name.on_change = typed_name
+    show_choice()
+    show_results()
+    return [ft.Row([named_need]), w.section_header("Refer to"), chosen, search, results, to_name]
+
+
+def _resource_rows(found: list[dict[str, Any]], f: dict[str, Any], pick: Any) -> list[ft.Control]:
+    """The directory's matches (the chosen one ticked), or how to go on without one."""
+    rows: list[ft.Control] = [
+        w.tile(
+            str(r["fields"].get("name", "")),
+            _resource_detail(r),
+            icon=ft.Icons.CHECK_CIRCLE
+            if r["id"] == f.get("resource_id")
+            else ft.Icons.STOREFRONT_OUTLINED,
+            key=f"resource-{r['id']}",
+            on_click=lambda e, r=r: pick(r),
+        )
+        for r in found[:8]
+    ]
+    if not found:
+        rows.append(
+            ft.Text(
+                "No resource in the directory matches. Type a name below.",
+                key="resources-none",
+                color=ft.Colors.ON_SURFACE_VARIANT,
+            )
+        )
+    return rows
+
+
+def _urgency(nav: shell.Nav, work: Casework, form: dict[str, Any]) -> list[ft.Control]:
+    """Urgency, and the due date it suggests (kept when the liaison typed their own)."""
+    f = form["fields"]
     urgency = ft.RadioGroup(
         key="urgency",
         value=f.get("urgency") or "routine",
         content=ft.Row([ft.Radio(value=u, label=label(u)) for u in schema.URGENCY], wrap=True),
     )
-    due = w.text_field(
-        "Due date (YYYY-MM-DD)",
+
+    def due_changed(e: Any = None) -> None:
+        f["due_date"] = (due.value or "").strip() or None
+
+    due, due_row = w.date_field(
+        "Due date",
+        nav,
         key="due-date",
         value=f.get("due_date") or "",
-        error=errors.get("due_date"),
-        keyboard=ft.KeyboardType.DATETIME,
+        error=form["errors"].get("due_date"),
+        on_change=due_changed,
     )
 
     def urgency_changed(e: Any = None) -> None:
@@ -211,21 +268,22 @@ def _form(
             f["due_date"] = due.value = cw.default_due(f["urgency"], work.today)
 
     urgency.on_change = urgency_changed
+    return [w.section_header("Urgency"), urgency, due_row]
 
-    def due_changed(e: Any = None) -> None:
-        f["due_date"] = (due.value or "").strip() or None
 
-    due.on_change = due_changed
-    notes = w.text_field(
-        "Notes for the service", key="notes", multiline=True, value=str(f.get("notes") or "")
-    )
+def _saver(
+    app: AppState,
+    nav: shell.Nav,
+    work: Casework,
+    patient_id: str,
+    record: dict[str, Any] | None,
+    form: dict[str, Any],
+    key: str,
+) -> Callable[..., None]:
+    """Save (optionally marking it sent); first asks when another device changed it."""
+    f = form["fields"]
 
-    def notes_changed(e: Any = None) -> None:
-        f["notes"] = notes.value or None
-
-    notes.on_change = notes_changed
-
-    def save(status: str | None = None) -> None:
+    def write(status: str | None = None) -> None:
         data = {k: v for k, v in f.items() if v not in (None, "")}
         if record is None:
             data["patient_id"] = patient_id
@@ -244,46 +302,55 @@ def _form(
             nav.refresh()
             return
         app.ui.pop(key, None)
-        nav.saved()
         nav.toast("Referral saved" if not status else "Referral saved and marked sent")
         nav.go(urls.refer(patient_id, saved["id"]))
 
-    show_choice()
-    show_results()
-    buttons: list[ft.Control] = [
-        w.primary_button("Save referral", lambda e: save(), icon=ft.Icons.SAVE, key="save-referral")
-    ]
-    if record is None:
-        buttons.append(
-            w.secondary_button(
-                "Save and mark sent", lambda e: save("sent"), icon=ft.Icons.SEND, key="save-send"
-            )
-        )
-    items: list[ft.Control] = []
-    if form["errors"]:
-        items.append(
-            w.banner("; ".join(form["errors"].values()), kind="error", key="referral-errors")
-        )
-    items += [
-        ft.Row([need]),
-        w.section_header("Refer to"),
-        chosen,
-        search,
-        results,
-        to_name,
-        w.section_header("Urgency"),
-        urgency,
-        due,
-        notes,
-        w.button_row(buttons),
-    ]
-    if record is not None:
-        items += _status(app, nav, work, record, form)
-    return items
+    def save(status: str | None = None) -> None:
+        rid = record["id"] if record else None
+        changes = forms.changed_elsewhere(app.store, rid, form.get("base", {}), FORM_FIELDS)
+        if not changes:
+            write(status)
+            return
+
+        def keep_mine() -> None:
+            form["base"] = forms.base_clock(app.store.get(rid) if rid else None, FORM_FIELDS)
+            write(status)
+
+        def use_theirs() -> None:
+            app.ui.pop(key, None)  # the form opens again from the stored referral
+            nav.refresh()
+
+        forms.stale_dialog(nav, changes, keep_mine, use_theirs, labels=STALE_LABELS)
+
+    return save
 
 
 def _status(
     app: AppState, nav: shell.Nav, work: Casework, record: dict[str, Any], form: dict[str, Any]
+) -> ft.Column:
+    """The status, the outcome and the next steps; a step redraws only this part, so the
+    screen stays where it is."""
+    section = ft.Column(key="status-section", spacing=w.GAP)
+
+    def move(step: str) -> None:
+        try:
+            work.move_referral(record["id"], step, form.get("outcome"))
+        except (InvalidRecord, AppError) as exc:
+            form["errors"] = _errors(exc)
+        else:
+            form["errors"] = {}
+            form.pop("outcome", None)
+            nav.toast(f"Referral {label(step).lower()}")
+        fresh = work.get(record["id"], "referral") or record
+        form["initial_outcome"] = str(fresh["fields"].get("outcome") or "")
+        section.controls = _status_items(fresh, form, move)
+
+    section.controls = _status_items(record, form, move)
+    return section
+
+
+def _status_items(
+    record: dict[str, Any], form: dict[str, Any], move: Callable[[str], None]
 ) -> list[ft.Control]:
     f = record["fields"]
     status = f.get("status") or "draft"
@@ -299,20 +366,6 @@ def _status(
         form["outcome"] = outcome.value or ""
 
     outcome.on_change = typed
-
-    def move(step: str) -> None:
-        try:
-            work.move_referral(record["id"], step, form.get("outcome"))
-        except (InvalidRecord, AppError) as exc:
-            form["errors"] = _errors(exc)
-            nav.refresh()
-            return
-        form["errors"] = {}
-        form.pop("outcome", None)
-        nav.saved()
-        nav.toast(f"Referral {label(step).lower()}")
-        nav.refresh()
-
     steps = [
         w.secondary_button(STEP_TEXT[s], lambda e, s=s: move(s), key=f"status-{s}")
         for s in cw.REFERRAL_NEXT.get(status, ())
@@ -324,8 +377,12 @@ def _status(
             key="referral-status",
             theme_style=ft.TextThemeStyle.BODY_LARGE,
         ),
-        outcome,
     ]
+    if form["errors"]:  # shown here, where the step was tapped
+        items.append(
+            w.banner("; ".join(form["errors"].values()), kind="error", key="status-errors")
+        )
+    items.append(outcome)
     if steps:
         items.append(w.button_row(steps))
     else:

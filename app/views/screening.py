@@ -12,7 +12,7 @@ from typing import Any
 import flet as ft
 
 from app import assessment as a
-from app.triage import NEED_LABELS
+from app.labels import NEEDS as NEED_LABELS
 
 FLAG_WORDS = {"yes": "positive", "no": "negative", "incomplete": "not finished"}
 
@@ -74,26 +74,53 @@ def section(
     answers: Mapping[str, Any],
     on_answer: Callable[[str, Any], None] | None,
 ) -> list[ft.Control]:
-    """An expandable tile per instrument holding its questions."""
-    result = a.score(answers)
+    """An expandable tile per instrument holding its questions; each tile's "n of m
+    answered" line follows the answers as they are given."""
+    current = dict(answers)
+    subtitles: dict[str, ft.Text] = {}
+
+    def show() -> None:
+        result = a.score(current)
+        for instrument, text in subtitles.items():
+            text.value = subtitle(instrument, current, result)
+
+    def answered(qid: str, value: Any) -> None:
+        if value is None:
+            current.pop(qid, None)
+        else:
+            current[qid] = value
+        show()
+        if on_answer is not None:
+            on_answer(qid, value)
+
     tiles: list[ft.Control] = []
     for instrument, title in a.INSTRUMENTS.items():
-        questions = [q for q in a.QUESTIONS if q.instrument == instrument]
-        done = sum(q.id in answers for q in questions)
-        summary = instrument_summary(instrument, result)
-        subtitle = f"{done} of {len(questions)} answered" + (f" · {summary}" if summary else "")
+        subtitles[instrument] = ft.Text(key=f"instrument-{instrument}-summary")
         tiles.append(
             ft.ExpansionTile(
                 key=f"instrument-{instrument}",
                 title=ft.Text(title),
-                subtitle=ft.Text(subtitle, key=f"instrument-{instrument}-summary"),
+                subtitle=subtitles[instrument],
                 maintain_state=True,
                 controls_padding=ft.Padding.only(left=8, right=8, bottom=8),
                 expanded_cross_axis_alignment=ft.CrossAxisAlignment.START,
-                controls=[question_control(q, answers.get(q.id), on_answer) for q in questions],
+                controls=[
+                    question_control(q, answers.get(q.id), answered if on_answer else None)
+                    for q in a.QUESTIONS
+                    if q.instrument == instrument
+                ],
             )
         )
+    show()
     return tiles
+
+
+def subtitle(instrument: str, answers: Mapping[str, Any], result: a.ScreenResult) -> str:
+    """ "1 of 2 answered · Score 3 · positive": an instrument's progress and meaning."""
+    questions = [q for q in a.QUESTIONS if q.instrument == instrument]
+    done = sum(q.id in answers for q in questions)
+    summary = instrument_summary(instrument, result)
+    return f"{done} of {len(questions)} answered" + (f" · {summary}" if summary else "")
 
 
 def score_lines(answers: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -7,6 +7,7 @@ from typing import Any
 import flet as ft
 
 from app import urls
+from app.queries import plural
 from app.state import AUTO_LOCK_CHOICES, AppState
 from app.version import app_version
 from app.views import shell
@@ -154,13 +155,15 @@ def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
     def auto_lock(e: Any) -> None:
         app.touch()
         app.set_auto_lock(int(e.control.value))
-        nav.toast(f"Liaison now locks after {e.control.value} minutes without use.")
+        nav.toast(f"Liaison now locks after {plural(int(e.control.value), 'minute')} without use.")
 
     minutes = ft.Dropdown(
         label="Auto-lock after",
         key="auto-lock",
         value=str(app.auto_lock_minutes),
-        options=[ft.DropdownOption(key=str(m), text=f"{m} minutes") for m in AUTO_LOCK_CHOICES],
+        options=[
+            ft.DropdownOption(key=str(m), text=plural(m, "minute")) for m in AUTO_LOCK_CHOICES
+        ],
         on_select=auto_lock,
         width=240,
     )

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import flet as ft
 
-from app import routes, urls
+from app import urls
 from app.state import AppState
 from app.views import widgets as w
 
@@ -100,9 +100,6 @@ class Nav(Protocol):
     def close_dialog(self) -> None:
         """Close the open dialog."""
 
-    def saved(self) -> None:
-        """Tell the app a record was saved locally (pending badge, background sync)."""
-
 
 def sync_badge(app: AppState, nav: Nav) -> ft.TextButton:
     """The sync state in the app bar; tapping it opens the Sync screen."""
@@ -132,6 +129,8 @@ def appbar(
     app: AppState, nav: Nav, title: str, *, route: str, actions: Sequence[ft.Control] = ()
 ) -> ft.AppBar:
     """Title, a Back button on detail screens, the sync badge and Lock."""
+    from app import routes  # here, not at the top: the route table imports every view
+
     back = routes.parent(route)
     leading = (
         w.icon_action(ft.Icons.ARROW_BACK, "Back", lambda e: nav.back(), key="back")
@@ -145,7 +144,15 @@ def appbar(
     return ft.AppBar(
         leading=leading,
         automatically_imply_leading=False,
-        title=ft.Text(title, overflow=ft.TextOverflow.ELLIPSIS, max_lines=1),
+        # Two lines in a smaller style: next to Back, the sync badge and Lock, a one-line
+        # title was cut at 412 px ("New assessm…").
+        title=ft.Text(
+            title,
+            key="appbar-title",
+            theme_style=ft.TextThemeStyle.TITLE_MEDIUM,
+            max_lines=2,
+            overflow=ft.TextOverflow.ELLIPSIS,
+        ),
         actions=[
             *actions,
             sync_badge(app, nav),
@@ -156,6 +163,8 @@ def appbar(
 
 def tabs(nav: Nav, route: str) -> ft.NavigationBar:
     """The bottom tabs of ``app.routes.TABS``; a detail screen highlights its row's tab."""
+    from app import routes  # here, not at the top: the route table imports every view
+
     paths = [path for path, _ in routes.TABS]
     tab = routes.tab(route)
     selected = paths.index(tab) if tab in paths else 0

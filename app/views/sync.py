@@ -8,7 +8,8 @@ from typing import Any
 
 import flet as ft
 
-from app import queries, urls
+from app import urls
+from app.labels import label
 from app.state import AppState, ago
 from app.views import shell
 from app.views import widgets as w
@@ -17,7 +18,7 @@ TYPE_LABELS = {"round_entry": "Round note", "addendum": "Addendum"}
 
 
 def _type_label(name: str) -> str:
-    return TYPE_LABELS.get(name, queries.label(name))
+    return TYPE_LABELS.get(name, label(name))
 
 
 def _field(name: str) -> str:
@@ -31,7 +32,7 @@ def _value(value: Any) -> str:
         return ", ".join(str(v) for v in value)
     if isinstance(value, bool):
         return "yes" if value else "no"
-    return queries.label(value) if isinstance(value, str) and "_" in value else str(value)
+    return label(value) if isinstance(value, str) and "_" in value else str(value)
 
 
 def _when(iso: str) -> str:
@@ -59,6 +60,16 @@ def fix_route(app: AppState, item: dict[str, Any]) -> str | None:
     return urls.for_record(kind, rid, pid, link=link)
 
 
+def record_route(app: AppState, record_id: str) -> str | None:
+    """The screen that shows a record (a conflict's), if the record is here."""
+    record = app.store.get(record_id) if record_id else None
+    if record is None:
+        return None
+    fields = record["fields"]
+    link = fields.get("visit_id") or fields.get("round_id")
+    return urls.for_record(record["type"], record_id, fields.get("patient_id"), link=link)
+
+
 def _subject(app: AppState, record_id: str, sent: dict[str, Any] | None = None) -> str:
     """The patient a conflict or refusal is about, by name (``sent``: the refused fields)."""
     record = app.store.get(record_id) if record_id else None
@@ -70,6 +81,14 @@ def _subject(app: AppState, record_id: str, sent: dict[str, Any] | None = None) 
         return str(fields.get("name", ""))
     patient = app.store.get(fields.get("patient_id")) if fields.get("patient_id") else None
     return str(((patient or {}).get("fields") or {}).get("name", ""))
+
+
+def _current(app: AppState, note: dict[str, Any]) -> Any:
+    """What the conflict's record holds now (a later edit here shows at once)."""
+    record = app.store.get(str(note.get("record_id", "")))
+    if record is None:
+        return note.get("value")
+    return record["fields"].get(str(note.get("field")))
 
 
 def _card(key: str, title: str, subject: str, body: list[ft.Control]) -> ft.Card:
@@ -98,9 +117,9 @@ def _conflicts(app: AppState, nav: shell.Nav) -> list[ft.Control]:
         )
     for i, c in enumerate(items):
 
-        def resolve(use_other: bool, index: int = i) -> Any:
+        def resolve(use_other: bool, index: int = i, note: dict[str, Any] = c) -> Any:
             def handler(e: Any = None) -> None:
-                app.syncing.resolve_conflict(index, use_other=use_other)
+                app.syncing.resolve_conflict(index, use_other=use_other, note=note)
                 nav.toast("Value replaced; it will sync." if use_other else "Kept.")
                 nav.refresh()
 
@@ -120,7 +139,7 @@ def _conflicts(app: AppState, nav: shell.Nav) -> list[ft.Control]:
                 title,
                 subject,
                 [
-                    w.labelled_value("Current value", _value(c.get("value"))),
+                    w.labelled_value("Current value", _value(_current(app, c))),
                     w.labelled_value(
                         f"Other value, by {who} at {_when(str(c.get('lost_at')))}",
                         _value(c.get("lost_value")),
@@ -131,12 +150,24 @@ def _conflicts(app: AppState, nav: shell.Nav) -> list[ft.Control]:
                             w.secondary_button(
                                 "Use other value", resolve(True), key=f"replace-{i}"
                             ),
+                            *_open_button(nav, record_route(app, str(c.get("record_id", ""))), i),
                         ]
                     ),
                 ],
             )
         )
     return out
+
+
+def _open_button(nav: shell.Nav, route: str | None, i: int) -> list[ft.Control]:
+    """ "Open": the record's screen, to see the conflict in its place (none if not here)."""
+    if route is None:
+        return []
+    return [
+        w.secondary_button(
+            "Open", lambda e: nav.go(route), icon=ft.Icons.OPEN_IN_NEW, key=f"open-conflict-{i}"
+        )
+    ]
 
 
 def _rejected(app: AppState, nav: shell.Nav) -> list[ft.Control]:

@@ -144,19 +144,27 @@ def _row(
     box = ft.Checkbox(
         key=f"task-{task['id']}", value=bool(f.get("done")), label=str(f.get("title", ""))
     )
+    # Ticked here, a task stays where it is (the list does not jump) with an Undo button.
+    undo = w.text_button("Undo", key=f"task-{task['id']}-undo", icon=ft.Icons.UNDO)
+    undo.visible = False
 
-    def ticked(e: Any = None) -> None:
+    def mark(done: bool) -> None:
         try:
-            work.set_done(task["id"], bool(box.value))
+            work.set_done(task["id"], done)
         except (InvalidRecord, AppError) as exc:
+            box.value = not done
             nav.toast(f"Not saved: {plain_error(exc)}")
             return
-        nav.saved()
-        nav.toast(f"Done: {f.get('title', '')}" if box.value else "Task reopened")
-        nav.refresh()
+        box.value, undo.visible = done, done
+        nav.toast(f"Done: {f.get('title', '')}" if done else "Task reopened")
 
-    box.on_change = ticked
-    items: list[ft.Control] = [box]
+    box.on_change = lambda e: mark(bool(box.value))
+    undo.on_click = lambda e: mark(False)
+    items: list[ft.Control] = [
+        ft.Row(
+            [ft.Container(box, expand=True), undo], vertical_alignment=ft.CrossAxisAlignment.CENTER
+        )
+    ]
     if detail:
         items.append(
             ft.Container(  # lined up with the checkbox's label
@@ -182,15 +190,18 @@ def _new_task(app: AppState, nav: shell.Nav, work: Casework, patient_id: str) ->
     title = w.text_field(
         "New task", key="task-title", value=draft["title"], error=draft["errors"].get("title")
     )
-    due = w.text_field(
-        "Due date (YYYY-MM-DD)",
-        key="task-due",
-        value=draft["due"],
-        error=draft["errors"].get("due_date"),
-    )
 
     def typed(e: Any = None) -> None:
         draft["title"], draft["due"] = title.value or "", (due.value or "").strip()
+
+    due, due_row = w.date_field(
+        "Due date",
+        nav,
+        key="task-due",
+        value=draft["due"],
+        error=draft["errors"].get("due_date"),
+        on_change=typed,
+    )
 
     def add(e: Any = None) -> None:
         typed()
@@ -206,15 +217,14 @@ def _new_task(app: AppState, nav: shell.Nav, work: Casework, patient_id: str) ->
             nav.refresh()
             return
         app.ui.pop(f"tasks:new:{patient_id}", None)
-        nav.saved()
         nav.toast("Task added")
         nav.refresh()
 
-    title.on_change = due.on_change = typed
+    title.on_change = typed
     title.on_submit = add
     return [
         title,
-        due,
+        due_row,
         ft.Row(
             [
                 w.primary_button(

@@ -25,7 +25,7 @@ def _items(
             w.tile(
                 item.title,
                 detail,
-                icon=icon,
+                icon=w.record_icon(item.type, item.variant, icon),  # a call shows a phone
                 key=f"{key}-{item.id}",
                 on_click=(lambda e, r=url: nav.go(r)) if url else None,
             )
@@ -64,6 +64,12 @@ def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
                     lambda e: nav.go(urls.office_round()),
                     icon=ft.Icons.GROUPS_OUTLINED,
                     key="start-round",
+                ),
+                w.secondary_button(
+                    "Past rounds",
+                    lambda e: nav.go(urls.ROUNDS),
+                    icon=ft.Icons.HISTORY,
+                    key="past-rounds",
                 ),
                 w.secondary_button(
                     "Tasks", lambda e: nav.go(urls.TASKS), icon=ft.Icons.CHECKLIST, key="tasks"

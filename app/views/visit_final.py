@@ -10,21 +10,14 @@ from app import assessment as a
 from app.attachments import Target, photos_of, record_target
 from app.casework import Casework
 from app.errors import AppError
+from app.labels import NEEDS as NEED_LABELS
+from app.labels import label
 from app.photos import PreparedPhoto
-from app.queries import label
 from app.state import AppState, plain_error
-from app.triage import NEED_LABELS, Proposal
+from app.triage import Proposal
 from app.views import next_steps, photos, screening, shell
 from app.views import widgets as w
 from sync.errors import InvalidRecord
-
-SOURCES = {
-    "physician_office": "Physician office",
-    "hospital": "Hospital",
-    "family": "Family",
-    "self": "Patient (self)",
-    "other": "Other",
-}
 
 
 def final_view(
@@ -40,9 +33,8 @@ def final_view(
         *facts(app, nav, visit),
     ]
 
-    def accept(p: Proposal) -> None:
-        next_steps.accept(work, nav, p)
-        nav.refresh()
+    def accept(p: Proposal) -> bool:
+        return next_steps.accept(work, nav, p)  # the panel marks it added in place
 
     items.append(
         next_steps.panel(
@@ -63,7 +55,7 @@ def facts(app: AppState, nav: shell.Nav, visit: dict[str, Any]) -> list[ft.Contr
         ),
         w.labelled_value("Setting", label(f.get("setting")) or "—", key="fact-setting"),
         w.labelled_value(
-            "Source of the request", SOURCES.get(f.get("source") or "", "—"), key="fact-source"
+            "Source of the request", label(f.get("source"), "source") or "—", key="fact-source"
         ),
         w.labelled_value("Needs", needs, key="fact-needs"),
         w.labelled_value("Triage decision", label(f.get("triage")) or "—", key="fact-triage"),
@@ -89,35 +81,45 @@ def facts(app: AppState, nav: shell.Nav, visit: dict[str, Any]) -> list[ft.Contr
 def _addenda(
     app: AppState, nav: shell.Nav, work: Casework, visit: dict[str, Any]
 ) -> list[ft.Control]:
+    """The visit's addenda, then the form to add one (text and photos)."""
     items: list[ft.Control] = [w.section_header("Addenda")]
     addenda = work.addenda(visit)
     if not addenda:
         items.append(
             ft.Text("No addenda yet.", key="addenda-none", color=ft.Colors.ON_SURFACE_VARIANT)
         )
-    for i, note in enumerate(addenda):
-        body: list[ft.Control] = [ft.Text(str(note["fields"].get("text", "")), selectable=True)]
-        if photos_of(note):
-            body.append(
-                photos.strip(
-                    app,
-                    nav,
-                    photos_of(note),
-                    target=None,
-                    editable=False,
-                    key=f"addendum-{i}-thumb",
-                    size=photos.SMALL,
-                )
-            )
-        items.append(
-            ft.Container(
-                key=f"addendum-{i}",
-                padding=ft.Padding.all(12),
-                border=ft.Border.all(1, ft.Colors.OUTLINE_VARIANT),
-                border_radius=ft.BorderRadius.all(12),
-                content=ft.Column(body, spacing=8),
+    items += [_addendum(app, nav, i, note) for i, note in enumerate(addenda)]
+    return items + _addendum_form(app, nav, work, visit)
+
+
+def _addendum(app: AppState, nav: shell.Nav, i: int, note: dict[str, Any]) -> ft.Control:
+    """One addendum: its text and its photos."""
+    body: list[ft.Control] = [ft.Text(str(note["fields"].get("text", "")), selectable=True)]
+    if photos_of(note):
+        body.append(
+            photos.strip(
+                app,
+                nav,
+                photos_of(note),
+                target=None,
+                editable=False,
+                key=f"addendum-{i}-thumb",
+                size=photos.SMALL,
             )
         )
+    return ft.Container(
+        key=f"addendum-{i}",
+        padding=ft.Padding.all(12),
+        border=ft.Border.all(1, ft.Colors.OUTLINE_VARIANT),
+        border_radius=ft.BorderRadius.all(12),
+        content=ft.Column(body, spacing=8),
+    )
+
+
+def _addendum_form(
+    app: AppState, nav: shell.Nav, work: Casework, visit: dict[str, Any]
+) -> list[ft.Control]:
+    """The next addendum: its text, the photos chosen for it, and "Add addendum"."""
     draft_key = f"addendum-draft:{visit['id']}"
     # Photos for the next addendum wait in memory (never on disk) until it is added.
     staged: list[PreparedPhoto] = app.ui.setdefault(f"addendum-photos:{visit['id']}", [])
@@ -147,7 +149,6 @@ def _addenda(
             return
         app.ui.pop(draft_key, None)
         staged.clear()
-        nav.saved()
         nav.toast("Addendum added")
         nav.refresh()
 
@@ -161,42 +162,10 @@ def _addenda(
         if found:
             nav.refresh()
 
-    def unstage(index: int) -> None:
-        del staged[index]
-        nav.refresh()
-
     text.on_change = typed
-    items.append(text)
-    if staged:
-        items.append(
-            ft.Row(
-                [
-                    ft.Row(
-                        [
-                            photos.thumbnail(
-                                app,
-                                {"thumbnail": p.thumbnail_sha256, "caption": "New photo"},
-                                None,
-                                data=p.thumbnail,
-                                size=photos.SMALL,
-                            ),
-                            w.icon_action(
-                                ft.Icons.CLOSE,
-                                f"Remove new photo {i + 1}",
-                                lambda e, i=i: unstage(i),
-                                key=f"addendum-unstage-{i}",
-                            ),
-                        ],
-                        spacing=0,
-                    )
-                    for i, p in enumerate(staged)
-                ],
-                key="addendum-staged",
-                wrap=True,
-                spacing=8,
-            )
-        )
-    items += [
+    return [
+        text,
+        *([_staged_row(app, nav, staged)] if staged else []),
         photo_error,
         w.button_row(
             [
@@ -210,7 +179,41 @@ def _addenda(
             ]
         ),
     ]
-    return items
+
+
+def _staged_row(app: AppState, nav: shell.Nav, staged: list[PreparedPhoto]) -> ft.Control:
+    """The photos chosen for the next addendum, each with a button to take it out."""
+
+    def unstage(index: int) -> None:
+        del staged[index]
+        nav.refresh()
+
+    return ft.Row(
+        [
+            ft.Row(
+                [
+                    photos.thumbnail(
+                        app,
+                        {"thumbnail": p.thumbnail_sha256, "caption": "New photo"},
+                        None,
+                        data=p.thumbnail,
+                        size=photos.SMALL,
+                    ),
+                    w.icon_action(
+                        ft.Icons.CLOSE,
+                        f"Remove new photo {i + 1}",
+                        lambda e, i=i: unstage(i),
+                        key=f"addendum-unstage-{i}",
+                    ),
+                ],
+                spacing=0,
+            )
+            for i, p in enumerate(staged)
+        ],
+        key="addendum-staged",
+        wrap=True,
+        spacing=8,
+    )
 
 
 def addendum_leave(app: AppState, visit_id: str) -> shell.Leave:

@@ -10,6 +10,7 @@ build on these instead of styling Flet controls one by one.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -154,6 +155,115 @@ def text_field(
         max_length=max_length,
         text_size=18,
     )
+
+
+def dropdown(
+    label: str,
+    options: Sequence[tuple[str, str]],
+    *,
+    key: str,
+    value: str | None = None,
+    error: str | None = None,
+    on_select: Callable[[str | None], Any] | None = None,
+) -> tuple[ft.Dropdown, ft.Semantics]:
+    """A full-width choice list named by ``label``: (the dropdown, the control to show).
+
+    Flet 1.0.5 draws a Dropdown as a button with no accessible name on web; the Semantics
+    around it names it with its label and the chosen option ("Need Food"), so screen readers
+    and Playwright find it. ``options`` are (value, text) pairs; ``on_select`` gets the value.
+    """
+    texts = dict(options)
+    box = ft.Dropdown(
+        key=key,
+        label=label,
+        value=value,
+        options=[ft.DropdownOption(key=k, text=t) for k, t in options],
+        expand=True,
+        error_text=error,
+        disabled=not options,
+    )
+    named = ft.Semantics(label=label, value=texts.get(value or "", ""), content=box, expand=True)
+
+    def selected(e: Any = None) -> None:
+        named.value = texts.get(box.value or "", "")
+        if on_select is not None:
+            on_select(box.value or None)
+
+    box.on_select = selected
+    return box, named
+
+
+def date_field(
+    label: str,
+    nav: Any,
+    *,
+    key: str,
+    value: str = "",
+    error: str | None = None,
+    on_change: Handler = None,
+) -> tuple[ft.TextField, ft.Row]:
+    """A date typed as YYYY-MM-DD, or picked from a calendar: (the field, the row to show).
+
+    The calendar writes the picked date into the field and calls ``on_change`` as typing
+    would; ``nav.show_dialog`` opens it (views touch the page only through ``nav``).
+    """
+    field = text_field(
+        f"{label} (YYYY-MM-DD)",
+        key=key,
+        value=value,
+        error=error,
+        keyboard=ft.KeyboardType.DATETIME,
+        on_change=on_change,
+    )
+    field.expand = True
+
+    def picked(e: Any = None) -> None:
+        day = picker.value
+        if isinstance(day, dt.datetime):
+            # The client may send local midnight as UTC: read it back in local time.
+            day = day.astimezone().date() if day.tzinfo else day.date()
+        if day is None:
+            return
+        field.value = day.isoformat()
+        if on_change is not None:
+            on_change(None)
+
+    picker = ft.DatePicker(key=f"{key}-picker", help_text=label, on_change=picked)
+
+    def open_calendar(e: Any = None) -> None:
+        picker.value = _as_datetime(field.value)
+        nav.show_dialog(picker)
+
+    calendar = icon_action(
+        ft.Icons.CALENDAR_MONTH, f"Pick {label.lower()}", open_calendar, key=f"{key}-calendar"
+    )
+    return field, ft.Row([field, calendar], vertical_alignment=ft.CrossAxisAlignment.START)
+
+
+def _as_datetime(text: str | None) -> dt.datetime | None:
+    """The date typed in a field as a datetime for the calendar (None if not a date)."""
+    try:
+        return dt.datetime.fromisoformat((text or "").strip()[:10])
+    except ValueError:
+        return None
+
+
+# A record's icon by its type and variant (a visit's setting, a task open or done).
+VARIANT_ICONS = {
+    ("visit", "office"): ft.Icons.BUSINESS_OUTLINED,
+    ("visit", "home"): ft.Icons.HOME_OUTLINED,
+    ("visit", "phone"): ft.Icons.PHONE_OUTLINED,
+    ("visit", "video"): ft.Icons.VIDEOCAM_OUTLINED,
+    ("task", "open"): ft.Icons.CHECK_BOX_OUTLINE_BLANK,
+    ("task", "done"): ft.Icons.CHECK_BOX_OUTLINED,
+}
+
+
+def record_icon(
+    kind: str, variant: str = "", default: ft.IconData | None = None
+) -> ft.IconData | None:
+    """The icon of a record in a list: a phone call shows a phone, an open task an empty box."""
+    return VARIANT_ICONS.get((kind, variant), default)
 
 
 def section_header(text: str, *, key: str | None = None) -> ft.Control:

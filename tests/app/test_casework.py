@@ -2,57 +2,16 @@
 
 import pytest
 
-from app import casework as cw
 from app.autosave import Debouncer
 from app.casework import Casework
 from sync.errors import InvalidRecord
-from sync.schema import CHECKLIST_ITEMS
 from tests.app.views_support import patient, resource, site
-
-
-@pytest.mark.parametrize(
-    "fields,status,errors",
-    [
-        ({}, "sent", ["to_name"]),
-        ({"to_name": "Meals"}, "sent", []),
-        ({"status": "sent"}, "accepted", []),
-        ({"status": "sent"}, "completed", ["status"]),
-        ({"status": "accepted"}, "completed", ["outcome"]),
-        ({"status": "accepted", "outcome": "Meals start Monday"}, "completed", []),
-        ({"status": "declined"}, "closed", ["outcome"]),
-        ({"status": "closed", "outcome": "x"}, "sent", ["status"]),
-    ],
-)
-def test_referral_steps(fields, status, errors):
-    assert [e.field for e in cw.referral_step_errors(fields, status)] == errors
-
 
 FULL = {
     "discharge_date": "2026-11-24",
     "home_care_agency": "Home Care Co",
     "accountable": "RN Ortiz",
 }
-ALL_TICKED = {"checklist": dict.fromkeys(CHECKLIST_ITEMS, True)}
-
-
-@pytest.mark.parametrize(
-    "fields,status,errors",
-    [
-        ({}, "handed_off", ["discharge_date", "home_care_agency", "accountable"]),
-        (FULL, "handed_off", []),
-        (
-            {"discharge_date": "2026-11-24", "to_site_id": "x", "accountable": "me"},
-            "handed_off",
-            [],
-        ),
-        ({"status": "planned"}, "acknowledged", ["status"]),
-        ({"status": "handed_off"}, "acknowledged", []),
-        ({"status": "acknowledged", "checklist": {"equipment": True}}, "complete", ["checklist"]),
-        ({"status": "acknowledged", **ALL_TICKED}, "complete", []),
-    ],
-)
-def test_transition_steps(fields, status, errors):
-    assert [e.field for e in cw.transition_step_errors(fields, status)] == errors
 
 
 def test_search_resources(app):

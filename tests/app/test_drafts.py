@@ -83,3 +83,34 @@ def test_an_unreadable_draft_is_skipped_not_raised(tmp_path: Path) -> None:
     assert app.drafts.get("x", Other) == Other()  # unknown fields dropped, defaults used
     app.store.set_meta("draft:y", {"kind": "Row", "data": "garbage"})
     assert app.drafts.get("y", Row) is None
+
+
+def test_drafts_naming_a_merged_away_patient_move_to_the_survivor(tmp_path: Path) -> None:
+    app = make_app(tmp_path, FakeServer())
+    run(enrolled(app))
+    app.drafts.put("referral:new:p-1", Other("for p-1"))  # held in memory only
+    app.drafts.put("round:r:next", Row("Bo", "p-1", ["p-1", "call"]))
+    app.drafts.flush()  # this one saved, then read back from the store
+    app.lock()
+    run(app.unlock(PIN))
+    app.drafts.put("keep", Row("Cy", "p-2"))
+    app.drafts.move_patient("p-1", "p-9")
+    assert list(app.drafts.keys()) == ["keep", "referral:new:p-9", "round:r:next"]
+    assert app.drafts.get("referral:new:p-9", Other) == Other("for p-1")  # text is not an id
+    assert app.drafts.get("round:r:next", Row) == Row("Bo", "p-9", ["p-9", "call"])
+    assert app.drafts.get("keep", Row) == Row("Cy", "p-2")
+    app.lock()  # the move is written, and the old key is gone from the store
+    run(app.unlock(PIN))
+    assert list(app.drafts.keys()) == ["keep", "referral:new:p-9", "round:r:next"]
+    assert app.drafts.get("round:r:next", Row) == Row("Bo", "p-9", ["p-9", "call"])
+
+
+def test_a_survivor_s_own_draft_is_not_overwritten(tmp_path: Path) -> None:
+    app = make_app(tmp_path, FakeServer())
+    run(enrolled(app))
+    app.drafts.put("referral:new:p-1", Other("the duplicate's"))
+    app.drafts.put("referral:new:p-9", Other("the survivor's"))
+    app.drafts.move_patient("p-1", "p-9")
+    assert list(app.drafts.keys()) == ["referral:new:p-1", "referral:new:p-9"]
+    assert app.drafts.get("referral:new:p-9", Other) == Other("the survivor's")
+    assert app.drafts.get("referral:new:p-1", Other) == Other("the duplicate's")

@@ -3,6 +3,7 @@ and every row builds its screen on an unlocked app (no "not available" hiding a 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import flet as ft
@@ -122,3 +123,23 @@ def test_links_of_records_open_their_screens() -> None:
     assert urls.for_record("task", "t", "p") == urls.tasks("p")
     assert urls.for_record("patient", "p") == urls.patient("p")
     assert urls.for_record("resource", "x") is None
+
+
+VIEW_MODULES = sorted(
+    f"app.views.{p.stem}"
+    for p in (Path(routes.__file__).parent / "views").glob("*.py")
+    if p.stem != "__init__"
+)
+
+
+@pytest.mark.parametrize("name", VIEW_MODULES)
+def test_each_view_imports_first(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whichever screen is imported first (a test, a tool), the route table and the views
+    it imports come up: no cycle leaves a half-initialised module."""
+    import importlib
+    import sys
+
+    for loaded in [m for m in sys.modules if m == "app" or m.startswith("app.")]:
+        monkeypatch.delitem(sys.modules, loaded)
+    importlib.import_module(name)
+    assert importlib.import_module("app.routes").match(urls.TODAY) is not None

@@ -131,6 +131,16 @@ def test_a_final_visit_never_changes(store: Store) -> None:
     assert store.put("visit", {"summary": fields.get("summary")}, visit["id"]) == visit
 
 
+def test_a_final_visit_cannot_be_deleted(store: Store) -> None:
+    p = patient(store)
+    visit = store.put("visit", {**VALID["visit"], "patient_id": p["id"], "status": "final"})
+    queued = store.pending_count()
+    with pytest.raises(InvalidRecord) as caught:
+        store.delete(visit["id"])
+    assert caught.value.errors[0].field == "status"
+    assert store.get(visit["id"]) == visit and store.pending_count() == queued
+
+
 def test_put_stamps_only_changed_fields(store: Store, wall: Wall) -> None:
     p = store.put("patient", {"name": "Ada", "phone": "555-0100", "status": "active"})
     first = hlc(wall.ms, NODE)

@@ -6,7 +6,16 @@ import flet as ft
 
 from app.casework import Casework
 from app.views import assessment
-from tests.app.views_support import FakeNav, find, keys, patient, resource, texts
+from tests.app.views_support import (
+    FakeNav,
+    absent,
+    find,
+    keys,
+    patient,
+    resource,
+    saves_heard,
+    texts,
+)
 
 
 def visits(app):
@@ -39,12 +48,13 @@ def test_new_assessment_renders_and_saves_nothing_until_a_change(app):
     # the first change creates the draft (no event loop here: the debouncer saves at once)
     summary = find(view, "summary")
     summary.value = "Lives alone"
+    saves = saves_heard(app)
     summary.on_change(None)
     (visit,) = visits(app)
     assert visit["fields"]["summary"] == "Lives alone"
     assert visit["fields"]["status"] == "draft" and visit["fields"]["patient_id"] == pid
     assert find(view, "save-status").value.startswith("Draft saved")
-    assert nav.saves == 1
+    assert saves == ["saved"]  # the store told the app (pending badge, background sync)
     # a rebuild (or coming back) keeps editing the same draft
     view = assessment.build(app, nav, patient_id=pid)
     find(view, "need-housing").selected = True
@@ -392,3 +402,143 @@ def test_a_new_assessment_has_nothing_to_discard_until_saved(app):
     pid = patient(app)
     view = assessment.build(app, FakeNav(), patient_id=pid)
     assert "discard-draft" not in keys(view)
+
+
+# -- changed on another device while the form is open (app/forms.py) --------------------
+
+
+def _pulled(app, visit_id, **fields):
+    """A sync brings ``fields`` of the visit, written later on another device."""
+    record = app.store.get(visit_id)
+    stamp = f"{9_999_999_999_999:015d}-00000-other-device"
+    clock = {**record["clock"], **dict.fromkeys(fields, stamp)}
+    incoming = {**record, "fields": {**record["fields"], **fields}, "clock": clock, "rev": 7}
+    app.store.apply_pull([incoming], [], 7)
+
+
+def _type_summary(view, text):
+    summary = find(view, "summary")
+    summary.value = text
+    summary.on_change(None)
+
+
+def _draft_changed_elsewhere(app):
+    """A draft with a summary; then a sync brings another summary; the liaison types on."""
+    pid = patient(app)
+    nav = FakeNav(f"/assess/{pid}")
+    view = assessment.build(app, nav, patient_id=pid)
+    _type_summary(view, "Lives alone")
+    (visit,) = visits(app)
+    _pulled(app, visit["id"], summary="Lives with her daughter")
+    _type_summary(view, "Lives alone, a cat")
+    return nav, view, visit["id"]
+
+
+def test_a_summary_changed_on_another_device_is_not_overwritten_silently(app):
+    nav, view, visit_id = _draft_changed_elsewhere(app)
+    assert app.store.get(visit_id)["fields"]["summary"] == "Lives with her daughter"
+    dialog = nav.dialogs[-1]
+    assert find(dialog, "stale-text").value == (
+        "Summary was changed on another device to 'Lives with her daughter' while you were editing."
+    )
+    assert find(view, "save-status").value.startswith("Not saved")
+    assert app.ui[f"visit:{visit_id}"].unsaved  # leaving asks before dropping it
+
+
+def test_keep_mine_saves_over_the_other_devices_value(app):
+    nav, view, visit_id = _draft_changed_elsewhere(app)
+    find(nav.dialogs[-1], "stale-mine").on_click(None)
+    assert nav.dialogs == []
+    assert app.store.get(visit_id)["fields"]["summary"] == "Lives alone, a cat"
+    assert find(view, "save-status").value.startswith("Draft saved")
+    _type_summary(view, "Lives alone, a cat and a dog")  # no second question
+    assert nav.dialogs == []
+    assert app.store.get(visit_id)["fields"]["summary"] == "Lives alone, a cat and a dog"
+
+
+def test_use_theirs_reloads_the_form(app):
+    nav, view, visit_id = _draft_changed_elsewhere(app)
+    find(nav.dialogs[-1], "stale-theirs").on_click(None)
+    assert nav.dialogs == [] and nav.refreshed
+    assert app.store.get(visit_id)["fields"]["summary"] == "Lives with her daughter"
+    view = assessment.build(app, nav, visit_id=visit_id)
+    assert find(view, "summary").value == "Lives with her daughter"
+    _type_summary(view, "Lives with her daughter and a cat")
+    assert nav.dialogs == []
+    assert app.store.get(visit_id)["fields"]["summary"] == "Lives with her daughter and a cat"
+
+
+def test_a_field_changed_elsewhere_that_i_did_not_touch_is_kept_without_asking(app):
+    pid = patient(app)
+    nav = FakeNav(f"/assess/{pid}")
+    view = assessment.build(app, nav, patient_id=pid)
+    _type_summary(view, "Lives alone")
+    (visit,) = visits(app)
+    _pulled(app, visit["id"], consent_confirmed=True)
+    _type_summary(view, "Lives alone, a cat")
+    assert nav.dialogs == []
+    fields = app.store.get(visit["id"])["fields"]
+    assert fields["summary"] == "Lives alone, a cat" and fields["consent_confirmed"] is True
+
+
+def test_finalize_waits_for_the_answer_about_a_changed_field(app):
+    nav, view, visit_id = _draft_changed_elsewhere(app)
+    nav.dialogs.clear()  # the question went away unanswered, say
+    find(view, "finalize").on_click(None)
+    assert "stale-text" in keys(nav.dialogs[-1])  # asked again
+    assert app.store.get(visit_id)["fields"]["summary"] == "Lives with her daughter"
+    assert app.store.get(visit_id)["fields"]["status"] == "draft"
+
+
+def test_screening_counters_follow_the_answers(app):
+    view = assessment.build(app, FakeNav(), patient_id=patient(app))
+    counter = find(view, "instrument-phq2-summary")
+    assert counter.value == "0 of 2 answered"
+    group = find(view, "q-phq2_interest")
+    group.value = "3"
+    group.on_change(None)
+    assert counter.value == "1 of 2 answered · Score 3 · positive"
+    group.value = None  # cleared again
+    group.on_change(None)
+    assert counter.value == "0 of 2 answered"
+
+
+def _final_with_proposals(app):
+    pid = patient(app)
+    resource(app, "Food bank", "food")
+    work = Casework(app)
+    fields = {
+        "patient_id": pid,
+        "setting": "home",
+        "started_at": "2026-11-23T09:00:00",
+        "needs": ["food", "transport"],
+        "consent_confirmed": True,
+        "triage": "short_term_contact",
+    }
+    draft = work.save_visit(None, fields)
+    return work.finalize_visit(draft["id"], draft["fields"])
+
+
+def test_adding_a_next_step_on_a_final_visit_keeps_the_screen(app):
+    final = _final_with_proposals(app)
+    nav = FakeNav()
+    view = assessment.build(app, nav, visit_id=final["id"])
+    find(view, "accept-0").on_click(None)
+    assert nav.refreshed == 0 and len(app.store.list("referral")) == 1
+    assert "accepted-0" in keys(view) and absent(view, "accept-0")  # changed in place
+
+
+def test_add_all_adds_every_next_step_not_added_yet(app):
+    final = _final_with_proposals(app)
+    nav = FakeNav()
+    view = assessment.build(app, nav, visit_id=final["id"])
+    proposed = {k for k in keys(view) if k.startswith("accept-") and k != "accept-all"}
+    assert len(proposed) >= 3 and find(view, "accept-all").visible
+    find(view, "accept-0").on_click(None)
+    find(view, "accept-all").on_click(None)
+    assert nav.refreshed == 0 and not find(view, "accept-all").visible
+    assert {k.replace("accept-", "accepted-") for k in proposed} <= keys(view)
+    added = len(app.store.list("referral")) + len(app.store.list("task"))
+    assert added == len(proposed)
+    view = assessment.build(app, nav, visit_id=final["id"])  # opened again: all added
+    assert not find(view, "accept-all").visible

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import flet as ft
 import pytest
 
-from app.views import caseload, patient, today
+from app import queries
+from app.views import caseload, patient, settings, today
 from tests.app.views_support import (
     FakeNav,
     FakeServer,
@@ -153,3 +155,55 @@ def test_patient_empty_and_missing(app) -> None:
     assert absent(view, "call")
     view = patient.build(app, FakeNav(), patient_id="00000000-0000-4000-8000-000000000000")
     assert find(view, "patient-missing") is not None
+
+
+def test_icons_follow_the_visit_setting_and_the_task_state(app) -> None:
+    ids = fill(app)
+    call = app.store.put(
+        "visit",
+        {"patient_id": ids["cy"], "setting": "phone", "started_at": f"{app.today}T11:00:00"},
+    )
+    view = today.build(app, FakeNav())
+    assert find(view, f"visit-{ids['visit']}").leading.icon == ft.Icons.HOME_OUTLINED
+    assert find(view, f"visit-{call['id']}").leading.icon == ft.Icons.PHONE_OUTLINED
+    assert find(view, f"task-{ids['task']}").leading.icon == ft.Icons.CHECK_BOX_OUTLINE_BLANK
+    done = app.store.put("task", {"patient_id": ids["ada"], "title": "Sent form", "done": True})
+    view = patient.build(app, FakeNav(), patient_id=ids["ada"])
+    assert find(view, f"timeline-{ids['task']}").leading.icon == ft.Icons.CHECK_BOX_OUTLINE_BLANK
+    assert find(view, f"timeline-{done['id']}").leading.icon == ft.Icons.CHECK_BOX_OUTLINED
+    assert find(view, f"timeline-{ids['visit']}").leading.icon == ft.Icons.HOME_OUTLINED
+
+
+def test_one_attendee_is_not_one_attendees(app) -> None:
+    ids = fill(app)
+    view = today.build(app, FakeNav())
+    assert texts(find(view, f"round-{ids['round']}")).startswith("1 attendee · ")
+    assert queries.plural(1, "minute") == "1 minute"
+    assert queries.plural(2, "minute") == "2 minutes"
+    assert queries.plural(0, "open referral") == "0 open referrals"
+
+
+def test_caseload_search_finds_phone_numbers(app) -> None:
+    ids = fill(app)
+
+    def found(text: str) -> list[str]:
+        return [r.id for r in queries.caseload(app.store, text, "all", app.today)]
+
+    for typed in ("555 0100", "555-0100", "(555) 0100", "+1 555", "5550100", "ada 0100"):
+        assert found(typed) == [ids["ada"]], typed
+    assert found("555 0199") == [] and found("0101") == []  # a caregiver's phone is not hers
+    app.store.put("patient", {"phone": "555 0199"}, ids["ada"])
+    assert found("0199") == [ids["ada"]] and found("0100") == []
+
+
+def test_auto_lock_choices_say_1_minute(app) -> None:
+    view = settings.build(app, FakeNav("/settings"))
+    texts_ = [o.text for o in find(view, "auto-lock").options]
+    assert texts_[0] == "1 minute" and texts_[1] == "2 minutes"
+
+
+def test_a_long_title_wraps_instead_of_being_cut(app) -> None:
+    view = caseload.build(app, FakeNav("/new-assessment"))
+    title = find(view, "appbar-title")
+    assert title.value == "New assessment" and title.max_lines == 2
+    assert title.theme_style == ft.TextThemeStyle.TITLE_MEDIUM

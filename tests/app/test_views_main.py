@@ -5,7 +5,7 @@ from __future__ import annotations
 import flet as ft
 import pytest
 
-from app.main import App, data_dir
+from app.main import App, Windows, data_dir
 from app.state import FIRST_RUN, LOCKED, UNLOCKED
 from tests.app.views_support import (
     PIN,
@@ -205,3 +205,71 @@ def test_run_web_takes_host_and_port_from_args_or_env(monkeypatch) -> None:
     assert (seen[0]["host"], seen[0]["port"]) == ("127.0.0.1", 18123)
     assert (seen[1]["host"], seen[1]["port"]) == ("0.0.0.0", 9000)
     assert seen[0]["no_cdn"] is True
+
+
+# -- two windows (browser tabs) on one data directory ------------------------------------
+
+
+def _window(windows, state, new_state, route="/"):
+    page = FakePage(route)
+    shell = App(page, state, windows=windows, new_state=new_state)
+    page.on_route_change = shell.on_route_change
+    shell.render()
+    return page, shell
+
+
+def _typed_pin(shell):
+    async def type_pin() -> None:
+        for key in [*PIN, "Enter"]:
+            await shell.on_keyboard(type("E", (), {"key": key})())
+
+    run(type_pin())
+
+
+def test_a_second_window_takes_over_and_the_first_says_so(tmp_path, app) -> None:
+    run(enrolled(app))
+    server = FakeServer()
+    windows = Windows()
+    page_a, shell_a = _window(windows, app, lambda: make_app(tmp_path, server), "/today")
+    assert app.phase == UNLOCKED
+    page_b, shell_b = _window(windows, make_app(tmp_path, server), None)
+    # The first window locked (its store closed) and shows a calm screen, no PIN pad.
+    assert app.phase == LOCKED and app.store is None
+    assert "Liaison is open in another window" in texts(page_a.views[-1])
+    assert find(page_a.views[-1], "use-here").content == "Use Liaison here"
+    assert [v.route for v in page_b.views] == ["/unlock"]
+    run(shell_b.state.unlock(PIN))
+    assert shell_b.state.phase == UNLOCKED
+    _typed_pin(shell_a)  # a PIN typed on the first window's keyboard does nothing there
+    assert shell_a.state.phase == LOCKED
+
+
+def test_use_liaison_here_takes_the_store_back_without_opening_it_twice(tmp_path, app) -> None:
+    run(enrolled(app))
+    server = FakeServer()
+    windows = Windows()
+    page_a, shell_a = _window(windows, app, lambda: make_app(tmp_path, server), "/today")
+    page_b, shell_b = _window(windows, make_app(tmp_path, server), None)
+    other = shell_b.state
+    run(other.unlock(PIN))
+    find(page_a.views[-1], "use-here").on_click(None)
+    assert other.phase == LOCKED and other.store is None  # the second window let go first
+    assert "Liaison is open in another window" in texts(page_b.views[-1])
+    assert [v.route for v in page_a.views] == ["/unlock"]
+    assert run(shell_a.state.unlock(PIN))  # no "the store is already open"
+    assert shell_a.state.phase == UNLOCKED and page_a.views[-1].route == "/today"
+    assert shell_a.state.store.list("patient") is not None
+
+
+def test_a_window_whose_session_ended_leaves_the_data_to_the_others(tmp_path, app) -> None:
+    server = FakeServer()
+    windows = Windows()
+    page_a, shell_a = _window(windows, app, lambda: make_app(tmp_path, server))
+    assert page_a.views[-1].route == "/first-run"
+    _, shell_b = _window(windows, make_app(tmp_path, server), None)
+    run(enrolled(shell_b.state))  # set up in the second window
+    shell_b.close()  # then that tab was closed
+    assert windows.current is None
+    find(page_a.views[-1], "use-here").on_click(None)
+    # the first window knows the PIN was chosen meanwhile
+    assert windows.current is shell_a and page_a.views[-1].route == "/unlock"

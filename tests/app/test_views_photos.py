@@ -18,7 +18,16 @@ from app.main import App
 from app.views import assessment, patient, photos, transition
 from app.views.widgets import walk
 from tests.app.photo_support import PhotoServer, noise_photo
-from tests.app.views_support import FakeNav, FakePage, absent, enrolled, find, make_app, run
+from tests.app.views_support import (
+    FakeNav,
+    FakePage,
+    absent,
+    enrolled,
+    find,
+    make_app,
+    run,
+    saves_heard,
+)
 
 PHOTO = noise_photo(21)
 
@@ -63,11 +72,12 @@ def test_attach_to_a_patient_caption_and_view(app: Any) -> None:
     view = patient.build(app, nav, patient_id=pid)
     assert find(view, "patient-photos-add").content == "Add photo"
     assert absent(view, "patient-photos-camera")  # no camera in a browser or a test
+    saves = saves_heard(app)
     pick(view, "patient-photos-add", ("IMG_0001.jpg", PHOTO))
     (item,) = app.store.get(pid)["fields"]["attachments"]
     shot = pipeline.prepare(PHOTO)
     assert item == item_of(shot)
-    assert nav.saves == 1
+    assert saves == ["saved"]
     assert app.away_until == 0.0  # the picker closed: backgrounding locks again
 
     # A single photo opens at once for its caption; the dialog, not a toast under its
@@ -89,12 +99,13 @@ def test_a_bad_file_says_why_and_stores_nothing(app: Any) -> None:
     pid, _ = app.add_patient("Ada Example")
     nav = FakeNav(f"/patient/{pid}")
     view = patient.build(app, nav, patient_id=pid)
+    saves = saves_heard(app)
     pick(view, "patient-photos-add", ("notes.pdf", b"%PDF-1.7 a scanned letter"))
     error = find(view, "patient-photos-error")
     assert (
         error.visible and error.value == "This file is not a supported photo (JPEG, PNG or WebP)."
     )
-    assert nav.toasts == [error.value] and nav.saves == 0
+    assert nav.toasts == [error.value] and saves == []
     assert "attachments" not in app.store.get(pid)["fields"]
     blobs = app.store.directory / "blobs"
     assert not blobs.exists() or not any(blobs.iterdir())

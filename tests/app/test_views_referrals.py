@@ -1,8 +1,23 @@
 """The referral screens, headless: create from the directory or a typed name, track, list."""
 
+import datetime as dt
+
+import flet as ft
+
 from app.casework import Casework
 from app.views import referrals
-from tests.app.views_support import FakeNav, find, keys, patient, resource, set_value, texts
+from app.views.widgets import walk
+from tests.app.views_support import (
+    FakeNav,
+    absent,
+    find,
+    keys,
+    patient,
+    resource,
+    saves_heard,
+    set_value,
+    texts,
+)
 
 
 def test_empty_list(app):
@@ -38,6 +53,7 @@ def test_new_referral_from_the_directory(app):
     assert find(view, "chosen").value == "Chosen: Food bank (from the directory)"
     set_value(view, "urgency", "urgent")
     assert find(view, "due-date").value == "2026-11-24"
+    saves = saves_heard(app)
     find(view, "save-send").on_click(None)
     (ref,) = app.store.list("referral")
     assert ref["fields"] == {
@@ -49,7 +65,7 @@ def test_new_referral_from_the_directory(app):
         "due_date": "2026-11-24",
         "status": "sent",
     }
-    assert nav.went == [f"/refer/{pid}?referral_id={ref['id']}"] and nav.saves == 1
+    assert nav.went == [f"/refer/{pid}?referral_id={ref['id']}"] and saves == ["saved"]
 
 
 def test_a_typed_name_and_validation(app):
@@ -150,3 +166,78 @@ def test_a_directory_referral_without_a_typed_name_shows_the_resource(app):
     assert "Food — Food bank" in texts(referrals.build(app, FakeNav()))
     view = referrals.build(app, FakeNav(), patient_id=pid, referral_id=ref["id"])
     assert find(view, "chosen").value == "Chosen: Food bank (from the directory)"
+
+
+def test_a_status_step_updates_the_screen_in_place(app):
+    """A step redraws the status part of the open screen, not the whole screen (which
+    would jump back to the top)."""
+    pid = patient(app)
+    ref = Casework(app).save_referral({"patient_id": pid, "to_name": "Meals"})
+    nav = FakeNav()
+    v = referrals.build(app, nav, patient_id=pid, referral_id=ref["id"])
+    find(v, "status-sent").on_click(None)
+    assert nav.refreshed == 0 and nav.toasts == ["Referral sent"]
+    assert find(v, "referral-status").value == "Status: Sent"
+    find(v, "status-accepted").on_click(None)
+    find(v, "status-completed").on_click(None)  # no outcome yet: said here, nothing saved
+    assert find(v, "outcome").error == "Outcome: write the outcome first"
+    assert "status-errors" in keys(v) and nav.refreshed == 0
+    set_value(v, "outcome", "Meals start Monday")
+    find(v, "status-completed").on_click(None)
+    assert find(v, "referral-status").value == "Status: Completed" and absent(v, "status-errors")
+    assert app.store.get(ref["id"])["fields"]["outcome"] == "Meals start Monday"
+    assert nav.refreshed == 0
+
+
+def test_the_due_date_can_be_picked_from_a_calendar(app):
+    pid = patient(app)
+    nav = FakeNav()
+    view = referrals.build(app, nav, patient_id=pid)
+    find(view, "due-date-calendar").on_click(None)
+    (picker,) = nav.dialogs
+    assert isinstance(picker, ft.DatePicker) and picker.value == dt.datetime(2026, 12, 7)
+    picker.value = dt.datetime(2026, 12, 24)
+    picker.on_change(None)
+    assert find(view, "due-date").value == "2026-12-24"
+    set_value(view, "to-name", "Meals")
+    find(view, "save-referral").on_click(None)
+    (ref,) = app.store.list("referral")
+    assert ref["fields"]["due_date"] == "2026-12-24"
+
+
+def test_the_need_dropdown_is_named_for_screen_readers(app):
+    view = referrals.build(app, FakeNav(), patient_id=patient(app))
+    named = next(
+        c
+        for c in walk(view)
+        if isinstance(c, ft.Semantics) and getattr(c.content, "key", None) == "need"
+    )
+    assert named.label == "Need" and named.value == ""
+    set_value(view, "need", "food")
+    assert named.value == "Food"
+
+
+def test_saving_over_a_change_made_on_another_device_asks_first(app):
+    pid = patient(app)
+    ref = Casework(app).save_referral({"patient_id": pid, "to_name": "Meals"})
+    nav = FakeNav()
+    v = referrals.build(app, nav, patient_id=pid, referral_id=ref["id"])
+    set_value(v, "notes", "Lives alone")
+    stamp = f"{9_999_999_999_999:015d}-00000-other-device"
+    theirs = {
+        **ref,
+        "fields": {**ref["fields"], "to_name": "Meals Plus"},
+        "clock": {**ref["clock"], "to_name": stamp},
+        "rev": 7,
+    }
+    app.store.apply_pull([theirs], [], 7)
+    find(v, "save-referral").on_click(None)
+    (dialog,) = nav.dialogs
+    assert "Refer to was changed on another device to 'Meals Plus'" in texts(dialog)
+    assert "notes" not in app.store.get(ref["id"])["fields"]
+    find(dialog, "stale-theirs").on_click(None)  # the form opens again with their value
+    v = referrals.build(app, nav, patient_id=pid, referral_id=ref["id"])
+    assert find(v, "to-name").value == "Meals Plus" and find(v, "notes").value == ""
+    set_value(v, "notes", "Lives alone")
+    find(v, "save-referral").on_click(None)
+    assert nav.dialogs == [] and app.store.get(ref["id"])["fields"]["notes"] == "Lives alone"

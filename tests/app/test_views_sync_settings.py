@@ -253,3 +253,85 @@ def test_a_conflict_with_this_phones_own_value_says_so(app, server) -> None:
     run(app.syncing.sync_now())
     card = texts(find(sync_view.build(app, FakeNav()), "conflict-0"))
     assert "by you, on this phone" in card
+
+
+# -- a conflict resolved on another device (two devices on one FakeServer) -------------
+
+
+def _both_list_a_conflict(tmp_path, app, server):
+    """Device A pushes a phone the server kept while another value lost; device B lists
+    the same conflict (as the server reports it to every device concerned)."""
+    pid, _ = app.add_patient("Ada Example", "555-0000")
+    server.conflict = {
+        "field": "phone",
+        "value": "555-0000",
+        "lost_value": "555-9999",
+        "lost_clock": OTHER_CLOCK,
+        "incoming_won": True,
+    }
+    run(app.syncing.sync_now())
+    server.device_id = "b0000000-0000-4000-8000-00000000000b"  # a second device enrols
+    other = run(enrolled(make_app(tmp_path / "b", server)))
+    other.store.set_meta("conflicts", app.syncing.conflicts())
+    return pid, other
+
+
+def test_a_conflict_resolved_on_another_device_leaves_this_ones_list(tmp_path, app, server):
+    pid, other = _both_list_a_conflict(tmp_path, app, server)
+    assert "555-0000" in texts(find(sync_view.build(other, FakeNav()), "conflict-0"))
+    find(sync_view.build(app, FakeNav()), "replace-0").on_click(None)  # "Use other value"
+    run(app.syncing.sync_now())
+    run(other.syncing.sync_now())
+    assert other.store.get(pid)["fields"]["phone"] == "555-9999"
+    assert other.syncing.conflicts() == []
+    assert find(sync_view.build(other, FakeNav()), "conflicts-none") is not None
+
+
+def test_a_conflict_shows_the_records_current_value_after_it_moved_on(tmp_path, app, server):
+    pid, other = _both_list_a_conflict(tmp_path, app, server)
+    app.store.put("patient", {"phone": "555-1234"}, pid)  # typed anew on device A
+    run(app.syncing.sync_now())
+    run(other.syncing.sync_now())
+    (note,) = other.syncing.conflicts()
+    assert note["value"] == "555-1234"
+    card = texts(find(sync_view.build(other, FakeNav()), "conflict-0"))
+    assert "555-1234" in card and "555-0000" not in card and "555-9999" in card
+
+
+def test_a_conflict_whose_record_is_gone_leaves_the_list(tmp_path, app, server):
+    pid, other = _both_list_a_conflict(tmp_path, app, server)
+    app.store.delete(pid)
+    run(app.syncing.sync_now())
+    run(other.syncing.sync_now())
+    assert other.syncing.conflicts() == []
+
+
+def test_a_conflict_is_resolved_by_what_it_is_not_by_its_place(app, server) -> None:
+    app.add_patient("Ada Example", "555-0000")
+    server.conflict = {
+        "field": "phone",
+        "value": "555-0000",
+        "lost_value": "555-9999",
+        "lost_clock": OTHER_CLOCK,
+        "incoming_won": True,
+    }
+    run(app.syncing.sync_now())
+    view = sync_view.build(app, FakeNav())  # then a sync empties the list meanwhile
+    app.store.set_meta("conflicts", [])
+    find(view, "replace-0").on_click(None)
+    assert app.sync.pending == 0  # nothing written from a stale list
+
+
+def test_a_conflict_card_shows_a_value_typed_here_since(app, server) -> None:
+    pid, _ = app.add_patient("Ada Example", "555-0000")
+    server.conflict = {
+        "field": "phone",
+        "value": "555-0000",
+        "lost_value": "555-9999",
+        "lost_clock": OTHER_CLOCK,
+        "incoming_won": True,
+    }
+    run(app.syncing.sync_now())
+    app.store.put("patient", {"phone": "555-4321"}, pid)  # no sync since
+    card = texts(find(sync_view.build(app, FakeNav()), "conflict-0"))
+    assert "555-4321" in card and "555-0000" not in card

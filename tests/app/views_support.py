@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from app.main import make_services
-from app.state import UNLOCKED, AppState, Services
+from app.state import UNLOCKED, AppState, Services, WatchedStore
 from app.store import Store
 from app.vault import ScryptParams
 from app.views import widgets
@@ -49,7 +49,6 @@ class FakeNav:
         self.updates = 0
         self.toasts: list[str] = []
         self.dialogs: list[Any] = []
-        self.saves = 0
 
     def go(self, route: str) -> None:
         self.went.append(route)
@@ -73,8 +72,12 @@ class FakeNav:
     def close_dialog(self) -> None:
         self.dialogs.pop()
 
-    def saved(self) -> None:
-        self.saves += 1
+
+def saves_heard(app: Any) -> list[str]:
+    """A list that gets "saved" each time the app hears of a local save (from its store)."""
+    heard: list[str] = []
+    app.subscribe(lambda topic: heard.append(topic) if topic == "saved" else None)
+    return heard
 
 
 class FakeServer:
@@ -410,7 +413,9 @@ def unlocked_app(path: Any) -> AppState:
         vault=_Vault(), open_store=lambda key: None, client=lambda *a: None, engine=lambda *a: None
     )
     app = AppState(services, now=lambda: NOW)
-    app.store = Store.open(path, os.urandom(32), node_id="device-1")
+    # As an unlock does: the store reports each save to the app; drafts live in it.
+    app.store = WatchedStore(Store.open(path, os.urandom(32), node_id="device-1"), app.record_saved)
+    app.drafts.open(app.store)
     app.phase = UNLOCKED
     return app
 
