@@ -170,7 +170,9 @@ def tabs(nav: Nav, route: str) -> ft.NavigationBar:
     selected = paths.index(tab) if tab in paths else 0
 
     def change(e: Any) -> None:
-        nav.go(paths[int(e.control.selected_index)])
+        target = paths[int(e.control.selected_index)]
+        if target != nav.route:  # the tab of this very screen again: nothing to redraw
+            nav.go(target)
 
     return ft.NavigationBar(
         key="tabs",

@@ -85,6 +85,17 @@ def test_the_tabs_highlight_the_list_a_screen_belongs_to() -> None:
     assert nav.went == [urls.SYNC]
 
 
+def test_the_tab_of_the_screen_itself_redraws_nothing() -> None:
+    """Tapping Patients on Patients keeps the screen (a redraw took the keyboard focus from
+    the search field the thumb was reaching for); on a patient's page it opens the list."""
+    tap = type("E", (), {"control": type("C", (), {"selected_index": 1})()})()
+    on_list, on_patient = FakeNav(urls.CASELOAD), FakeNav(urls.patient("p"))
+    shell.tabs(on_list, urls.CASELOAD).on_change(tap)
+    shell.tabs(on_patient, urls.patient("p")).on_change(tap)
+    assert on_list.went == [] and on_list.refreshed == 0
+    assert on_patient.went == [urls.CASELOAD]
+
+
 def _sample(app: AppState, ids: dict[str, str], row: routes.Route) -> str:
     """A route for ``row`` with real ids from ``fill``."""
     values = {

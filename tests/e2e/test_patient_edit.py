@@ -46,6 +46,7 @@ def test_02_edit_details(ui: Ui) -> None:
     ui.reach(written)
     written.click()
     ui.settle(500)
+    ui.shot("17-patient-edit")
     save = ui.button("Save")
     ui.reach(save)
     save.click()

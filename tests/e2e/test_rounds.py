@@ -47,17 +47,15 @@ def test_02_a_round_with_two_patients(ui: Ui) -> None:
 
 def test_03_reopen_from_past_rounds_edit_and_remove(ui: Ui) -> None:
     ui.click("Past rounds")
-    ui.see("2 patients")
+    ui.see("Past rounds (1)")
     ui.settle(800)
     assert problems(ui) == []
-    for attempt in range(3):  # a tap during the page transition can be lost
-        ui.text("2 patients").first.click()
-        try:
-            ui.see("Patients discussed (2)", timeout=5_000)
-            break
-        except Exception:
-            if attempt == 2:
-                raise
+    ui.shot("18-past-rounds")
+    # The row, a button: not the "Round saved: 2 patients" toast that may still be up.
+    row = ui.button("2 patients", exact=False).first
+    ui.reach(row)
+    row.click()
+    ui.see("Patients discussed (2)")
     ui.click(f"Edit {FOUND}")
     ui.type(f"Note about {FOUND}", "Son visits daily now.")
     ui.click("Save changes")
