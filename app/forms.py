@@ -193,3 +193,34 @@ def confirm_dialog(
             ],
         )
     )
+
+
+def save_unless_stale(
+    store: Records,
+    nav: Any,
+    record_id: str | None,
+    form: dict[str, Any],
+    field_names: Collection[str],
+    write: Callable[[], None],
+    *,
+    reopen: Callable[[], None],
+    labels: Mapping[str, str] | None = None,
+) -> None:
+    """``write()`` the form, unless another device changed its fields since it opened
+    (``form["base"]``): then ask. "Keep mine" takes the stored clock as the new base and
+    writes; "Use theirs" calls ``reopen`` (drop the form's state so it opens from the record)
+    and redraws."""
+    changes = changed_elsewhere(store, record_id, form.get("base", {}), field_names)
+    if not changes:
+        write()
+        return
+
+    def keep_mine() -> None:
+        form["base"] = base_clock(store.get(record_id) if record_id else None, field_names)
+        write()
+
+    def use_theirs() -> None:
+        reopen()
+        nav.refresh()
+
+    stale_dialog(nav, changes, keep_mine, use_theirs, labels=labels)

@@ -306,21 +306,16 @@ def _saver(
         nav.go(urls.refer(patient_id, saved["id"]))
 
     def save(status: str | None = None) -> None:
-        rid = record["id"] if record else None
-        changes = forms.changed_elsewhere(app.store, rid, form.get("base", {}), FORM_FIELDS)
-        if not changes:
-            write(status)
-            return
-
-        def keep_mine() -> None:
-            form["base"] = forms.base_clock(app.store.get(rid) if rid else None, FORM_FIELDS)
-            write(status)
-
-        def use_theirs() -> None:
-            app.ui.pop(key, None)  # the form opens again from the stored referral
-            nav.refresh()
-
-        forms.stale_dialog(nav, changes, keep_mine, use_theirs, labels=STALE_LABELS)
+        forms.save_unless_stale(
+            app.store,
+            nav,
+            record["id"] if record else None,
+            form,
+            FORM_FIELDS,
+            lambda: write(status),
+            reopen=lambda: app.ui.pop(key, None),  # opens again from the stored referral
+            labels=STALE_LABELS,
+        )
 
     return save
 

@@ -324,20 +324,16 @@ def _saver(
         )
 
     def save(step: str | None) -> None:
-        changes = forms.changed_elsewhere(app.store, rid, form.get("base", {}), FORM_FIELDS)
-        if not changes:
-            checked(step)
-            return
-
-        def keep_mine() -> None:
-            form["base"] = forms.base_clock(app.store.get(rid) if rid else None, FORM_FIELDS)
-            checked(step)
-
-        def use_theirs() -> None:
-            app.ui.pop(key, None)  # the form opens again from the stored transition
-            nav.refresh()
-
-        forms.stale_dialog(nav, changes, keep_mine, use_theirs, labels=FIELD_NAMES)
+        forms.save_unless_stale(
+            app.store,
+            nav,
+            rid,
+            form,
+            FORM_FIELDS,
+            lambda: checked(step),
+            reopen=lambda: app.ui.pop(key, None),  # opens again from the stored transition
+            labels=FIELD_NAMES,
+        )
 
     return save
 
