@@ -1,4 +1,5 @@
-"""Helpers every form shares: the "changed on another device" check and a confirm dialog.
+"""Helpers every form shares: the "changed on another device" check, a confirm dialog, the
+problems of a refused save by field, and a button that shows the work it started.
 
 A form that edits a stored record remembers, when it opens, the record's clock (the HLC
 stamp of each field's last write) for the fields it edits: ``base = base_clock(record,
@@ -18,18 +19,26 @@ node id.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import flet as ft
 
+from app.errors import AppError
 from app.labels import label
+from app.messages import plain_error
 from app.views import widgets as w
+from sync.errors import InvalidRecord
 from sync.hlc import node_of
 
 OnConfirm = Callable[[], None] | Callable[[], Awaitable[None]]
+
+# What a save may refuse with: the record's own problems (a date that is not a date) or the
+# app's (the store is locked). A form shows them; anything else is a bug and is raised.
+REFUSED = (InvalidRecord, AppError)
 
 
 class Records(Protocol):
@@ -224,3 +233,32 @@ def save_unless_stale(
         nav.refresh()
 
     stale_dialog(nav, changes, keep_mine, use_theirs, labels=labels)
+
+
+def field_errors(exc: Exception, names: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A refused save's problems by field, as the form shows them under each field
+    ("Discharge date is not a valid date"); a problem of the whole form is under ``"_"``."""
+    if isinstance(exc, InvalidRecord):
+        words = names or {}
+        return {e.field: f"{words.get(e.field) or label(e.field)} {e.message}" for e in exc.errors}
+    return {"_": plain_error(exc)}
+
+
+class Updates(Protocol):
+    """What ``busy`` needs of the page (``app.views.shell.Nav`` is one)."""
+
+    def update(self) -> None:
+        """Send changed controls to the screen now."""
+
+
+@contextlib.contextmanager
+def busy(nav: Updates, button: ft.Control, progress: ft.Control) -> Iterator[None]:
+    """While the block runs (a PIN being checked, a sign-in), ``button`` is disabled, so a
+    second tap cannot start the work twice, and ``progress`` shows; both are restored after,
+    whatever happened."""
+    button.disabled, progress.visible = True, True
+    nav.update()
+    try:
+        yield
+    finally:
+        button.disabled, progress.visible = False, False

@@ -28,7 +28,7 @@ import flet as ft
 
 from app import routes, theme, urls
 from app.state import FIRST_RUN, LOCKED, UNLOCKED, AppState, Services
-from app.views import cover, first_run, shell, unlock
+from app.views import cover, first_run, redraw, shell, unlock
 from app.views import widgets as w
 
 STORE_DIR = "store"
@@ -380,14 +380,17 @@ class App:
             self._refresh_badge(self.page.views[-1])
 
     def _redraw(self) -> None:
-        """Rebuild the body of the screen on top from state, keeping its view, app bar and
-        tabs: a tap on the tabs while syncs redraw the screen (several times a second)
-        would otherwise reach controls already replaced, and be lost."""
+        """Bring the body of the screen on top up to date from state, keeping its view, app
+        bar and tabs, and its controls where only the sync line changed: a tap while syncs
+        redraw the screen (several times a second) would otherwise reach controls already
+        replaced, and be lost."""
         views = self.page.views
         if self.state.phase != UNLOCKED or not views or views[-1].route != self.route:
             self.render()
             return
-        views[-1].controls = self.build(self.route).controls
+        fresh = self.build(self.route).controls
+        if not redraw.adopt(views[-1].controls, fresh):  # the screen changed shape
+            views[-1].controls = fresh
         self._refresh_badge(views[-1])
 
     def _refresh_badge(self, view: Any) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from app import errors, messages
 from app.attachments import Attachments
 from app.drafts import Drafts
+from app.messages import plain_error, sentence, vault_refusal
 from app.syncing import Syncing, SyncStatus, ago, stale_screen_state, survivor_here
 from sync import errors as sync_errors
 
@@ -29,71 +30,11 @@ __all__ = [
     "Services",
     "SyncStatus",
     "ago",
-    "plain_error",
 ]
 
 FIRST_RUN, LOCKED, UNLOCKED = "first_run", "locked", "unlocked"
 DEFAULT_AUTO_LOCK_MINUTES = 5
 AUTO_LOCK_CHOICES = (1, 2, 5, 10, 15, 30)
-
-# -- plain words for errors -------------------------------------------------------------
-
-
-def plain_error(exc: BaseException) -> str:
-    """A sentence a liaison can act on, for any error the app shows."""
-    if isinstance(exc, sync_errors.InsecureServerURL):
-        return messages.INSECURE_URL
-    if isinstance(exc, sync_errors.DeviceRevoked):
-        return messages.DEVICE_REVOKED
-    if isinstance(exc, sync_errors.AuthExpired):
-        return messages.SIGN_IN_EXPIRED
-    if isinstance(exc, sync_errors.ServerRefused):
-        if exc.status == 429:
-            return messages.TOO_MANY_TRIES
-        return messages.server_refused(exc.message)
-    if isinstance(exc, sync_errors.ServerUnavailable):
-        return messages.OFFLINE
-    if isinstance(exc, sync_errors.InvalidRecord):
-        return "; ".join(f"{e.field.replace('_', ' ')} {e.message}" for e in exc.errors)
-    if isinstance(exc, errors.StoreCorrupted):
-        return messages.STORE_DAMAGED
-    if isinstance(exc, sync_errors.SyncError | errors.AppError):
-        return str(exc)[:200] or type(exc).__name__
-    return messages.something_went_wrong(type(exc).__name__)
-
-
-def vault_refusal(exc: BaseException) -> str | None:
-    """What to tell the user when the vault refuses to try a PIN at all (else None)."""
-    from app.keystore import KeystoreUnavailable
-    from app.vault import VaultForeign, VaultRolledBack
-
-    erase = (
-        "Tap \u201cForgot PIN?\u201d to erase them, then sign in again to download your caseload."
-    )
-    if isinstance(exc, VaultRolledBack):
-        return (
-            "Liaison's files on this phone are an older copy than the ones it last saved "
-            "(restored from a backup, or changed outside Liaison), so they were not "
-            f"opened. {erase}"
-        )
-    if isinstance(exc, VaultForeign):
-        return (
-            "Liaison's files on this phone were not saved with this phone's secure "
-            "keystore (copied from another device, or restored after an erase), so they "
-            f"were not opened. {erase}"
-        )
-    if isinstance(exc, KeystoreUnavailable):
-        return (
-            "This phone's secure keystore did not answer, so Liaison cannot check your "
-            "PIN. Close Liaison and open it again."
-        )
-    return None
-
-
-def _sentence(exc: BaseException) -> str:
-    text = str(exc)
-    return (text[:1].upper() + text[1:]).rstrip(".") + "."
-
 
 # -- state pieces ---------------------------------------------------------------------
 
@@ -271,7 +212,7 @@ class AppState:
         try:
             check_new_pin(pin)
         except errors.InvalidPin as exc:
-            fr.errors["pin"] = _sentence(exc)
+            fr.errors["pin"] = sentence(exc)
             return False
         if pin != again:
             fr.errors["pin_again"] = "The two PINs differ. Type the same PIN twice."
@@ -423,7 +364,7 @@ class AppState:
         try:
             check_new_pin(new)
         except errors.InvalidPin as exc:
-            return {"pin_new": _sentence(exc)}
+            return {"pin_new": sentence(exc)}
         try:
             await self.services.run_blocking(self.vault.change_pin, old, new)
         except errors.WrongPin as exc:
@@ -431,7 +372,7 @@ class AppState:
         except errors.RetryLater as exc:
             return {"pin_old": f"Too many wrong PINs. Try again in {exc.retry_after:.0f} s."}
         except errors.InvalidPin as exc:
-            return {"pin_old": _sentence(exc)}
+            return {"pin_old": sentence(exc)}
         except errors.VaultWiped:
             self._after_wipe("Too many wrong PINs: Liaison erased its data on this device.")
             return {"pin_old": "Too many wrong PINs; the data was erased."}

@@ -27,12 +27,23 @@ def _text_theme() -> ft.TextTheme:
     )
 
 
+# Screens change at once, with no page transition. During a transition both screens are
+# on the glass, and a tap or a keystroke in those 300 ms reaches the screen on its way out
+# and is lost (the tab tapped twice, the first letters of a search gone); a liaison moves
+# between the same few screens all day, and an instant change also spares a slow phone.
+INSTANT = ft.PageTransitionTheme.NONE
+NO_TRANSITIONS = ft.PageTransitionsTheme(
+    android=INSTANT, ios=INSTANT, linux=INSTANT, macos=INSTANT, windows=INSTANT
+)
+
+
 def theme() -> ft.Theme:
     """The app's theme (Flutter derives the dark variant from the same seed colour)."""
     return ft.Theme(
         color_scheme_seed=SEED,
         text_theme=_text_theme(),
         visual_density=ft.VisualDensity.STANDARD,
+        page_transitions=NO_TRANSITIONS,
     )
 
 

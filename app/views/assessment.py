@@ -23,9 +23,9 @@ from app import forms, urls
 from app.attachments import Target
 from app.autosave import Debouncer
 from app.casework import Casework
-from app.errors import AppError
 from app.labels import SOURCES, label
-from app.state import AppState, plain_error
+from app.messages import plain_error
+from app.state import AppState
 from app.triage import Proposal
 from app.views import next_steps, photos, screening, shell
 from app.views import widgets as w
@@ -509,7 +509,7 @@ def _discard_button(
                 app.ui.pop(key)
         try:
             work.discard_draft(visit_id)
-        except (InvalidRecord, AppError) as exc:
+        except forms.REFUSED as exc:
             nav.toast(plain_error(exc))
             return
         nav.toast("Draft discarded")

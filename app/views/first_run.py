@@ -6,7 +6,7 @@ from typing import Any
 
 import flet as ft
 
-from app import urls
+from app import forms, urls
 from app.state import AppState
 from app.views import shell
 from app.views import widgets as w
@@ -46,9 +46,8 @@ def _server_step(app: AppState, nav: shell.Nav) -> list[ft.Control]:
     server.on_change = username.on_change = typed
 
     async def sign_in(e: Any = None) -> None:
-        busy.visible, button.disabled = True, True
-        nav.update()
-        await app.enrol(server.value or "", username.value or "", password.value or "")
+        with forms.busy(nav, button, busy):
+            await app.enrol(server.value or "", username.value or "", password.value or "")
         nav.refresh()
 
     password.on_submit = sign_in
@@ -96,9 +95,9 @@ def _pin_step(app: AppState, nav: shell.Nav) -> list[ft.Control]:
     busy = ft.ProgressBar(key="busy", visible=fr.busy, semantics_label="Securing this phone")
 
     async def set_pin(e: Any = None) -> None:
-        busy.visible, button.disabled = True, True
-        nav.update()
-        if await app.choose_pin(pin.value or "", again.value or ""):
+        with forms.busy(nav, button, busy):
+            chosen = await app.choose_pin(pin.value or "", again.value or "")
+        if chosen:
             app.syncing.start()
         nav.refresh()
 

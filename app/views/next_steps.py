@@ -7,12 +7,11 @@ from typing import Any
 
 import flet as ft
 
+from app import forms
 from app.casework import Casework
-from app.errors import AppError
-from app.state import plain_error
+from app.messages import plain_error
 from app.triage import Proposal
 from app.views import widgets as w
-from sync.errors import InvalidRecord
 
 ICONS = {"referral": ft.Icons.SEND_OUTLINED, "task": ft.Icons.ALARM_ADD}
 
@@ -119,7 +118,7 @@ def accept(work: Casework, nav: Any, proposal: Proposal) -> bool:
     """Turn a proposal into a record; tell the user either way."""
     try:
         work.accept(proposal)
-    except (InvalidRecord, AppError) as exc:
+    except forms.REFUSED as exc:
         nav.toast(f"Not added: {plain_error(exc)}")
         return False
     nav.toast(f"Added: {proposal.label}")

@@ -6,13 +6,12 @@ from typing import Any
 
 import flet as ft
 
-from app import labels, patients, queries, urls
+from app import forms, labels, patients, queries, urls
 from app.attachments import record_target
-from app.errors import AppError
-from app.state import AppState, plain_error
+from app.messages import plain_error
+from app.state import AppState
 from app.views import patient_merge, photos, shell
 from app.views import widgets as w
-from sync.errors import InvalidRecord
 
 TIMELINE_ICONS = {
     "visit": ft.Icons.ASSIGNMENT_OUTLINED,
@@ -113,7 +112,7 @@ def _delete(app: AppState, nav: shell.Nav, page: queries.PatientPage) -> list[ft
         nav.close_dialog()
         try:
             patients.delete(app, page.id)
-        except (InvalidRecord, AppError) as exc:
+        except forms.REFUSED as exc:
             nav.toast(plain_error(exc))
             return
         nav.toast(f"{page.name} was deleted")

@@ -15,13 +15,11 @@ from typing import Any
 
 import flet as ft
 
-from app import patients, urls
-from app.errors import AppError
+from app import forms, patients, urls
 from app.patients import Details
-from app.state import AppState, plain_error
+from app.state import AppState
 from app.views import shell
 from app.views import widgets as w
-from sync.errors import InvalidRecord
 
 # Under the heading "Consent" a choice reads "Declined" (``labels.CONSENT`` has the wording
 # that stands alone: "Consent declined").
@@ -68,8 +66,8 @@ def build(app: AppState, nav: shell.Nav, patient_id: str = "", **_: str) -> ft.V
     def save(e: Any = None) -> None:
         try:
             patients.save_details(app.store, patient_id, form, app.today)
-        except (InvalidRecord, AppError) as exc:
-            app.ui[_errors_key(patient_id)] = _errors(exc)
+        except forms.REFUSED as exc:
+            app.ui[_errors_key(patient_id)] = forms.field_errors(exc, FIELD_NAMES)
             nav.refresh()
             return
         app.drafts.drop(key)
@@ -286,9 +284,3 @@ def _caregiver(
         padding=ft.Padding.all(12),
         content=ft.Column([header, *fields], spacing=8),
     )
-
-
-def _errors(exc: Exception) -> dict[str, str]:
-    if isinstance(exc, InvalidRecord):
-        return {e.field: f"{FIELD_NAMES.get(e.field, e.field)} {e.message}" for e in exc.errors}
-    return {"_": plain_error(exc)}

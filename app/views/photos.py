@@ -19,14 +19,14 @@ from typing import Any
 
 import flet as ft
 
-from app import picked
+from app import forms, picked
 from app.attachments import Item, Target, photos_of
-from app.errors import AppError, PhotoError
+from app.errors import PhotoError
+from app.messages import plain_error
 from app.photos import PreparedPhoto
-from app.state import AppState, plain_error
+from app.state import AppState
 from app.views import shell
 from app.views import widgets as w
-from sync.errors import InvalidRecord
 
 THUMB = 88
 SMALL = 56
@@ -186,7 +186,7 @@ async def open_viewer(
         def save(e: Any = None) -> None:
             try:
                 app.attachments.set_caption(target, sha, caption.value or "")
-            except (InvalidRecord, AppError) as exc:
+            except forms.REFUSED as exc:
                 caption.error = plain_error(exc)
                 return
             nav.close_dialog()
@@ -195,7 +195,7 @@ async def open_viewer(
         def remove(e: Any = None) -> None:
             try:
                 app.attachments.remove(target, sha)
-            except (InvalidRecord, AppError) as exc:
+            except forms.REFUSED as exc:
                 caption.error = plain_error(exc)
                 return
             nav.close_dialog()
@@ -516,7 +516,7 @@ async def attach(
     if photos:
         try:
             added = app.attachments.add(target, photos)
-        except (InvalidRecord, AppError) as exc:
+        except forms.REFUSED as exc:
             problems.append(plain_error(exc))
     status.visible = False
     if problems:

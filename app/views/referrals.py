@@ -15,9 +15,8 @@ import flet as ft
 from app import forms, urls
 from app import referral_flow as cw
 from app.casework import Casework
-from app.errors import AppError
 from app.labels import label
-from app.state import AppState, plain_error
+from app.state import AppState
 from app.views import shell
 from app.views import widgets as w
 from sync import schema
@@ -297,8 +296,8 @@ def _saver(
                     raise InvalidRecord(problems)
                 data["status"] = status
             saved = work.save_referral(data, record["id"] if record else None)
-        except (InvalidRecord, AppError) as exc:
-            form["errors"] = _errors(exc)
+        except forms.REFUSED as exc:
+            form["errors"] = forms.field_errors(exc, FIELD_NAMES)
             nav.refresh()
             return
         app.ui.pop(key, None)
@@ -330,8 +329,8 @@ def _status(
     def move(step: str) -> None:
         try:
             work.move_referral(record["id"], step, form.get("outcome"))
-        except (InvalidRecord, AppError) as exc:
-            form["errors"] = _errors(exc)
+        except forms.REFUSED as exc:
+            form["errors"] = forms.field_errors(exc, FIELD_NAMES)
         else:
             form["errors"] = {}
             form.pop("outcome", None)
@@ -431,11 +430,3 @@ def _resource_detail(resource: dict[str, Any]) -> str:
     f = resource["fields"]
     parts = [", ".join(label(c) for c in f.get("categories") or []), str(f.get("phone") or "")]
     return " · ".join(p for p in parts if p)
-
-
-def _errors(exc: Exception) -> dict[str, str]:
-    if isinstance(exc, InvalidRecord):
-        return {
-            e.field: f"{FIELD_NAMES.get(e.field, label(e.field))} {e.message}" for e in exc.errors
-        }
-    return {"_": plain_error(exc)}

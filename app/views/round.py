@@ -19,15 +19,15 @@ from typing import Any
 
 import flet as ft
 
-from app import rounds, urls
+from app import forms, rounds, urls
 from app.autosave import Debouncer
 from app.casework import Casework
 from app.errors import AppError
-from app.state import AppState, plain_error
+from app.messages import plain_error
+from app.state import AppState
 from app.store import fold
 from app.views import shell
 from app.views import widgets as w
-from sync.errors import InvalidRecord
 
 ACTIONS_LABEL = "Action items (one per line, or separate with ;)"
 
@@ -245,7 +245,7 @@ def _header(
                 team_id=f.get("team_id"),
             )
             record = work.save_round(fields, state["id"])
-        except (InvalidRecord, AppError) as exc:
+        except forms.REFUSED as exc:
             unplaced = [e for e in getattr(exc, "errors", ()) if e.field == "team_id"]
             problem = f"{unplaced[0].message.capitalize()}." if unplaced else None
             state["errors"]["team_id"] = team.error_text = problem
@@ -394,7 +394,7 @@ def _entry_editor(nav: shell.Nav, work: Casework, state: dict[str, Any], name: s
         typed()
         try:
             _, tasks = work.update_round_entry(ed["id"], ed["note"], ed["actions"])
-        except (InvalidRecord, AppError) as exc:
+        except forms.REFUSED as exc:
             ed["error"] = plain_error(exc)
             nav.refresh()
             return
@@ -504,7 +504,7 @@ class Adder:
             entry, tasks = work.add_round_entry(
                 state["id"], patient_id, row.name, row.note, row.actions
             )
-        except (InvalidRecord, AppError) as exc:
+        except forms.REFUSED as exc:
             state["errors"]["name"] = plain_error(exc)
             self.nav.refresh()
             return

@@ -6,7 +6,7 @@ from typing import Any
 
 import flet as ft
 
-from app import urls
+from app import forms, urls
 from app.queries import plural
 from app.state import AUTO_LOCK_CHOICES, AppState
 from app.version import app_version
@@ -42,10 +42,8 @@ def _pin_section(app: AppState, nav: shell.Nav) -> list[ft.Control]:
     async def change(e: Any = None) -> None:
         app.touch()
         old.error = new.error = again.error = None
-        busy.visible, button.disabled = True, True
-        nav.update()
-        problems = await app.change_pin(old.value or "", new.value or "", again.value or "")
-        busy.visible, button.disabled = False, False
+        with forms.busy(nav, button, busy):
+            problems = await app.change_pin(old.value or "", new.value or "", again.value or "")
         old.error, new.error = problems.get("pin_old"), problems.get("pin_new")
         again.error = problems.get("pin_again")
         if not problems:

@@ -11,10 +11,10 @@ from typing import Any
 
 import flet as ft
 
-from app import urls
+from app import forms, urls
 from app.casework import Casework
-from app.errors import AppError
-from app.state import AppState, plain_error
+from app.messages import plain_error
+from app.state import AppState
 from app.views import shell
 from app.views import widgets as w
 from sync.errors import InvalidRecord
@@ -151,7 +151,7 @@ def _row(
     def mark(done: bool) -> None:
         try:
             work.set_done(task["id"], done)
-        except (InvalidRecord, AppError) as exc:
+        except forms.REFUSED as exc:
             box.value = not done
             nav.toast(f"Not saved: {plain_error(exc)}")
             return

@@ -17,13 +17,11 @@ import flet as ft
 from app import forms, urls
 from app.attachments import record_target
 from app.casework import Casework
-from app.errors import AppError
 from app.labels import label
-from app.state import AppState, plain_error
+from app.state import AppState
 from app.transition_flow import TRANSITION_NEXT, transition_step_errors
 from app.views import photos, shell
 from app.views import widgets as w
-from sync.errors import InvalidRecord
 from sync.schema import CHECKLIST_ITEMS
 
 CHECKLIST_LABELS = {  # short: a checkbox's label does not wrap at 360 px
@@ -297,8 +295,8 @@ def _saver(
                 if step
                 else work.save_transition(data(), rid)
             )
-        except (InvalidRecord, AppError) as exc:
-            form["errors"] = _errors(exc)
+        except forms.REFUSED as exc:
+            form["errors"] = forms.field_errors(exc, FIELD_NAMES)
             nav.refresh()
             return
         nav.toast(f"Transition {label(step).lower()}" if step else "Transition saved")
@@ -336,11 +334,3 @@ def _saver(
         )
 
     return save
-
-
-def _errors(exc: Exception) -> dict[str, str]:
-    if isinstance(exc, InvalidRecord):
-        return {
-            e.field: f"{FIELD_NAMES.get(e.field, label(e.field))} {e.message}" for e in exc.errors
-        }
-    return {"_": plain_error(exc)}

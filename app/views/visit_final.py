@@ -7,13 +7,14 @@ from typing import Any
 import flet as ft
 
 from app import assessment as a
+from app import forms
 from app.attachments import Target, photos_of, record_target
 from app.casework import Casework
-from app.errors import AppError
 from app.labels import NEEDS as NEED_LABELS
 from app.labels import label
+from app.messages import plain_error
 from app.photos import PreparedPhoto
-from app.state import AppState, plain_error
+from app.state import AppState
 from app.triage import Proposal
 from app.views import next_steps, photos, screening, shell
 from app.views import widgets as w
@@ -144,7 +145,7 @@ def _addendum_form(
                 app.attachments.add(target, staged)
             else:
                 work.add_addendum(visit["id"], words)
-        except (InvalidRecord, AppError) as exc:
+        except forms.REFUSED as exc:
             text.error = _message(exc)
             return
         app.ui.pop(draft_key, None)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import flet as ft
+import pytest
+
 from app import forms
 from app.state import AppState
 from app.views import widgets as w
@@ -105,3 +108,29 @@ def test_confirm_dialog_awaits_an_async_action() -> None:
     forms.confirm_dialog(nav, "Sign out?", "Erases.", "Sign out", act)
     asyncio.run(w.find(nav.dialogs[-1], "confirm-confirm").on_click(None))
     assert done == [1] and nav.dialogs == []
+
+
+def test_busy_disables_the_button_and_shows_progress_until_the_work_ends() -> None:
+    class Page:
+        updates = 0
+
+        def update(self) -> None:
+            self.updates += 1
+
+    page, button, bar = Page(), ft.Button("Sign in"), ft.ProgressBar(visible=False)
+    with pytest.raises(RuntimeError), forms.busy(page, button, bar):
+        assert button.disabled and bar.visible and page.updates == 1  # shown before the work
+        raise RuntimeError("the work failed")
+    assert not button.disabled and not bar.visible  # restored whatever happened
+
+
+def test_field_errors_name_each_field_and_the_whole_form() -> None:
+    from app.errors import StoreClosed
+    from sync.errors import FieldError, InvalidRecord
+
+    refused = InvalidRecord([FieldError("discharge_date", "is not a date")])
+    assert forms.field_errors(refused, {"discharge_date": "Discharge date"}) == {
+        "discharge_date": "Discharge date is not a date"
+    }
+    assert forms.field_errors(refused)["discharge_date"].startswith("Discharge date")
+    assert forms.field_errors(StoreClosed("closed")) == {"_": "closed"}

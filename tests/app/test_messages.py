@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app import messages
-from app.state import plain_error
+from app.messages import plain_error
 from sync import errors as sync_errors
 from tests.app.views_support import FakeServer, enrolled, make_app, run
 

@@ -273,3 +273,17 @@ def test_a_window_whose_session_ended_leaves_the_data_to_the_others(tmp_path, ap
     find(page_a.views[-1], "use-here").on_click(None)
     # the first window knows the PIN was chosen meanwhile
     assert windows.current is shell_a and page_a.views[-1].route == "/unlock"
+
+
+def test_a_sync_on_today_keeps_its_buttons_under_the_finger(app) -> None:
+    """A tap on "Office round" while a sync redraws Today was lost (seen in Chromium)."""
+    run(enrolled(app))
+    page, _ = wire(app, "/today")
+    button = find(page.views[-1], "start-round")
+    app.sync.running = True
+    app.emit("sync")
+    assert find(page.views[-1], "start-round") is button
+    assert find(page.views[-1], "today-sync").title.value == "Syncing…"
+    app.sync.running = False
+    app.add_patient("Cy Sample")  # a save: Today shows the same rows, so it stays
+    assert find(page.views[-1], "start-round") is button

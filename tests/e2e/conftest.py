@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from server import launch
 
@@ -32,6 +33,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(os.environ.get("LIAISON_SCREENSHOTS") or ROOT / "var" / "screenshots")
 VIEWPORT = {"width": 412, "height": 915}
 DEMO_USER, DEMO_PASSWORD = "demo", "demo-liaison-2026"
+# True once no hover tooltip is on the screen: an open tooltip's node is what its control's
+# ``aria-owns`` names, and it leaves the DOM when the tooltip has faded out.
+NO_TOOLTIP = """() => [...document.querySelectorAll('[aria-owns]')]
+    .every(e => !document.getElementById(e.getAttribute('aria-owns')))"""
 
 
 free_port = launch.free_port
@@ -143,33 +148,61 @@ class Ui:
     def text(self, text: str, exact: bool = False) -> Any:
         return self.page.get_by_text(text, exact=exact)
 
-    def click(self, name: str, *, timeout: float = 30_000, exact: bool = True) -> None:
-        self.button(name, exact).first.click(timeout=timeout)
+    def tap(self, control: Any) -> None:
+        """Tap ``control`` the way a finger does: bring it on screen, press, and lift.
+
+        Lifting matters: a mouse left on a control keeps its hover tooltip open (a tab's,
+        an icon button's), and Flutter web moves the screen's accessibility nodes when that
+        tooltip closes, which takes the DOM focus from a text field tapped meanwhile
+        (flutter/flutter#192792). A finger leaves nothing hovering.
+        """
+        self.reach(control)
+        control.click()
+        self.lift()
         self.page.wait_for_timeout(400)
 
+    def click(self, name: str, *, timeout: float = 30_000, exact: bool = True) -> None:
+        button = self.button(name, exact).first
+        button.wait_for(state="attached", timeout=timeout)
+        self.tap(button)
+
+    def lift(self) -> None:
+        """Take the pointer off the page and wait until no hover tooltip is showing."""
+        self.page.mouse.move(-10, -10)
+        self.page.wait_for_function(NO_TOOLTIP, timeout=10_000)
+
+    def focus(self, box: Any) -> None:
+        """Tap the text field ``box`` and check that it took the keyboard focus."""
+        self.lift()
+        self.reach(box)
+        box.click()
+        expect(box).to_be_focused(timeout=5_000)
+
     def type(self, name: str, value: str, *, exact: bool = True) -> None:
-        """Replace the text of the field labelled ``name``.
+        """Replace the text of the field labelled ``name``, and check that it holds it.
 
         Flutter reads a plain field's DOM input (``fill``), but an obscured one only from
-        key presses, so a password field is focused, cleared and typed into.
+        key presses, so a password field is cleared and typed into.
         """
         box = self.field(name, exact)
+        self.focus(box)
         if box.get_attribute("type") == "password":
-            box.click()
-            self.page.wait_for_timeout(200)
             self.page.keyboard.press("Control+A")
             self.page.keyboard.press("Backspace")
             self.page.keyboard.type(value)
         else:
-            box.click()  # focus first: Flutter attaches its editing listeners on focus
-            self.page.wait_for_timeout(200)
             box.fill(value)
+            expect(box).to_have_value(value)
         self.page.wait_for_timeout(400)
 
     def reach(self, control: Any) -> None:
         """Bring ``control`` on screen and wait until Flutter's scroll stops: a tap on a
         control Playwright had to scroll to lands wherever the scroll has got to (on a
-        neighbour, say)."""
+        neighbour, say). A control already on screen is left where it is."""
+        box = control.bounding_box()
+        size = self.page.viewport_size
+        if box is not None and box["y"] >= 0 and box["y"] + box["height"] <= size["height"]:
+            return
         control.scroll_into_view_if_needed()
         last = None
         for _ in range(20):
@@ -179,21 +212,22 @@ class Ui:
             last = box
             self.page.wait_for_timeout(150)
 
-    def enter(self, name: str, value: str, *, tries: int = 3) -> None:
-        """Type ``value`` into the field labelled ``name`` with key presses, and check that
-        the field holds it (Flet web sometimes drops input right after a dialog opens)."""
+    def scroll(self, dy: float) -> None:
+        """Scroll the screen by ``dy`` px (negative: up), a finger on its middle."""
+        size = self.page.viewport_size
+        self.page.mouse.move(size["width"] / 2, size["height"] / 2)
+        self.page.mouse.wheel(0, dy)
+
+    def enter(self, name: str, value: str) -> None:
+        """Type ``value`` into the field labelled ``name`` key by key, as a person does,
+        and check that the field holds it."""
         box = self.field(name)
-        self.reach(box)
-        for _ in range(tries):
-            box.click()
-            self.page.wait_for_timeout(300)
-            self.page.keyboard.press("Control+A")
-            self.page.keyboard.press("Backspace")
-            self.page.keyboard.type(value, delay=20)
-            self.page.wait_for_timeout(400)
-            if box.input_value() == value:
-                return
-        raise AssertionError(f"{name!r} holds {box.input_value()!r} after {tries} tries")
+        self.focus(box)
+        self.page.keyboard.press("Control+A")
+        self.page.keyboard.press("Backspace")
+        self.page.keyboard.type(value, delay=20)
+        expect(box).to_have_value(value)
+        self.page.wait_for_timeout(400)
 
     def enrol(self, pin: str) -> None:
         """First run with the demo liaison: sign in, choose ``pin``, wait out the first sync."""
@@ -208,48 +242,21 @@ class Ui:
         self.button("Continue").wait_for(timeout=60_000)
         self.click("Continue")
 
-    def open_patient(self, name: str, *, shows: str) -> None:
-        """Tap the patient in the Patients tab until their page (which shows ``shows``) is
-        open: a tap during the page transition can be lost."""
-        self.tab("Patients").click()
-        self.see(name)
-        for attempt in range(3):
-            self.text(name).first.click()
-            try:
-                self.see(shows, timeout=5_000)
-                return
-            except Exception:
-                if attempt == 2:
-                    raise
-
     def open_tab(self, name: str, *, shows: str) -> None:
-        """Tap the tab ``name`` until its screen (which shows ``shows``) is open: a tap on
-        the tabs of a screen still on its way out (its page transition) reaches controls
-        the app has already replaced, and is lost."""
-        for attempt in range(3):
-            self.tab(name).click()
-            try:
-                self.see(shows, timeout=5_000)
-                return
-            except Exception:
-                if attempt == 2:
-                    raise
+        """Tap the tab ``name`` and wait for its screen (which shows ``shows``)."""
+        self.tap(self.tab(name))
+        self.see(shows)
 
-    def search(self, name: str, value: str, *, hides: str, tries: int = 3) -> None:
-        """Type into a search-as-you-type field until ``hides`` leaves the results.
+    def open_patient(self, name: str, *, shows: str) -> None:
+        """Open the patient ``name`` from the Patients tab; their page shows ``shows``."""
+        self.open_tab("Patients", shows=name)
+        self.tap(self.text(name).first)
+        self.see(shows)
 
-        Typing right after a screen change is sometimes lost by the web engine (the field's
-        DOM input is swapped during the page transition), so it is retried.
-        """
-        for attempt in range(tries):
-            self.type(name, value)
-            try:
-                self.gone(hides, timeout=5_000)
-                return
-            except Exception:
-                if attempt == tries - 1:
-                    raise
-                self.type(name, "")
+    def search(self, name: str, value: str, *, hides: str) -> None:
+        """Type into a search-as-you-type field and wait until ``hides`` leaves the results."""
+        self.type(name, value)
+        self.gone(hides)
 
     def see(self, text: str, *, timeout: float = 30_000) -> None:
         self.text(text).first.wait_for(state="attached", timeout=timeout)

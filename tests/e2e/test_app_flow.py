@@ -45,10 +45,11 @@ def server_records(base: str) -> list[dict[str, Any]]:
 
 
 def open_patient(ui: Ui, name: str, hides: str) -> None:
-    ui.tab("Patients").click()
-    ui.see(name)
+    """Find the patient by searching right after the tab change (the first tap on the
+    field takes it), and open their page."""
+    ui.open_tab("Patients", shows=name)
     ui.search("Search patients by name", name.split(" (")[0].lower(), hides=hides)
-    ui.text(name).first.click()
+    ui.tap(ui.text(name).first)
     ui.see("Timeline")
 
 
@@ -82,7 +83,7 @@ def test_02_choose_pin_and_first_sync(ui: Ui) -> None:
 
 
 def test_03_find_a_demo_patient(ui: Ui) -> None:
-    ui.tab("Patients").click()
+    ui.tap(ui.tab("Patients"))
     ui.see(PATIENT)
     ui.shot("05-caseload")
     open_patient(ui, PATIENT, hides=ROUND_PATIENT)
@@ -93,11 +94,11 @@ def test_03_find_a_demo_patient(ui: Ui) -> None:
 def test_04_home_visit_with_triage_finalized(ui: Ui) -> None:
     ui.click("Assess")
     ui.see("Triage decision")
-    ui.page.get_by_role("radio", name="Home visit").click()
-    ui.page.get_by_role("checkbox", name="Food").click()
-    ui.page.get_by_role("radio", name="Short-term contact").click()
+    ui.tap(ui.page.get_by_role("radio", name="Home visit"))
+    ui.tap(ui.page.get_by_role("checkbox", name="Food"))
+    ui.tap(ui.page.get_by_role("radio", name="Short-term contact"))
     ui.settle(800)
-    ui.page.get_by_role("checkbox", name="Patient consented").click()
+    ui.tap(ui.page.get_by_role("checkbox", name="Patient consented"))
     ui.settle(800)
     ui.shot("07-assessment")
     ui.click("Finalize")
@@ -109,8 +110,8 @@ def test_05_referral(ui: Ui) -> None:
     open_patient(ui, PATIENT, hides=ROUND_PATIENT)
     ui.click("Refer")
     ui.see("Refer to")
-    ui.button("Demo Food Bank Food", exact=False).first.click()
-    ui.page.get_by_role("radio", name="Soon").click()
+    ui.tap(ui.button("Demo Food Bank Food", exact=False).first)
+    ui.tap(ui.page.get_by_role("radio", name="Soon"))
     ui.settle(500)
     ui.shot("09-referral")
     ui.click("Save and mark sent")
@@ -118,7 +119,7 @@ def test_05_referral(ui: Ui) -> None:
 
 
 def test_06_office_round_with_two_patients(ui: Ui) -> None:
-    ui.tab("Today").click()
+    ui.tap(ui.tab("Today"))
     ui.click("Office round")
     ui.see("Patients discussed")
     ui.type("Attendees (separate with commas)", "Dr Lee, RN Ortiz")
@@ -194,7 +195,7 @@ def test_08_sync_and_check_the_server(ui: Ui, liaison_server: str) -> None:
 
 
 def test_09_settings_lock_wrong_pin_unlock(ui: Ui) -> None:
-    ui.tab("Settings").click()
+    ui.tap(ui.tab("Settings"))
     ui.see("Server and device")
     ui.shot("12-settings")
     ui.click("Lock now")
@@ -213,7 +214,7 @@ def test_09_settings_lock_wrong_pin_unlock(ui: Ui) -> None:
 
 def test_10_dark_theme(ui: Ui) -> None:
     ui.page.emulate_media(color_scheme="dark")
-    ui.tab("Today").click()
+    ui.tap(ui.tab("Today"))
     ui.see("New assessment")
     ui.shot("14-today-dark")
     ui.page.emulate_media(color_scheme="light")

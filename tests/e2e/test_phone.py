@@ -93,7 +93,7 @@ def test_03_the_keyboard_never_hides_the_field_being_typed_in(ui: Ui) -> None:
         box = summary.bounding_box()
         if box and box["y"] > VIEWPORT["height"] - KEYBOARD + 40:
             break
-        ui.page.mouse.wheel(0, -40)
+        ui.scroll(-40)
         ui.settle(150)
     ui.enter("Summary", TYPED)
     assert summary.bounding_box()["y"] > VIEWPORT["height"] - KEYBOARD  # where it goes

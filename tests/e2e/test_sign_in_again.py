@@ -29,12 +29,12 @@ def test_02_work_goes_on_after_the_sign_in_expired(ui: Ui, liaison_clock: ClockF
     # The server runs 11 minutes ahead of the phone from here on: the phone's stamps are in
     # its past, which it accepts (it refuses only stamps too far in its future).
     liaison_clock.advance(EXPIRES_AFTER + 60)
-    ui.tab("Patients").click()
+    ui.tap(ui.tab("Patients"))
     ui.click("Add patient")
     ui.enter("Full name", NEW_PATIENT)
     ui.click("Add")
     ui.see("Nothing recorded yet")  # saved on the phone
-    ui.tab("Sync").click()
+    ui.tap(ui.tab("Sync"))
     if ui.button("Sync now").count():  # unless the sync after the save already ran
         ui.click("Sync now")
     ui.see("Your sign-in has expired", timeout=30_000)

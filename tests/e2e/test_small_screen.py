@@ -66,7 +66,7 @@ def test_01_enrol(ui: Ui) -> None:
     ],
 )
 def test_02_main_tabs_fit(ui: Ui, tab: str, sign: str) -> None:
-    ui.tab(tab).click()
+    ui.tap(ui.tab(tab))
     ui.see(sign)
     ui.settle(800)
     assert problems(ui) == []
