@@ -27,7 +27,8 @@ from typing import Any
 import flet as ft
 
 from app import routes, theme, urls
-from app.state import FIRST_RUN, LOCKED, UNLOCKED, AppState, Services
+from app.session import FIRST_RUN, LOCKED, UNLOCKED
+from app.state import AppState, Services
 from app.views import cover, first_run, redraw, shell, unlock
 from app.views import widgets as w
 
@@ -162,7 +163,7 @@ class App:
         """Another window took the data: lock (the store closes) and say so."""
         self.elsewhere = True
         self._close_dialogs()
-        self.state.lock()
+        self.state.session.lock()
         if not self.closed:
             self.render(now=True)
 
@@ -173,7 +174,7 @@ class App:
         if self._new_state is not None:
             self.state = self._new_state()
             self.state.subscribe(self._changed)
-        self.state.touch()
+        self.state.session.touch()
         self.render()
 
     def _elsewhere_view(self) -> ft.View:
@@ -222,7 +223,7 @@ class App:
 
     # -- Nav ------------------------------------------------------------------------
     def go(self, route: str) -> None:
-        self.state.touch()
+        self.state.session.touch()
         if route == self.route:
             self.render()
         elif not self._ask_before_leaving(lambda: self._navigate(route), self._tab_back):
@@ -326,9 +327,9 @@ class App:
         state = self.state
         if self.elsewhere:
             views = [self._elsewhere_view()]
-        elif state.phase == FIRST_RUN or state.first_run.step == "sync":
+        elif state.session.phase == FIRST_RUN or state.session.first_run.step == "sync":
             views = [first_run.build(state, self)]
-        elif state.phase == LOCKED:
+        elif state.session.phase == LOCKED:
             views = [unlock.build(state, self)]
         else:
             route = self.route
@@ -354,9 +355,9 @@ class App:
 
     def _changed(self, topic: str) -> None:
         if topic == "phase":
-            if self.elsewhere and self.state.phase == UNLOCKED:
+            if self.elsewhere and self.state.session.phase == UNLOCKED:
                 # An unlock begun before another window took over: the data is not ours.
-                self.state.lock()
+                self.state.session.lock()
                 return
             # Dialogs may hold patient data (a half-typed new patient): close them all.
             self._close_dialogs()
@@ -372,7 +373,7 @@ class App:
         # Screens that show sync details and have nothing to type into are redrawn, but not
         # under an open dialog: replacing the views beneath it leaves Flutter's dialog route
         # behind, and closing the dialog then no longer takes it off the screen.
-        if self.state.first_run.step == "sync":
+        if self.state.session.first_run.step == "sync":
             self.render()
         elif top and top[0].pattern in (urls.SYNC, urls.TODAY) and not self._dialog_open():
             self._redraw()
@@ -385,7 +386,7 @@ class App:
         redraw the screen (several times a second) would otherwise reach controls already
         replaced, and be lost."""
         views = self.page.views
-        if self.state.phase != UNLOCKED or not views or views[-1].route != self.route:
+        if self.state.session.phase != UNLOCKED or not views or views[-1].route != self.route:
             self.render()
             return
         fresh = self.build(self.route).controls
@@ -419,7 +420,7 @@ class App:
         (``proceed`` runs after Discard, ``stay`` after Keep editing or Back)."""
         views = self.page.views
         guard = shell.leave_of(views[-1]) if views else None
-        if guard is None or self.state.phase != UNLOCKED:
+        if guard is None or self.state.session.phase != UNLOCKED:
             return False
         guard.keep()
         if not guard.unsaved():
@@ -434,7 +435,7 @@ class App:
                 if decided:
                     return
                 decided, self._asking = True, False
-                self.state.touch()
+                self.state.session.touch()
                 if discard:
                     guard.discard()
                 if close:
@@ -466,7 +467,7 @@ class App:
 
     # -- events ---------------------------------------------------------------------------
     def on_route_change(self, e: Any = None) -> None:
-        self.state.touch()
+        self.state.session.touch()
         approved, self._approved = self._approved, None
         views = self.page.views
         shown = views[-1].route if views else None
@@ -482,7 +483,7 @@ class App:
 
     def on_confirm_pop(self, e: Any) -> None:
         """The system back gesture on a view: one screen back, or out of the app."""
-        self.state.touch()
+        self.state.session.touch()
         view, views = e.control, self.page.views
         if not views or view is not views[-1]:
             self._answer_pop(view, False)  # not the screen on top: already gone
@@ -508,7 +509,7 @@ class App:
     def close(self, e: Any = None) -> None:
         """The session ended: lock, stop the timer and leave the data to other windows."""
         self.closed = True
-        self.state.lock()
+        self.state.session.lock()
         self.windows.leave(self)
 
     def on_lifecycle(self, e: Any) -> None:
@@ -523,9 +524,9 @@ class App:
             self._cover(True)
         elif e.state == ft.AppLifecycleState.RESUME:
             self._cover(False)
-        if away and self.state.now() >= self.state.away_until:
+        if away and self.state.now() >= self.state.session.away_until:
             # (Before away_until, our own photo picker covers the app; the idle lock runs.)
-            self.state.lock()
+            self.state.session.lock()
 
     def _cover(self, on: bool) -> None:
         """Put up (or take down) the privacy cover on a phone, keeping every control."""
@@ -543,16 +544,16 @@ class App:
 
     async def on_keyboard(self, e: Any) -> None:
         """Typing a PIN on a hardware keyboard works on the lock screen."""
-        self.state.touch()
-        if self.state.phase != LOCKED or self.elsewhere:
+        self.state.session.touch()
+        if self.state.session.phase != LOCKED or self.elsewhere:
             return
         key = str(e.key).removeprefix("Numpad ").removeprefix("Digit ")
         if key.isdigit() and len(key) == 1:
-            self.state.press_digit(key)
+            self.state.session.press_digit(key)
         elif key == "Backspace":
-            self.state.erase_digit()
+            self.state.session.erase_digit()
         elif key in ("Enter", "Numpad Enter"):
-            await self.state.unlock()
+            await self.state.session.unlock()
         else:
             return
         self.render()
@@ -567,11 +568,11 @@ class App:
         while not self.closed:
             await asyncio.sleep(TICK)
             state = self.state
-            if state.check_idle():
+            if state.session.check_idle():
                 continue
-            if state.phase == LOCKED and state.unlock_state.retry_at:
-                if state.retry_in() <= 0:
-                    state.unlock_state.retry_at = 0.0
+            if state.session.phase == LOCKED and state.session.unlock_state.retry_at:
+                if state.session.retry_in() <= 0:
+                    state.session.unlock_state.retry_at = 0.0
                 self.render()
 
 
@@ -605,7 +606,7 @@ async def main(page: ft.Page) -> None:
     page.on_view_pop = app.on_view_pop
     page.on_app_lifecycle_state_change = app.on_lifecycle
     page.on_keyboard_event = app.on_keyboard
-    page.on_disconnect = lambda e: app.state.lock()
+    page.on_disconnect = lambda e: app.state.session.lock()
     page.on_close = app.close
     app.connectivity = ft.Connectivity(on_change=app.on_connectivity)
     app.render()

@@ -144,7 +144,7 @@ def build(
     app: AppState, nav: shell.Nav, patient_id: str = "", visit_id: str = "", **_: str
 ) -> ft.View:
     """The assessment screen for a new visit or an existing one."""
-    work = Casework(app)
+    work = app.casework
     route = urls.visit(visit_id) if visit_id else urls.assess(patient_id)
     visit = work.get(visit_id, "visit") if visit_id else None
     pid = visit["fields"]["patient_id"] if visit else patient_id

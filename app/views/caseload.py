@@ -74,13 +74,13 @@ def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
         chips.controls = _chips()
 
     def search(e: Any) -> None:
-        app.touch()
+        app.session.touch()
         app.ui["caseload_query"] = e.control.value or ""
         redraw()
 
     def choose(name: str) -> Any:
         def handler(e: Any = None) -> None:
-            app.touch()
+            app.session.touch()
             app.ui["caseload_filter"] = name
             redraw()
 

@@ -14,7 +14,7 @@ from app.views import widgets as w
 
 def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
     """The step of the first-run flow the state is at."""
-    step = app.first_run.step
+    step = app.session.first_run.step
     if step == "pin":
         return shell.bare(urls.FIRST_RUN, _pin_step(app, nav), title="Choose a PIN")
     if step in ("sync", "done"):
@@ -23,7 +23,7 @@ def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
 
 
 def _server_step(app: AppState, nav: shell.Nav) -> list[ft.Control]:
-    fr = app.first_run
+    fr = app.session.first_run
     server = w.text_field(
         "Server address",
         key="server",
@@ -47,7 +47,7 @@ def _server_step(app: AppState, nav: shell.Nav) -> list[ft.Control]:
 
     async def sign_in(e: Any = None) -> None:
         with forms.busy(nav, button, busy):
-            await app.enrol(server.value or "", username.value or "", password.value or "")
+            await app.session.enrol(server.value or "", username.value or "", password.value or "")
         nav.refresh()
 
     password.on_submit = sign_in
@@ -55,8 +55,8 @@ def _server_step(app: AppState, nav: shell.Nav) -> list[ft.Control]:
         "Sign in", sign_in, icon=ft.Icons.LOGIN, key="sign-in", disabled=fr.busy, expand=True
     )
     items: list[ft.Control] = []
-    if app.notice:
-        items.append(w.banner(app.notice, kind="warning", key="notice"))
+    if app.session.notice:
+        items.append(w.banner(app.session.notice, kind="warning", key="notice"))
     items += [
         ft.Text(
             "Sign in once to connect this phone to your team. Your patients' data is "
@@ -74,7 +74,7 @@ def _server_step(app: AppState, nav: shell.Nav) -> list[ft.Control]:
 
 
 def _pin_step(app: AppState, nav: shell.Nav) -> list[ft.Control]:
-    fr = app.first_run
+    fr = app.session.first_run
     pin = w.text_field(
         "New PIN",
         key="pin",
@@ -96,7 +96,7 @@ def _pin_step(app: AppState, nav: shell.Nav) -> list[ft.Control]:
 
     async def set_pin(e: Any = None) -> None:
         with forms.busy(nav, button, busy):
-            chosen = await app.choose_pin(pin.value or "", again.value or "")
+            chosen = await app.session.choose_pin(pin.value or "", again.value or "")
         if chosen:
             app.syncing.start()
         nav.refresh()
@@ -126,7 +126,7 @@ def _sync_step(app: AppState, nav: shell.Nav) -> list[ft.Control]:
     s = app.sync
 
     def done(e: Any = None) -> None:
-        app.finish_first_run()
+        app.session.finish_first_run()
 
     def retry(e: Any = None) -> None:
         app.syncing.start()

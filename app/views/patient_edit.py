@@ -60,7 +60,7 @@ def build(app: AppState, nav: shell.Nav, patient_id: str = "", **_: str) -> ft.V
     errors: dict[str, str] = app.ui.get(_errors_key(patient_id), {})
 
     def changed() -> None:
-        app.touch()
+        app.session.touch()
         app.drafts.put(key, form)
 
     def save(e: Any = None) -> None:

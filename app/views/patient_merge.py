@@ -33,7 +33,7 @@ def _results(app: AppState, nav: shell.Nav, patient_id: str, form: merge.MergeFo
         ]
 
     def pick(survivor_id: str) -> None:
-        app.touch()
+        app.session.touch()
         form.survivor_id, form.error = survivor_id, None
         nav.refresh()
 
@@ -57,7 +57,7 @@ def _search(app: AppState, nav: shell.Nav, patient_id: str, form: merge.MergeFor
     )
 
     def search(e: Any) -> None:
-        app.touch()
+        app.session.touch()
         form.query = field.value or ""
         results.controls = _results(app, nav, patient_id, form)
 
@@ -124,7 +124,7 @@ def _compare(app: AppState, nav: shell.Nav, patient_id: str, form: merge.MergeFo
         nav.go(urls.patient(preview.survivor.id))
 
     def ask(e: Any) -> None:
-        app.touch()
+        app.session.touch()
         nav.show_dialog(
             ft.AlertDialog(
                 modal=True,

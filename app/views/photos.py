@@ -270,7 +270,7 @@ def picker_button(
     """Opens the platform's image picker (several at once); ``on_picked`` gets the bytes."""
 
     async def result(e: Any) -> None:
-        app.away_until = 0.0
+        app.session.away_until = 0.0
         files = _files_of(e)
         if files:
             await on_picked(files)
@@ -281,7 +281,7 @@ def picker_button(
         picker, file_type=ft.FilePickerFileType.IMAGE, allow_multiple=True, with_data=True
     )
     # The picker covers the app on a phone: that is not the user leaving it (no lock).
-    button.on_click = lambda e: app.expect_away()
+    button.on_click = lambda e: app.session.expect_away()
     return button
 
 
@@ -312,7 +312,7 @@ def settings_opener(app: AppState) -> Callable[[], Awaitable[bool]] | None:
     """
 
     async def opened(open_it: Callable[[], Awaitable[Any]]) -> bool:
-        app.expect_away()  # Settings covers the app: not leaving it (no lock on return)
+        app.session.expect_away()  # Settings covers the app: not leaving it (no lock on return)
         try:
             return bool(await open_it())
         except Exception:  # noqa: BLE001 - a plugin or launcher error: nothing opened

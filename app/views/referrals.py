@@ -50,7 +50,7 @@ def build(
     **_: str,
 ) -> ft.View:
     """The open-referrals list (no patient) or one patient's referral form."""
-    work = Casework(app)
+    work = app.casework
     if not patient_id:
         return shell.screen(app, nav, urls.REFERRALS, "Referrals", _list(nav, work))
     route = urls.refer(patient_id, referral_id)

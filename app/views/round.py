@@ -85,7 +85,7 @@ def _leave(app: AppState, key: str) -> shell.Leave:
         found["next"].clear()
         found["errors"], found["editing"] = {}, None
         if found.pop("problem", None):  # back to the header as last saved
-            record = Casework(app).get(found["id"], "round") if found["id"] else None
+            record = app.casework.get(found["id"], "round") if found["id"] else None
             if record is None:
                 for name in [k for k, v in app.ui.items() if v is found]:
                     del app.ui[name]
@@ -139,7 +139,7 @@ def _state(app: AppState, work: Casework, round_id: str) -> dict[str, Any] | Non
 
 def build(app: AppState, nav: shell.Nav, round_id: str = "", **_: str) -> ft.View:
     """The round screen."""
-    work = Casework(app)
+    work = app.casework
     route = urls.office_round(round_id or None)
     state = _state(app, work, round_id)
     if state is None:

@@ -8,7 +8,6 @@ import datetime as dt
 import flet as ft
 
 from app import rounds, urls
-from app.casework import Casework
 from app.state import AppState
 from app.views import shell
 from app.views import widgets as w
@@ -35,7 +34,7 @@ def _row(nav: shell.Nav, summary: rounds.RoundSummary) -> ft.Control:
 
 def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
     """The list of past rounds."""
-    past = Casework(app).past_rounds()
+    past = app.casework.past_rounds()
     controls: list[ft.Control] = [
         ft.Row(
             [

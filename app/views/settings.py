@@ -8,7 +8,8 @@ import flet as ft
 
 from app import forms, urls
 from app.queries import plural
-from app.state import AUTO_LOCK_CHOICES, AppState
+from app.session import AUTO_LOCK_CHOICES
+from app.state import AppState
 from app.version import app_version
 from app.views import shell
 from app.views import widgets as w
@@ -40,10 +41,12 @@ def _pin_section(app: AppState, nav: shell.Nav) -> list[ft.Control]:
     busy = ft.ProgressBar(key="pin-busy", visible=False, semantics_label="Changing PIN")
 
     async def change(e: Any = None) -> None:
-        app.touch()
+        app.session.touch()
         old.error = new.error = again.error = None
         with forms.busy(nav, button, busy):
-            problems = await app.change_pin(old.value or "", new.value or "", again.value or "")
+            problems = await app.session.change_pin(
+                old.value or "", new.value or "", again.value or ""
+            )
         old.error, new.error = problems.get("pin_old"), problems.get("pin_new")
         again.error = problems.get("pin_again")
         if not problems:
@@ -75,7 +78,7 @@ def _sign_out(app: AppState, nav: shell.Nav) -> list[ft.Control]:
         nav.close_dialog()
         nav.toast("Sending unsynced work before erasing…")
         nav.update()
-        unsynced = await app.sign_out(force=force)
+        unsynced = await app.session.sign_out(force=force)
         if unsynced:
             _warn_unsynced(nav, unsynced, erase, expired=app.sync.sign_in_required)
 
@@ -83,7 +86,7 @@ def _sign_out(app: AppState, nav: shell.Nav) -> list[ft.Control]:
         await erase(False)
 
     def ask(e: Any = None) -> None:
-        app.touch()
+        app.session.touch()
         nav.show_dialog(
             ft.AlertDialog(
                 modal=True,
@@ -148,17 +151,17 @@ def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
     """The settings screen."""
 
     def lock(e: Any = None) -> None:
-        app.lock()
+        app.session.lock()
 
     def auto_lock(e: Any) -> None:
-        app.touch()
-        app.set_auto_lock(int(e.control.value))
+        app.session.touch()
+        app.session.set_auto_lock(int(e.control.value))
         nav.toast(f"Liaison now locks after {plural(int(e.control.value), 'minute')} without use.")
 
     minutes = ft.Dropdown(
         label="Auto-lock after",
         key="auto-lock",
-        value=str(app.auto_lock_minutes),
+        value=str(app.session.auto_lock_minutes),
         options=[
             ft.DropdownOption(key=str(m), text=plural(m, "minute")) for m in AUTO_LOCK_CHOICES
         ],
@@ -178,7 +181,7 @@ def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
         w.section_header("Security"),
         ft.Row([w.primary_button("Lock now", lock, icon=ft.Icons.LOCK, key="settings-lock")]),
         ft.Text("Liaison also locks when it goes to the background."),
-        ft.Text(PROTECTION[app.protection()], key="protection"),
+        ft.Text(PROTECTION[app.session.protection()], key="protection"),
         minutes,
         *pins,
         *_account(app),

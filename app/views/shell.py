@@ -139,7 +139,7 @@ def appbar(
     )
 
     def lock(e: Any = None) -> None:
-        app.lock()
+        app.session.lock()
 
     return ft.AppBar(
         leading=leading,

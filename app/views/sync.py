@@ -250,7 +250,7 @@ def sign_in_dialog(app: AppState, nav: shell.Nav) -> ft.AlertDialog:
             return  # one sign-in at a time: a second tap (or Enter) during one does nothing
         busy.visible, button.disabled, password.error = True, True, None
         nav.update()
-        problem = await app.sign_in_again(password.value or "")
+        problem = await app.session.sign_in_again(password.value or "")
         busy.visible, button.disabled = False, False
         if problem is not None:
             password.error = problem
@@ -296,7 +296,7 @@ def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
     app.syncing.refresh_pending()
 
     def sync_now(e: Any = None) -> None:
-        app.touch()
+        app.session.touch()
         app.syncing.start()
         nav.refresh()
 

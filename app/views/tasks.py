@@ -36,7 +36,7 @@ GROUPS = ("Overdue", "Today", "Upcoming", "No due date")
 
 def build(app: AppState, nav: shell.Nav, patient_id: str = "", **_: str) -> ft.View:
     """The task list (all, or one patient's)."""
-    work = Casework(app)
+    work = app.casework
     route = urls.tasks(patient_id or None)
     name = work.patient_name(patient_id) if patient_id else None
     if patient_id and work.get(patient_id, "patient") is None:

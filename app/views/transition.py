@@ -68,7 +68,7 @@ def build(
     app: AppState, nav: shell.Nav, patient_id: str = "", transition_id: str = "", **_: str
 ) -> ft.View:
     """A new or existing transition of care."""
-    work = Casework(app)
+    work = app.casework
     record = work.get(transition_id, "transition") if transition_id else None
     pid = record["fields"]["patient_id"] if record else patient_id
     route = urls.transition(pid, transition_id or None)

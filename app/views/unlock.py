@@ -20,8 +20,8 @@ def _dots(entry: str) -> str:
 
 def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
     """The lock screen; shows no patient data."""
-    u = app.unlock_state
-    wait = app.retry_in()
+    u = app.session.unlock_state
+    wait = app.session.retry_in()
     blocked = wait > 0 or u.busy
     dots = ft.Text(
         _dots(u.entry),
@@ -33,22 +33,22 @@ def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
 
     def press(digit: str) -> Any:
         def handler(e: Any = None) -> None:
-            app.touch()
-            app.press_digit(digit)
-            dots.value = _dots(app.unlock_state.entry)
-            dots.semantics_label = f"{len(app.unlock_state.entry)} digits entered"
+            app.session.touch()
+            app.session.press_digit(digit)
+            dots.value = _dots(app.session.unlock_state.entry)
+            dots.semantics_label = f"{len(app.session.unlock_state.entry)} digits entered"
 
         return handler
 
     def erase(e: Any = None) -> None:
-        app.erase_digit()
-        dots.value = _dots(app.unlock_state.entry)
-        dots.semantics_label = f"{len(app.unlock_state.entry)} digits entered"
+        app.session.erase_digit()
+        dots.value = _dots(app.session.unlock_state.entry)
+        dots.semantics_label = f"{len(app.session.unlock_state.entry)} digits entered"
 
     async def submit(e: Any = None) -> None:
         busy.visible = True
         nav.update()
-        await app.unlock()
+        await app.session.unlock()
         nav.refresh()  # on success the app has already moved on to the unlocked screens
 
     def key(
@@ -134,7 +134,7 @@ def _duration(seconds: float) -> str:
 
 
 def _limit_notice(app: AppState) -> ft.Control:
-    u = app.unlock_state
+    u = app.session.unlock_state
     text = (
         f"{u.attempts_left} of {u.max_attempts} attempts left. After {u.max_attempts} "
         "wrong PINs in a row, Liaison erases its data on this phone; anything not yet "
@@ -147,7 +147,7 @@ def _limit_notice(app: AppState) -> ft.Control:
 def _confirm_forget(app: AppState, nav: shell.Nav) -> None:
     def erase(e: Any = None) -> None:
         nav.close_dialog()
-        app.forget_pin()
+        app.session.forget_pin()
 
     nav.show_dialog(
         ft.AlertDialog(

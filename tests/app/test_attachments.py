@@ -175,7 +175,7 @@ def test_photos_are_never_on_disk_in_clear(tmp_path: Path, monkeypatch) -> None:
     shot = run(attach_and_sync())
     assert server.blobs[shot.sha256] == shot.jpeg and not server.dangling
     assert app.store.get_blob(shot.sha256) == shot.jpeg
-    app.lock()
+    app.session.lock()
     for data in (original, shot.jpeg, shot.thumbnail):
         assert leaks(tmp_path, data) == []
     # Self-check of the scan: the same bytes written in clear are found.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.state import LOCKED
+from app.session import LOCKED
 from tests.app.views_support import PIN, FakeClock, FakeServer, enrolled, make_app, run
 
 
@@ -32,10 +32,10 @@ def test_a_draft_survives_auto_lock_encrypted(tmp_path: Path) -> None:
     run(enrolled(app))
     app.drafts.put("round:new:next", Row("Zebedee Quux", None, ["Call son"]))
     clock.advance(10 * 60)
-    assert app.check_idle() and app.phase == LOCKED
+    assert app.session.check_idle() and app.session.phase == LOCKED
     assert app.drafts.get("round:new:next", Row) is None  # nothing held while locked
     assert b"Zebedee" not in _files(tmp_path)  # written, but encrypted
-    run(app.unlock(PIN))
+    run(app.session.unlock(PIN))
     assert app.drafts.get("round:new:next", Row) == Row("Zebedee Quux", None, ["Call son"])
     assert app.drafts.get("round:new:next", Other) is None  # another form's type: not it
     assert list(app.drafts.keys()) == ["round:new:next"]
@@ -47,8 +47,8 @@ def test_drop_forgets_in_memory_and_on_disk(tmp_path: Path) -> None:
     app.drafts.put("a", Other("one"))
     app.drafts.flush()
     app.drafts.drop("a")
-    app.lock()
-    run(app.unlock(PIN))
+    app.session.lock()
+    run(app.session.unlock(PIN))
     assert app.drafts.get("a", Other) is None and list(app.drafts.keys()) == []
 
 
@@ -60,8 +60,8 @@ def test_a_changed_draft_is_written_at_lock(tmp_path: Path) -> None:
     app.drafts.flush()
     row.name = "Ann Other"  # changed in place by a form
     app.drafts.touch("r")
-    app.lock()
-    run(app.unlock(PIN))
+    app.session.lock()
+    run(app.session.unlock(PIN))
     assert app.drafts.get("r", Row) == Row("Ann Other")
 
 
@@ -91,16 +91,16 @@ def test_drafts_naming_a_merged_away_patient_move_to_the_survivor(tmp_path: Path
     app.drafts.put("referral:new:p-1", Other("for p-1"))  # held in memory only
     app.drafts.put("round:r:next", Row("Bo", "p-1", ["p-1", "call"]))
     app.drafts.flush()  # this one saved, then read back from the store
-    app.lock()
-    run(app.unlock(PIN))
+    app.session.lock()
+    run(app.session.unlock(PIN))
     app.drafts.put("keep", Row("Cy", "p-2"))
     app.drafts.move_patient("p-1", "p-9")
     assert list(app.drafts.keys()) == ["keep", "referral:new:p-9", "round:r:next"]
     assert app.drafts.get("referral:new:p-9", Other) == Other("for p-1")  # text is not an id
     assert app.drafts.get("round:r:next", Row) == Row("Bo", "p-9", ["p-9", "call"])
     assert app.drafts.get("keep", Row) == Row("Cy", "p-2")
-    app.lock()  # the move is written, and the old key is gone from the store
-    run(app.unlock(PIN))
+    app.session.lock()  # the move is written, and the old key is gone from the store
+    run(app.session.unlock(PIN))
     assert list(app.drafts.keys()) == ["keep", "referral:new:p-9", "round:r:next"]
     assert app.drafts.get("round:r:next", Row) == Row("Bo", "p-9", ["p-9", "call"])
 

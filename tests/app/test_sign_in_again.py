@@ -134,10 +134,10 @@ def test_signing_in_again_needs_a_password_and_a_reachable_server(
     async def flow() -> Any:
         await enrolled(app, SERVER_URL, "alice", PASSWORD)
         token = app.store.get_meta("token")
-        assert await app.sign_in_again("") == "Type your password."
+        assert await app.session.sign_in_again("") == "Type your password."
         assert app.store.get_meta("token") == token  # nothing changed
-        app.lock()
-        assert await app.sign_in_again(PASSWORD) == "Unlock Liaison first."
+        app.session.lock()
+        assert await app.session.sign_in_again(PASSWORD) == "Unlock Liaison first."
 
     asyncio.run(flow())
 
@@ -162,7 +162,7 @@ def test_a_strangers_guesses_do_not_lock_the_phone_out(
             await client.enrol("alice", PASSWORD, "thief")
         await client.aclose()
         # Her own phone shows its earlier token and is let in.
-        assert await app.sign_in_again(PASSWORD) is None
+        assert await app.session.sign_in_again(PASSWORD) is None
         await app.syncing.task
         assert "Dot Example" in server_names(database)
 

@@ -7,15 +7,9 @@ import json
 
 import pytest
 
-from app.state import (
-    FIRST_RUN,
-    LOCKED,
-    UNLOCKED,
-    AppState,
-    SyncStatus,
-    ago,
-    plain_error,
-)
+from app.messages import plain_error
+from app.session import FIRST_RUN, LOCKED, UNLOCKED
+from app.state import AppState, SyncStatus, ago
 from sync import errors as sync_errors
 from tests.app.views_support import (
     PIN,
@@ -47,24 +41,24 @@ def test_small_helpers() -> None:
 def test_first_run_enrols_sets_pin_and_syncs(tmp_path) -> None:
     server = FakeServer([patient_record("Ada Example", 1), patient_record("Bo Sample", 2)])
     app = make_app(tmp_path, server)
-    assert app.phase == FIRST_RUN
+    assert app.session.phase == FIRST_RUN
     topics: list[str] = []
     app.subscribe(topics.append)
 
     async def flow() -> None:
-        assert not await app.enrol("http://127.0.0.1:9", "demo", "wrong")
-        assert app.first_run.message == "Wrong username or password."
-        assert await app.enrol("http://127.0.0.1:9", "demo", "pw")
-        assert app.first_run.step == "pin"
-        assert app.first_run.enrolment["token"] == "secret-token"
+        assert not await app.session.enrol("http://127.0.0.1:9", "demo", "wrong")
+        assert app.session.first_run.message == "Wrong username or password."
+        assert await app.session.enrol("http://127.0.0.1:9", "demo", "pw")
+        assert app.session.first_run.step == "pin"
+        assert app.session.first_run.enrolment["token"] == "secret-token"
         assert not (tmp_path / "device" / "vault.json").exists()  # nothing on disk yet
-        assert not await app.choose_pin("123456", "123456")  # too easy
-        assert "pin" in app.first_run.errors
-        assert not await app.choose_pin(PIN, "135790")
-        assert "pin_again" in app.first_run.errors
-        assert await app.choose_pin(PIN, PIN)
-        assert app.phase == UNLOCKED and app.first_run.step == "sync"
-        assert app.first_run.enrolment is None  # the token left memory for the store
+        assert not await app.session.choose_pin("123456", "123456")  # too easy
+        assert "pin" in app.session.first_run.errors
+        assert not await app.session.choose_pin(PIN, "135790")
+        assert "pin_again" in app.session.first_run.errors
+        assert await app.session.choose_pin(PIN, PIN)
+        assert app.session.phase == UNLOCKED and app.session.first_run.step == "sync"
+        assert app.session.first_run.enrolment is None  # the token left memory for the store
         await app.syncing.sync_now()
 
     run(flow())
@@ -86,45 +80,45 @@ def test_first_run_enrols_sets_pin_and_syncs(tmp_path) -> None:
 def test_enrol_validation_and_unreachable_server(tmp_path) -> None:
     server = FakeServer()
     app = make_app(tmp_path, server)
-    assert not run(app.enrol("", "", ""))
-    assert set(app.first_run.errors) == {"server_url", "username", "password"}
-    assert not run(app.enrol("http://example.org", "demo", "pw"))
-    assert "https://" in app.first_run.errors["server_url"]
+    assert not run(app.session.enrol("", "", ""))
+    assert set(app.session.first_run.errors) == {"server_url", "username", "password"}
+    assert not run(app.session.enrol("http://example.org", "demo", "pw"))
+    assert "https://" in app.session.first_run.errors["server_url"]
     server.offline = True
-    assert not run(app.enrol("http://127.0.0.1:9", "demo", "pw"))
-    assert "Can't reach the server" in (app.first_run.message or "")
+    assert not run(app.session.enrol("http://127.0.0.1:9", "demo", "pw"))
+    assert "Can't reach the server" in (app.session.first_run.message or "")
 
 
 def test_lock_unlock_wrong_pin_and_delay(tmp_path) -> None:
     clock = FakeClock()
     app = make_app(tmp_path, FakeServer(), clock)
     run(enrolled(app))
-    app.lock()
-    assert app.phase == LOCKED and app.store is None and not app.vault.is_unlocked
+    app.session.lock()
+    assert app.session.phase == LOCKED and app.store is None and not app.vault.is_unlocked
     for _ in range(4):
         for digit in "999999":
-            app.press_digit(digit)
-        assert not run(app.unlock())
-    assert app.unlock_state.attempts_left == 6
-    assert "Wrong PIN" in (app.unlock_state.message or "")
-    assert app.retry_in() == 30  # after the 4th wrong PIN, the next try waits
-    assert not run(app.unlock(PIN))
-    assert "Wait" in (app.unlock_state.message or "")
+            app.session.press_digit(digit)
+        assert not run(app.session.unlock())
+    assert app.session.unlock_state.attempts_left == 6
+    assert "Wrong PIN" in (app.session.unlock_state.message or "")
+    assert app.session.retry_in() == 30  # after the 4th wrong PIN, the next try waits
+    assert not run(app.session.unlock(PIN))
+    assert "Wait" in (app.session.unlock_state.message or "")
     clock.advance(31)
-    assert app.retry_in() == 0
-    assert run(app.unlock(PIN))
-    assert app.phase == UNLOCKED and app.unlock_state.attempts_left == 10
+    assert app.session.retry_in() == 0
+    assert run(app.session.unlock(PIN))
+    assert app.session.phase == UNLOCKED and app.session.unlock_state.attempts_left == 10
 
 
 def test_wipe_after_the_limit_returns_to_first_run(tmp_path) -> None:
     clock = FakeClock()
     app = make_app(tmp_path, FakeServer(), clock, max_attempts=2)
     run(enrolled(app))
-    app.lock()
-    assert not run(app.unlock("999999"))
-    assert not run(app.unlock("999999"))
-    assert app.phase == FIRST_RUN
-    assert "erased" in (app.notice or "")
+    app.session.lock()
+    assert not run(app.session.unlock("999999"))
+    assert not run(app.session.unlock("999999"))
+    assert app.session.phase == FIRST_RUN
+    assert "erased" in (app.session.notice or "")
     assert not (tmp_path / "device" / "vault.json").exists()
 
 
@@ -133,29 +127,29 @@ def test_auto_lock_on_idle(tmp_path) -> None:
     app = make_app(tmp_path, FakeServer(), clock)
     run(enrolled(app))
     clock.advance(4 * 60)
-    assert not app.check_idle()
-    app.touch()
+    assert not app.session.check_idle()
+    app.session.touch()
     clock.advance(4 * 60)
-    assert not app.check_idle()
+    assert not app.session.check_idle()
     clock.advance(61)
-    assert app.check_idle() and app.phase == LOCKED
-    run(app.unlock(PIN))
-    app.set_auto_lock(1)
+    assert app.session.check_idle() and app.session.phase == LOCKED
+    run(app.session.unlock(PIN))
+    app.session.set_auto_lock(1)
     clock.advance(60)
-    assert app.check_idle()
-    run(app.unlock(PIN))
-    assert app.auto_lock_minutes == 1  # kept in the encrypted store
+    assert app.session.check_idle()
+    run(app.session.unlock(PIN))
+    assert app.session.auto_lock_minutes == 1  # kept in the encrypted store
     with pytest.raises(ValueError):
-        app.set_auto_lock(7)
+        app.session.set_auto_lock(7)
 
 
 def test_lock_forgets_session_state(tmp_path) -> None:
     app = make_app(tmp_path, FakeServer())
     run(enrolled(app))
     app.ui["caseload_query"] = "Ada"
-    app.lock()
+    app.session.lock()
     assert app.ui == {} and app.store is None
-    app.lock()  # twice is harmless
+    app.session.lock()  # twice is harmless
 
 
 def test_add_patient_validates_and_counts_pending(tmp_path) -> None:
@@ -214,13 +208,13 @@ def test_sign_out_warns_when_unsynced_then_erases(tmp_path) -> None:
     run(enrolled(app))
     app.add_patient("Gus Example")
     server.offline = True
-    assert run(app.sign_out()) == 1  # nothing erased: the change could not be sent
-    assert app.phase == UNLOCKED and app.store.pending_count() == 1
+    assert run(app.session.sign_out()) == 1  # nothing erased: the change could not be sent
+    assert app.session.phase == UNLOCKED and app.store.pending_count() == 1
     server.offline = False
-    assert run(app.sign_out()) == 0
-    assert app.phase == FIRST_RUN and server.revoked == [server.device_id]
+    assert run(app.session.sign_out()) == 0
+    assert app.session.phase == FIRST_RUN and server.revoked == [server.device_id]
     assert not (tmp_path / "device" / "vault.json").exists()
-    assert "signed out" in (app.notice or "")
+    assert "signed out" in (app.session.notice or "")
 
 
 def test_sign_out_force_erases_unsynced(tmp_path) -> None:
@@ -229,29 +223,29 @@ def test_sign_out_force_erases_unsynced(tmp_path) -> None:
     run(enrolled(app))
     app.add_patient("Hal Example")
     server.offline = True
-    assert run(app.sign_out(force=True)) == 0
-    assert app.phase == FIRST_RUN
+    assert run(app.session.sign_out(force=True)) == 0
+    assert app.session.phase == FIRST_RUN
 
 
 def test_change_pin(tmp_path) -> None:
     app = make_app(tmp_path, FakeServer())
     run(enrolled(app))
-    assert "pin_again" in run(app.change_pin(PIN, "135792", "135793"))
-    assert "pin_new" in run(app.change_pin(PIN, "111111", "111111"))
-    assert "pin_old" in run(app.change_pin("999999", "135792", "135792"))
-    assert run(app.change_pin(PIN, "135792", "135792")) == {}
-    app.lock()
-    assert run(app.unlock("135792"))
+    assert "pin_again" in run(app.session.change_pin(PIN, "135792", "135793"))
+    assert "pin_new" in run(app.session.change_pin(PIN, "111111", "111111"))
+    assert "pin_old" in run(app.session.change_pin("999999", "135792", "135792"))
+    assert run(app.session.change_pin(PIN, "135792", "135792")) == {}
+    app.session.lock()
+    assert run(app.session.unlock("135792"))
 
 
 def test_locked_app_restarts_locked(tmp_path) -> None:
     server = FakeServer([patient_record("Ivy Example", 1)])
     app = make_app(tmp_path, server)
     run(enrolled(app))
-    app.lock()
+    app.session.lock()
     again = make_app(tmp_path, server)
-    assert again.phase == LOCKED
-    assert run(again.unlock(PIN))
+    assert again.session.phase == LOCKED
+    assert run(again.session.unlock(PIN))
     assert [p["fields"]["name"] for p in again.store.list("patient")] == ["Ivy Example"]
     device = json.loads((tmp_path / "device" / "device.json").read_text())
     assert device == {"device_id": server.device_id}
@@ -278,14 +272,14 @@ def test_background_sync_while_unlocked_stops_on_lock(tmp_path) -> None:
         raise AssertionError("timed out")
 
     async def flow() -> None:
-        await app.enrol("http://127.0.0.1:9", "demo", "pw")
-        await app.choose_pin(PIN, PIN)  # the scheduler syncs at once on unlock
+        await app.session.enrol("http://127.0.0.1:9", "demo", "pw")
+        await app.session.choose_pin(PIN, PIN)  # the scheduler syncs at once on unlock
         await until(lambda: app.sync.last_success is not None)
         assert [p["fields"]["name"] for p in app.store.list("patient")] == ["Ada Example"]
         app.add_patient("Bo Sample")
         app.syncing.start()  # "Sync now" goes through the scheduler
         await until(lambda: bool(server.pushed) and app.sync.pending == 0)
-        app.lock()
+        app.session.lock()
         await asyncio.sleep(0.05)
         assert app.syncing.store is None
         pushed = len(server.pushed)

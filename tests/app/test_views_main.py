@@ -6,7 +6,7 @@ import flet as ft
 import pytest
 
 from app.main import App, Windows, data_dir
-from app.state import FIRST_RUN, LOCKED, UNLOCKED
+from app.session import FIRST_RUN, LOCKED, UNLOCKED
 from tests.app.views_support import (
     PIN,
     FakeClock,
@@ -47,7 +47,7 @@ def test_data_dir_order() -> None:
 
 def test_first_run_until_enrolled_whatever_the_route(app) -> None:
     page, _ = wire(app, "/patient/x")
-    assert app.phase == FIRST_RUN
+    assert app.session.phase == FIRST_RUN
     assert [v.route for v in page.views] == ["/first-run"]
 
 
@@ -101,11 +101,11 @@ def test_lock_removes_every_patient_screen(app) -> None:
     page, shell = wire(app, f"/patient/{ids['ada']}")
     assert "Ada Example" in texts(page.views[-1])
     shell.show_dialog(ft.AlertDialog(title=ft.Text("Ada Example")))
-    app.lock()
+    app.session.lock()
     assert [v.route for v in page.views] == ["/unlock"]
     assert all("Ada Example" not in texts(v) for v in page.views)
     assert not any(d.open for d in page.dialogs)  # dialogs were closed too
-    run(app.unlock(PIN))
+    run(app.session.unlock(PIN))
     # Back where we were, rebuilt from the store.
     assert page.views[-1].route == f"/patient/{ids['ada']}"
 
@@ -114,34 +114,34 @@ def test_lock_button_in_the_app_bar(app) -> None:
     run(enrolled(app))
     page, _ = wire(app, "/today")
     find(page.views[-1], "lock-now").on_click(None)
-    assert app.phase == LOCKED and page.views[-1].route == "/unlock"
+    assert app.session.phase == LOCKED and page.views[-1].route == "/unlock"
 
 
 def test_auto_lock_on_idle_and_background(app, clock) -> None:
     run(enrolled(app))
     page, shell = wire(app, "/today")
     clock.advance(5 * 60)
-    assert app.check_idle()
+    assert app.session.check_idle()
     assert page.views[-1].route == "/unlock"
-    run(app.unlock(PIN))
-    assert app.phase == UNLOCKED
+    run(app.session.unlock(PIN))
+    assert app.session.phase == UNLOCKED
     shell.on_lifecycle(type("E", (), {"state": ft.AppLifecycleState.INACTIVE})())
-    assert app.phase == UNLOCKED
+    assert app.session.phase == UNLOCKED
     shell.on_lifecycle(type("E", (), {"state": ft.AppLifecycleState.HIDE})())
-    assert app.phase == LOCKED and page.views[-1].route == "/unlock"
+    assert app.session.phase == LOCKED and page.views[-1].route == "/unlock"
 
 
 def test_pin_from_a_hardware_keyboard(app) -> None:
     run(enrolled(app))
     page, shell = wire(app, "/today")
-    app.lock()
+    app.session.lock()
 
     async def type_pin() -> None:
         for key in [*PIN[:-1], "Numpad " + PIN[-1], "Enter"]:
             await shell.on_keyboard(type("E", (), {"key": key})())
 
     run(type_pin())
-    assert app.phase == UNLOCKED and page.views[-1].route == "/today"
+    assert app.session.phase == UNLOCKED and page.views[-1].route == "/today"
 
 
 def test_a_save_updates_the_badge_without_rebuilding_a_form(app) -> None:
@@ -190,7 +190,7 @@ def test_closing_the_session_locks_and_stops_the_timer(app) -> None:
     run(enrolled(app))
     page, shell = wire(app, "/today")
     shell.close()
-    assert app.phase == LOCKED and shell.closed
+    assert app.session.phase == LOCKED and shell.closed
     run(shell.tick())  # returns at once: the session is gone
 
 
@@ -231,17 +231,17 @@ def test_a_second_window_takes_over_and_the_first_says_so(tmp_path, app) -> None
     server = FakeServer()
     windows = Windows()
     page_a, shell_a = _window(windows, app, lambda: make_app(tmp_path, server), "/today")
-    assert app.phase == UNLOCKED
+    assert app.session.phase == UNLOCKED
     page_b, shell_b = _window(windows, make_app(tmp_path, server), None)
     # The first window locked (its store closed) and shows a calm screen, no PIN pad.
-    assert app.phase == LOCKED and app.store is None
+    assert app.session.phase == LOCKED and app.store is None
     assert "Liaison is open in another window" in texts(page_a.views[-1])
     assert find(page_a.views[-1], "use-here").content == "Use Liaison here"
     assert [v.route for v in page_b.views] == ["/unlock"]
-    run(shell_b.state.unlock(PIN))
-    assert shell_b.state.phase == UNLOCKED
+    run(shell_b.state.session.unlock(PIN))
+    assert shell_b.state.session.phase == UNLOCKED
     _typed_pin(shell_a)  # a PIN typed on the first window's keyboard does nothing there
-    assert shell_a.state.phase == LOCKED
+    assert shell_a.state.session.phase == LOCKED
 
 
 def test_use_liaison_here_takes_the_store_back_without_opening_it_twice(tmp_path, app) -> None:
@@ -251,13 +251,13 @@ def test_use_liaison_here_takes_the_store_back_without_opening_it_twice(tmp_path
     page_a, shell_a = _window(windows, app, lambda: make_app(tmp_path, server), "/today")
     page_b, shell_b = _window(windows, make_app(tmp_path, server), None)
     other = shell_b.state
-    run(other.unlock(PIN))
+    run(other.session.unlock(PIN))
     find(page_a.views[-1], "use-here").on_click(None)
-    assert other.phase == LOCKED and other.store is None  # the second window let go first
+    assert other.session.phase == LOCKED and other.store is None  # the second window let go first
     assert "Liaison is open in another window" in texts(page_b.views[-1])
     assert [v.route for v in page_a.views] == ["/unlock"]
-    assert run(shell_a.state.unlock(PIN))  # no "the store is already open"
-    assert shell_a.state.phase == UNLOCKED and page_a.views[-1].route == "/today"
+    assert run(shell_a.state.session.unlock(PIN))  # no "the store is already open"
+    assert shell_a.state.session.phase == UNLOCKED and page_a.views[-1].route == "/today"
     assert shell_a.state.store.list("patient") is not None
 
 

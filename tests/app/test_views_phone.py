@@ -19,7 +19,7 @@ import flet as ft
 import pytest
 
 from app.main import App
-from app.state import LOCKED, UNLOCKED
+from app.session import LOCKED, UNLOCKED
 from app.views import caseload, photos, shell
 from app.views import widgets as w
 from tests.app.views_support import (
@@ -324,8 +324,8 @@ def test_locking_forgets_drafts_and_never_asks(app: Any) -> None:
     ids = fill(app)
     phone = Phone(app, f"/refer/{ids['ada']}")
     set_value(phone.top, "to-name", "Meals on Wheels")
-    app.lock()
-    assert app.phase == LOCKED and phone.routes == ["/unlock"] and no_dialog(phone)
+    app.session.lock()
+    assert app.session.phase == LOCKED and phone.routes == ["/unlock"] and no_dialog(phone)
 
 
 # -- rotation: every form rebuilt from state shows what was typed -----------------------
@@ -431,7 +431,7 @@ def every_screen(app: Any) -> list[tuple[str, Any]]:
     for route in routes:
         phone.shell.go(route)
         out += [(f"{route} #{i}", v) for i, v in enumerate(phone.page.views)]
-    app.lock()
+    app.session.lock()
     out.append(("unlock", phone.top))
     return out
 
@@ -500,7 +500,7 @@ def test_leaving_the_front_covers_every_screen_and_dialog_without_locking(app: A
     phone.shell.show_dialog(ft.AlertDialog(key="d", content=ft.Text("Ada Example")))
     dialog = phone.dialog()
     phone.shell.on_lifecycle(state_event(ft.AppLifecycleState.INACTIVE))  # shade, switcher
-    assert app.phase == UNLOCKED
+    assert app.session.phase == UNLOCKED
     assert all(v.foreground_decoration is not None for v in phone.page.views)
     assert all(v.foreground_decoration.bgcolor == ft.Colors.SURFACE for v in phone.page.views)
     assert dialog.content.visible is False
@@ -512,7 +512,7 @@ def test_leaving_the_front_covers_every_screen_and_dialog_without_locking(app: A
     assert find(phone.top, "to-name").value == "Meals on Wheels"  # nothing was dropped
     phone.shell.on_lifecycle(state_event(ft.AppLifecycleState.INACTIVE))
     phone.shell.on_lifecycle(state_event(ft.AppLifecycleState.HIDE))  # really left: locked
-    assert app.phase == LOCKED and phone.top.foreground_decoration is not None
+    assert app.session.phase == LOCKED and phone.top.foreground_decoration is not None
     phone.shell.on_lifecycle(state_event(ft.AppLifecycleState.RESUME))
     assert phone.top.foreground_decoration is None and phone.routes == ["/unlock"]
 
@@ -609,7 +609,7 @@ def test_a_refused_camera_opens_the_settings_on_ios(
     )
     run(find(dialog, "camera-settings").on_click(None))
     assert launched == ["app-settings:"]
-    assert app.away_until > app.now()  # Settings covering the app does not lock it
+    assert app.session.away_until > app.now()  # Settings covering the app does not lock it
 
 
 def test_a_refused_camera_uses_the_permission_handler_when_built_in(

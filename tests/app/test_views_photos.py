@@ -78,7 +78,7 @@ def test_attach_to_a_patient_caption_and_view(app: Any) -> None:
     shot = pipeline.prepare(PHOTO)
     assert item == item_of(shot)
     assert saves == ["saved"]
-    assert app.away_until == 0.0  # the picker closed: backgrounding locks again
+    assert app.session.away_until == 0.0  # the picker closed: backgrounding locks again
 
     # A single photo opens at once for its caption; the dialog, not a toast under its
     # barrier, says it was added.

@@ -4,7 +4,7 @@ import asyncio
 
 from app import rounds, routes, urls
 from app.casework import Casework
-from app.state import LOCKED
+from app.session import LOCKED
 from app.views import round as round_view
 from app.views import rounds as rounds_view
 from app.views import shell, today
@@ -398,9 +398,9 @@ def test_the_next_patient_row_survives_a_lock(tmp_path):
     set_value(view, "next-name", "Ann")
     find(view, f"match-{known}").on_click(None)
     set_value(view, "next-note", "half a thought")
-    app.lock()
-    assert app.phase == LOCKED and app.ui == {}
-    run(app.unlock(PIN))
+    app.session.lock()
+    assert app.session.phase == LOCKED and app.ui == {}
+    run(app.session.unlock(PIN))
     view = round_view.build(app, nav)  # /round goes on with the same round
     assert find(view, "round-save-status").value == "Saved"
     assert find(view, "attendees").value == "Dr Lee"
@@ -413,17 +413,17 @@ def test_the_next_patient_row_survives_a_lock(tmp_path):
     # a saved round's row is its own draft
     view = round_view.build(app, nav, round_id=rnd["id"])
     set_value(view, "next-name", "Bo Two")
-    app.lock()
-    run(app.unlock(PIN))
+    app.session.lock()
+    run(app.session.unlock(PIN))
     assert find(round_view.build(app, nav, round_id=rnd["id"]), "next-name").value == "Bo Two"
     # finishing forgets the row and the round in progress
     find(round_view.build(app, nav, round_id=rnd["id"]), "finish-round").on_click(None)
     find(nav.dialogs[-1], "finish-discard").on_click(None)
-    app.lock()
-    run(app.unlock(PIN))
+    app.session.lock()
+    run(app.session.unlock(PIN))
     assert list(app.drafts.keys()) == []
     assert find(round_view.build(app, nav), "round-save-status").value == "Not saved yet"
-    app.lock()
+    app.session.lock()
 
 
 def test_discarding_on_leave_clears_the_row_draft(app):

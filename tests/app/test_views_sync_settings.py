@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.state import FIRST_RUN, LOCKED
+from app.session import FIRST_RUN, LOCKED
 from app.views import settings
 from app.views import sync as sync_view
 from tests.app.views_support import (
@@ -170,7 +170,7 @@ def test_settings_renders_account_and_locks(app) -> None:
     assert find(view, "device-id").value == app.store.get_meta("device_id")
     assert find(view, "auto-lock").value == "5"
     find(view, "settings-lock").on_click(None)
-    assert app.phase == LOCKED
+    assert app.session.phase == LOCKED
 
 
 def test_settings_shows_the_installed_version(app) -> None:
@@ -187,7 +187,7 @@ def test_settings_auto_lock_choice(app) -> None:
     dropdown = find(settings.build(app, nav), "auto-lock")
     dropdown.value = "15"
     dropdown.on_select(type("E", (), {"control": dropdown})())
-    assert app.auto_lock_minutes == 15 and "15 minutes" in nav.toasts[-1]
+    assert app.session.auto_lock_minutes == 15 and "15 minutes" in nav.toasts[-1]
 
 
 def test_settings_change_pin(app) -> None:
@@ -200,8 +200,8 @@ def test_settings_change_pin(app) -> None:
     find(view, "pin-old").value = PIN
     run(find(view, "change-pin").on_click(None))
     assert find(view, "pin-old").error is None and nav.toasts == ["PIN changed."]
-    app.lock()
-    assert run(app.unlock("135792"))
+    app.session.lock()
+    assert run(app.session.unlock("135792"))
 
 
 def test_sign_out_warns_when_unsynced_then_erases(app, server) -> None:
@@ -214,11 +214,11 @@ def test_sign_out_warns_when_unsynced_then_erases(app, server) -> None:
     assert warning.key == "unsynced-dialog"
     assert "1 change could not be sent" in texts(warning)
     find(warning, "keep").on_click(None)
-    assert app.phase != FIRST_RUN and not nav.dialogs
+    assert app.session.phase != FIRST_RUN and not nav.dialogs
     find(settings.build(app, nav), "sign-out").on_click(None)
     run(find(nav.dialogs[-1], "sign-out-confirm").on_click(None))
     run(find(nav.dialogs[-1], "erase-anyway").on_click(None))
-    assert app.phase == FIRST_RUN
+    assert app.session.phase == FIRST_RUN
 
 
 def test_sign_out_with_an_expired_sign_in_says_how_to_send_first(app, server) -> None:
@@ -231,14 +231,14 @@ def test_sign_out_with_an_expired_sign_in_says_how_to_send_first(app, server) ->
     warning = nav.dialogs[-1]
     assert "sign in again on the Sync screen" in find(warning, "unsynced-text").value
     find(warning, "keep").on_click(None)
-    assert app.phase != FIRST_RUN and app.sync.pending == 1
+    assert app.session.phase != FIRST_RUN and app.sync.pending == 1
 
 
 def test_sign_out_when_synced_erases_at_once(app, server) -> None:
     nav = FakeNav()
     find(settings.build(app, nav), "sign-out").on_click(None)
     run(find(nav.dialogs[-1], "sign-out-confirm").on_click(None))
-    assert app.phase == FIRST_RUN and server.revoked == [server.device_id]
+    assert app.session.phase == FIRST_RUN and server.revoked == [server.device_id]
 
 
 def test_a_conflict_with_this_phones_own_value_says_so(app, server) -> None:

@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 
 from app.main import make_services
-from app.state import UNLOCKED, AppState, Services, WatchedStore
+from app.session import UNLOCKED
+from app.state import AppState, Services, WatchedStore
 from app.store import Store
 from app.vault import ScryptParams
 from app.views import widgets
@@ -239,10 +240,10 @@ async def enrolled(
 ) -> AppState:
     """Take ``app`` through sign-in, PIN and the first sync (the FakeServer's account by
     default)."""
-    assert await app.enrol(url, username, password)
-    assert await app.choose_pin(PIN, PIN)
+    assert await app.session.enrol(url, username, password)
+    assert await app.session.choose_pin(PIN, PIN)
     await app.syncing.sync_now()
-    app.finish_first_run()
+    app.session.finish_first_run()
     return app
 
 
@@ -416,7 +417,7 @@ def unlocked_app(path: Any) -> AppState:
     # As an unlock does: the store reports each save to the app; drafts live in it.
     app.store = WatchedStore(Store.open(path, os.urandom(32), node_id="device-1"), app.record_saved)
     app.drafts.open(app.store)
-    app.phase = UNLOCKED
+    app.session.phase = UNLOCKED
     return app
 
 
