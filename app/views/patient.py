@@ -108,8 +108,7 @@ def _delete(app: AppState, nav: shell.Nav, page: queries.PatientPage) -> list[ft
         # A liaison learns whom to ask; a patient with a finished visit just stays.
         return [ft.Text(why, key="delete-refused")] if code == "has_records" else []
 
-    def delete(e: Any = None) -> None:
-        nav.close_dialog()
+    def delete() -> None:
         try:
             patients.delete(app, page.id)
         except forms.REFUSED as exc:
@@ -119,21 +118,15 @@ def _delete(app: AppState, nav: shell.Nav, page: queries.PatientPage) -> list[ft
         nav.go(urls.CASELOAD)
 
     def ask(e: Any = None) -> None:
-        nav.show_dialog(
-            ft.AlertDialog(
-                modal=True,
-                key="delete-dialog",
-                title=ft.Text("Delete this patient?"),
-                content=ft.Text(
-                    f"{page.name} and everything recorded about them will be deleted from "
-                    "this phone and, at the next sync, for your whole team. This cannot be "
-                    "undone."
-                ),
-                actions=[
-                    w.text_button("Cancel", lambda e: nav.close_dialog(), key="delete-cancel"),
-                    w.danger_button("Delete", delete, key="delete-confirm"),
-                ],
-            )
+        forms.confirm_dialog(
+            nav,
+            "Delete this patient?",
+            f"{page.name} and everything recorded about them will be deleted from this "
+            "phone and, at the next sync, for your whole team. This cannot be undone.",
+            "Delete",
+            delete,
+            danger=True,
+            key="delete",
         )
 
     return [

@@ -8,7 +8,7 @@ from typing import Any
 
 import flet as ft
 
-from app import urls
+from app import forms, urls
 from app.labels import label
 from app.state import AppState, ago
 from app.views import shell
@@ -185,25 +185,19 @@ def _rejected(app: AppState, nav: shell.Nav) -> list[ft.Control]:
         m = item.get("mutation") or {}
         target = fix_route(app, item)
 
-        def discard(e: Any = None, index: int = i) -> None:
-            nav.close_dialog()
+        def discard(index: int = i) -> None:
             app.syncing.discard_rejected(index)
             nav.refresh()
 
         def ask(e: Any = None, discard: Any = discard) -> None:
-            nav.show_dialog(
-                ft.AlertDialog(
-                    modal=True,
-                    key="discard-dialog",
-                    title=ft.Text("Discard this change?"),
-                    content=ft.Text(
-                        "The server keeps its own version; this change will not be sent again."
-                    ),
-                    actions=[
-                        w.text_button("Cancel", lambda e: nav.close_dialog(), key="cancel"),
-                        w.danger_button("Discard", discard, key="discard-confirm"),
-                    ],
-                )
+            forms.confirm_dialog(
+                nav,
+                "Discard this change?",
+                "The server keeps its own version; this change will not be sent again.",
+                "Discard",
+                discard,
+                danger=True,
+                key="discard",
             )
 
         subject = _subject(app, str(m.get("record_id", "")), m)

@@ -6,7 +6,7 @@ from typing import Any
 
 import flet as ft
 
-from app import urls
+from app import forms, urls
 from app.state import AppState
 from app.views import shell
 from app.views import widgets as w
@@ -145,23 +145,13 @@ def _limit_notice(app: AppState) -> ft.Control:
 
 
 def _confirm_forget(app: AppState, nav: shell.Nav) -> None:
-    def erase(e: Any = None) -> None:
-        nav.close_dialog()
-        app.session.forget_pin()
-
-    nav.show_dialog(
-        ft.AlertDialog(
-            key="forget-dialog",
-            modal=True,
-            title=ft.Text("Erase this phone's Liaison data?"),
-            content=ft.Text(
-                "Without the PIN the data on this phone cannot be opened. Erasing it "
-                "lets you sign in again and download your caseload; changes that "
-                "were not synced are lost."
-            ),
-            actions=[
-                w.text_button("Cancel", lambda e: nav.close_dialog(), key="cancel"),
-                w.danger_button("Erase and sign in again", erase, key="erase"),
-            ],
-        )
+    forms.confirm_dialog(
+        nav,
+        "Erase this phone's Liaison data?",
+        "Without the PIN the data on this phone cannot be opened. Erasing it lets you sign "
+        "in again and download your caseload; changes that were not synced are lost.",
+        "Erase and sign in again",
+        app.session.forget_pin,
+        danger=True,
+        key="forget",
     )

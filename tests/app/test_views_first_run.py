@@ -135,8 +135,8 @@ def test_forgot_pin_erases_after_confirmation(tmp_path) -> None:
     nav = FakeNav()
     find(unlock.build(app, nav), "forgot").on_click(None)
     dialog = nav.dialogs[-1]
-    find(dialog, "cancel").on_click(None)
+    find(dialog, "forget-cancel").on_click(None)
     assert app.session.phase == LOCKED and not nav.dialogs
     find(unlock.build(app, nav), "forgot").on_click(None)
-    find(nav.dialogs[-1], "erase").on_click(None)
+    find(nav.dialogs[-1], "forget-confirm").on_click(None)
     assert app.session.phase == FIRST_RUN
