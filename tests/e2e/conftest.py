@@ -149,16 +149,9 @@ class Ui:
         return self.page.get_by_text(text, exact=exact)
 
     def tap(self, control: Any) -> None:
-        """Tap ``control`` the way a finger does: bring it on screen, press, and lift.
-
-        Lifting matters: a mouse left on a control keeps its hover tooltip open (a tab's,
-        an icon button's), and Flutter web moves the screen's accessibility nodes when that
-        tooltip closes, which takes the DOM focus from a text field tapped meanwhile
-        (flutter/flutter#192792). A finger leaves nothing hovering.
-        """
+        """Tap ``control``: bring it on screen (``reach``), press, and let the screen settle."""
         self.reach(control)
         control.click()
-        self.lift()
         self.page.wait_for_timeout(400)
 
     def click(self, name: str, *, timeout: float = 30_000, exact: bool = True) -> None:
@@ -167,7 +160,14 @@ class Ui:
         self.tap(button)
 
     def lift(self) -> None:
-        """Take the pointer off the page and wait until no hover tooltip is showing."""
+        """Take the pointer off the page, as a finger leaves the glass, and wait until no
+        hover tooltip is showing.
+
+        A mouse left on a control keeps its hover tooltip open (a tab's, an icon button's),
+        and Flutter web moves the screen's accessibility nodes when that tooltip closes,
+        which takes the DOM focus from a text field tapped meanwhile (flutter/flutter#192792):
+        typing then goes nowhere. So the pointer is lifted before a text field is tapped.
+        """
         self.page.mouse.move(-10, -10)
         self.page.wait_for_function(NO_TOOLTIP, timeout=10_000)
 
