@@ -513,6 +513,7 @@ class Adder:
         _keep_row(self.app, state)
         # Said inline rather than in a toast: a round adds patients faster than toasts fade.
         state["last_added"] = f"Added {who}" + _tasks_said(len(tasks))
+        state["focus_next"] = True
         self.nav.refresh()
         if then is not None:
             then()
@@ -619,7 +620,10 @@ def _next_row(
         "Patient (search, or a new name)",
         key="next-name",
         value=row.name,
-        autofocus=bool(state["id"]),
+        # Ready for the next patient right after one was added; not when a round is
+        # opened (on a phone, focus opens the keyboard over half the screen) and not on a
+        # later redraw (focus would jump here from the field being typed in).
+        autofocus=state.pop("focus_next", False),
         error=state["errors"].get("name"),
     )
     note = w.text_field("Note", key="next-note", value=row.note, multiline=True)

@@ -107,12 +107,15 @@ def test_eight_patients_fast_with_tasks(app):
     assert find(view, "entries-header").value == "Patients discussed (8)"
     assert "Stable after fall" in texts(find(view, f"entry-{entries[0]['id']}"))
     assert find(view, "next-name").value == "" and find(view, "next-name").autofocus
+    # Only that once: a later redraw must not pull the focus from the field being typed in.
+    assert not find(round_view.build(app, nav), "next-name").autofocus
     # finishing forgets the in-progress round: /round starts a new one
     find(view, "finish-round").on_click(None)
     assert nav.went[-1] == "/today" and nav.toasts[-1] == "Round saved: 8 patients"
     assert "entries-none" in keys(round_view.build(app, nav))
     view = round_view.build(app, nav, round_id=rnd["id"])
     assert view.route == f"/round/{rnd['id']}"
+    assert not find(view, "next-name").autofocus  # reopened to read: no keyboard
     assert find(view, "entries-header").value == "Patients discussed (8)"
 
 

@@ -198,11 +198,7 @@ class Ui:
     def reach(self, control: Any) -> None:
         """Bring ``control`` on screen and wait until Flutter's scroll stops: a tap on a
         control Playwright had to scroll to lands wherever the scroll has got to (on a
-        neighbour, say). A control already on screen is left where it is."""
-        box = control.bounding_box()
-        size = self.page.viewport_size
-        if box is not None and box["y"] >= 0 and box["y"] + box["height"] <= size["height"]:
-            return
+        neighbour, say)."""
         control.scroll_into_view_if_needed()
         last = None
         for _ in range(20):
