@@ -149,15 +149,13 @@ class Ui:
         return self.page.get_by_text(text, exact=exact)
 
     def tap(self, control: Any) -> None:
-        """Tap ``control``: bring it on screen (``reach``), press, and let the screen settle."""
-        self.reach(control)
+        """Tap ``control`` and let the screen settle."""
         control.click()
         self.page.wait_for_timeout(400)
 
     def click(self, name: str, *, timeout: float = 30_000, exact: bool = True) -> None:
-        button = self.button(name, exact).first
-        button.wait_for(state="attached", timeout=timeout)
-        self.tap(button)
+        self.button(name, exact).first.click(timeout=timeout)
+        self.page.wait_for_timeout(400)
 
     def lift(self) -> None:
         """Take the pointer off the page, as a finger leaves the glass, and wait until no
@@ -182,15 +180,18 @@ class Ui:
         """Replace the text of the field labelled ``name``, and check that it holds it.
 
         Flutter reads a plain field's DOM input (``fill``), but an obscured one only from
-        key presses, so a password field is cleared and typed into.
+        key presses, so a password field is focused, cleared and typed into.
         """
         box = self.field(name, exact)
-        self.focus(box)
+        self.lift()
         if box.get_attribute("type") == "password":
+            self.focus(box)
             self.page.keyboard.press("Control+A")
             self.page.keyboard.press("Backspace")
             self.page.keyboard.type(value)
         else:
+            box.click()  # focus first: Flutter attaches its editing listeners on focus
+            self.page.wait_for_timeout(200)
             box.fill(value)
             expect(box).to_have_value(value)
         self.page.wait_for_timeout(400)

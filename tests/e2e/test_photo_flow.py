@@ -40,8 +40,10 @@ def test_02_pick_a_photo_for_a_visit(ui: Ui) -> None:
     ui.see("Triage decision")
     ui.tap(ui.page.get_by_role("radio", name="Home visit"))
     ui.settle(800)
+    add = ui.button("Add photo").first
+    ui.reach(add)
     with ui.page.expect_file_chooser(timeout=10_000) as chooser:
-        ui.tap(ui.button("Add photo").first)
+        ui.tap(add)
     assert chooser.value.is_multiple()
     # The bytes go straight from the browser to the app: no file is written anywhere.
     chooser.value.set_files({"name": "IMG_2041.jpg", "mimeType": "image/jpeg", "buffer": PICKED})
