@@ -177,7 +177,7 @@ class Ui:
         expect(box).to_be_focused(timeout=5_000)
 
     def type(self, name: str, value: str, *, exact: bool = True) -> None:
-        """Replace the text of the field labelled ``name``.
+        """Replace the text of the field labelled ``name``, and check that it holds it.
 
         Flutter reads a plain field's DOM input (``fill``), but an obscured one only from
         key presses, so a password field is focused, cleared and typed into.
@@ -190,9 +190,15 @@ class Ui:
             self.page.keyboard.press("Backspace")
             self.page.keyboard.type(value)
         else:
-            box.click()  # focus first: Flutter attaches its editing listeners on focus
-            self.page.wait_for_timeout(200)
+            box.click()
+            # The tap reaches the framework, which hands the field to the web engine for
+            # editing; the engine then configures the element (autocorrect "on": every
+            # field here has it). Text filled in before that moment is overwritten by the
+            # field's own, empty, text: a fixed 200 ms wait lost the round's action items
+            # now and then on this loaded machine.
+            expect(box).to_have_attribute("autocorrect", "on", timeout=5_000)
             box.fill(value)
+            expect(box).to_have_value(value)
         self.page.wait_for_timeout(400)
 
     def reach(self, control: Any) -> None:
