@@ -190,6 +190,7 @@ class Ui:
             self.page.keyboard.press("Backspace")
             self.page.keyboard.type(value)
         else:
+            self.reach(box)  # a click Playwright scrolls for lands where Flutter's scroll is
             box.click()
             # The tap reaches the framework, which hands the field to the web engine for
             # editing; the engine then configures the element (autocorrect "on": every
