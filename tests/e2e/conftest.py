@@ -185,13 +185,13 @@ class Ui:
         issue 12's note; ``enter`` checks what it typed.)
         """
         box = self.field(name, exact)
-        self.lift()
         if box.get_attribute("type") == "password":
-            self.focus(box)
+            self.focus(box)  # lifts the pointer first
             self.page.keyboard.press("Control+A")
             self.page.keyboard.press("Backspace")
             self.page.keyboard.type(value)
         else:
+            self.lift()
             box.click()  # focus first: Flutter attaches its editing listeners on focus
             self.page.wait_for_timeout(200)
             box.fill(value)

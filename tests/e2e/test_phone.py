@@ -39,8 +39,8 @@ def colours(ui: Ui) -> int:
 
 
 def arrive(ui: Ui, sign: str) -> None:
-    """Wait for the screen showing ``sign`` and its page transition: a tap during the
-    transition lands where the control is going to be (a resource tile, say)."""
+    """Wait for the screen showing ``sign`` and let it settle (screens change without a
+    transition now; its fields may still be laid out)."""
     ui.see(sign)
     ui.settle(1000)
 
