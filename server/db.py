@@ -37,6 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from server.errors import ServerError, from_database_error
 
@@ -316,6 +317,8 @@ class Database:
             )
         # server.statement runs hot statements on the driver: its errors arrive unwrapped.
         self._driver_error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
+        self._disposed = False
+        event.listen(self.engine, "checkin", self._close_if_disposed)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -349,8 +352,18 @@ class Database:
             raise from_database_error(wrapped) from exc
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection, and each one still in use as soon as it is returned.
+
+        A request that answered 503 at its deadline leaves its worker thread running
+        (``server.api.in_thread``); SQLAlchemy's dispose closes only the idle connections,
+        and the one that thread returns later would stay open until garbage collection.
+        """
+        self._disposed = True
         self.engine.dispose()
+
+    def _close_if_disposed(self, _dbapi_conn: Any, entry: ConnectionPoolEntry) -> None:
+        if self._disposed:
+            entry.close()
 
 
 def _postgres_timeouts(timeout: float) -> dict[str, Any]:

@@ -119,3 +119,20 @@ async def test_a_locked_sqlite_gives_503_not_a_hang(tmp_path):
     finally:
         other.close()
         database.dispose()
+
+
+def _closed(dbapi_connection) -> bool:
+    try:
+        dbapi_connection.cursor()
+    except Exception:  # noqa: BLE001 - sqlite3 and psycopg raise different errors
+        return True
+    return False
+
+
+def test_a_connection_still_in_use_at_dispose_is_closed_when_returned(database):
+    in_use = database.engine.connect()  # a request's worker thread, abandoned at its deadline
+    dbapi_connection = in_use.connection.dbapi_connection
+    database.dispose()
+    assert not _closed(dbapi_connection)  # the thread's work may still finish
+    in_use.close()
+    assert _closed(dbapi_connection)  # not left open until garbage collection
