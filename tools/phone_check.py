@@ -22,6 +22,7 @@ Steps (each fails with its reason; README, "Phones", says what this proves and w
 A missing Python line, mobile index listing or PyPI skips what needs it, with the reason;
 with LIAISON_REQUIRE_ALL=1 (CI) that is a failure. Environments, the index, learnt metadata
 and passing test runs are cached under .venv/phone-check/ by a hash of their inputs.
+Steps 5 and 6 run for the tested Python lines side by side.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import tempfile
 import time
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,8 +125,24 @@ def check(options: Options) -> Report:
         if report.resolutions:
             check_resolutions(report.resolutions, off_phone, options)
         android = {r.python: r for r in report.resolutions if r.target.name == "android"}
-        for line in options.tested_pythons:
-            phone_python_steps(line, android.get(line), stage, work, report, options, pyproject)
+        # One thread per Python line: each waits on its own pip, probe and pytest processes,
+        # so two lines take the time of one on a machine with two cores.
+        with ThreadPoolExecutor(max_workers=len(options.tested_pythons) or 1) as pool:
+            runs = [
+                pool.submit(
+                    phone_python_steps,
+                    line,
+                    android.get(line),
+                    stage,
+                    work,
+                    report,
+                    options,
+                    pyproject,
+                )
+                for line in options.tested_pythons
+            ]
+            for run in runs:
+                run.result()  # the first line's failure first
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if report.skipped:
