@@ -15,13 +15,17 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app import errors
 from app.photos import PreparedPhoto, prepare_async
 from sync import attachments as transfer
 from sync import errors as sync_errors
 from sync.schema import MAX_TEXT
+
+if TYPE_CHECKING:
+    from app.state import AppState
+    from app.store import Store
 
 Item = dict[str, Any]
 RETRY_AFTER = 60.0  # seconds before a failed download is tried again
@@ -70,17 +74,15 @@ def photos_of(record: Any) -> list[Item]:
 class Attachments:
     """The photo actions of the screens, on the app's open store."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: AppState) -> None:
         self.app = app
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._failed: dict[str, float] = {}  # hash -> when its download last failed
 
     @property
-    def store(self) -> Any:
+    def store(self) -> Store:
         """The open store; raises VaultLocked when locked."""
-        if self.app.store is None:
-            raise errors.VaultLocked("the app is locked")
-        return self.app.store
+        return self.app.require_store()
 
     # -- adding and changing ------------------------------------------------------------
     async def prepare(self, data: bytes) -> PreparedPhoto:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinydb import where
 
 from app import assessment, rounds, triage
-from app.errors import RecordNotFound, VaultLocked
+from app.errors import RecordNotFound
 from app.referral_flow import OPEN as OPEN_REFERRAL
 from app.referral_flow import (  # noqa: F401  # views still call these through casework
     REFERRAL_NEXT,
@@ -27,6 +27,10 @@ from app.store import fold
 from app.transition_flow import TRANSITION_NEXT, transition_step_errors  # noqa: F401
 from sync import visits
 from sync.errors import FieldError, InvalidRecord
+
+if TYPE_CHECKING:
+    from app.state import AppState
+    from app.store import Store
 
 Record = dict[str, Any]
 
@@ -51,15 +55,13 @@ def search_resources(
 class Casework:
     """Reads and writes of the casework screens on the app's open store."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: AppState) -> None:
         self.app = app
 
     @property
-    def store(self) -> Any:
+    def store(self) -> Store:
         """The open store; raises VaultLocked when locked."""
-        if self.app.store is None:
-            raise VaultLocked("the app is locked")
-        return self.app.store
+        return self.app.require_store()
 
     @property
     def today(self) -> dt.date:

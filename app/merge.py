@@ -11,10 +11,13 @@ brings the moved records; local edits still filed under the duplicate follow it
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sync import errors as sync_errors
 from sync import merged
+
+if TYPE_CHECKING:
+    from app.state import AppState
 
 NEEDS_CONNECTION = "Merging needs a connection to the server. Try again when you are online."
 NOT_SENT = "{name} is not on the server yet. Sync, then try the merge again."
@@ -120,7 +123,7 @@ def preview(store: Any, duplicate_id: str, survivor_id: str) -> Preview | None:
     )
 
 
-async def merge(app: Any, duplicate_id: str, survivor_id: str) -> str | None:
+async def merge(app: AppState, duplicate_id: str, survivor_id: str) -> str | None:
     """Ask the server to merge, then sync; None when done, else what to tell the user."""
     try:
         client = app.syncing.client()
@@ -145,14 +148,15 @@ async def merge(app: Any, duplicate_id: str, survivor_id: str) -> str | None:
     return None
 
 
-async def _sent_first(app: Any, *patient_ids: str) -> str | None:
+async def _sent_first(app: AppState, *patient_ids: str) -> str | None:
     """The server merges only what it has: sync first when a patient is only here."""
-    if all(_on_server(app.store, p) for p in patient_ids):
+    if all(_on_server(app.require_store(), p) for p in patient_ids):
         return None
     await app.syncing.sync_now()
+    store = app.require_store()  # VaultLocked if locked during the sync
     for patient_id in patient_ids:
-        if not _on_server(app.store, patient_id):
-            record = app.store.get(patient_id) or {"fields": {}}
+        if not _on_server(store, patient_id):
+            record = store.get(patient_id) or {"fields": {}}
             return NOT_SENT.format(name=record["fields"].get("name") or "This patient")
     return None
 

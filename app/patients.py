@@ -14,12 +14,15 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.errors import AppError, RecordNotFound
 from app.store import fold
 from sync.errors import FieldError, InvalidRecord
 from sync.schema import patient_delete_refusal, validate
+
+if TYPE_CHECKING:
+    from app.state import AppState
 
 Record = dict[str, Any]
 
@@ -200,10 +203,10 @@ def delete_refusal(store: Any, patient_id: str) -> tuple[str, str] | None:
     return code, REFUSALS.get(code, refusal[1])
 
 
-def delete(app: Any, patient_id: str) -> None:
+def delete(app: AppState, patient_id: str) -> None:
     """Delete the patient with its other records (their deletes first, as the server
     expects) and forget any draft naming them; raises AppError when not allowed."""
-    store = app.store
+    store = app.require_store()
     if store.get(patient_id) is None:
         raise RecordNotFound("the patient is not on this phone")
     problem = delete_refusal(store, patient_id)

@@ -17,6 +17,7 @@ from sync import errors as sync_errors
 
 if TYPE_CHECKING:
     from app.state import AppState
+    from app.store import Store
 
 FIRST_RUN, LOCKED, UNLOCKED = "first_run", "locked", "unlocked"
 DEFAULT_AUTO_LOCK_MINUTES = 5
@@ -321,7 +322,7 @@ class Session:
             self.emit("sync")
         return problem
 
-    async def _enrol_again(self, store: Any, password: str) -> str | None:
+    async def _enrol_again(self, store: Store, password: str) -> str | None:
         username = str(self.app.account().get("username") or "")
         try:
             client = self.services.client(store.get_meta("server_url") or "", None)
@@ -387,7 +388,7 @@ class Session:
         self._after_wipe(notice)
 
     def _unlocked(self) -> None:
-        store = self.app.store
+        store = self.app.require_store()
         minutes = store.get_meta("auto_lock_minutes")
         self.auto_lock_minutes = (
             minutes if minutes in AUTO_LOCK_CHOICES else DEFAULT_AUTO_LOCK_MINUTES

@@ -19,8 +19,10 @@ from typing import Any
 from app.attachments import Attachments
 from app.casework import Casework
 from app.drafts import Drafts
+from app.errors import VaultLocked
 from app.messages import plain_error
 from app.session import Session
+from app.store import Store
 from app.syncing import Syncing, SyncStatus, ago, stale_screen_state, survivor_here
 from sync import errors as sync_errors
 
@@ -30,27 +32,6 @@ __all__ = [
     "SyncStatus",
     "ago",
 ]
-
-
-class WatchedStore:
-    """The open store as screens see it: each put or delete also calls ``on_change``."""
-
-    def __init__(self, store: Any, on_change: Callable[[], None]) -> None:
-        self.inner, self._on_change = store, on_change
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def put(self, *args: Any, **kwargs: Any) -> Any:
-        """``Store.put``, then tell the app (pending badge, background sync)."""
-        record = self.inner.put(*args, **kwargs)
-        self._on_change()
-        return record
-
-    def delete(self, *args: Any, **kwargs: Any) -> None:
-        """``Store.delete``, then tell the app."""
-        self.inner.delete(*args, **kwargs)
-        self._on_change()
 
 
 @dataclass
@@ -64,7 +45,7 @@ class Services:
     """
 
     vault: Any
-    open_store: Callable[..., Any]
+    open_store: Callable[..., Store]
     client: Callable[[str, Callable[[], str | None] | None], Any]
     engine: Callable[[Any, Any, Callable[[Any], None]], Any]
     device_name: str = "Liaison device"
@@ -80,7 +61,7 @@ class AppState:
         self.services = services
         self.vault = services.vault
         self.now = now
-        self.store: Any = None  # a WatchedStore while unlocked
+        self.store: Store | None = None  # while unlocked
         self._listeners: list[Callable[[str], None]] = []
         self.syncing = Syncing(
             services,
@@ -119,15 +100,24 @@ class AppState:
         return dt.datetime.fromtimestamp(self.now()).date()
 
     # -- what is open while unlocked (the session opens and closes it) ------------------
-    def open_store(self, key: bytes, device_id: str | None = None) -> Any:
+    def open_store(self, key: bytes, device_id: str | None = None) -> Store:
         """Open the encrypted store with the data ``key`` (the device id, the store's clock
         node, is given once at enrolment); every save through it calls ``record_saved``."""
-        self.store = WatchedStore(self.services.open_store(key, device_id), self.record_saved)
+        store = self.services.open_store(key, device_id)
+        store.watch(self.record_saved)
+        self.store = store
+        return store
+
+    def require_store(self) -> Store:
+        """The open store; ``VaultLocked`` while locked (an action that outlived the
+        unlocked session)."""
+        if self.store is None:
+            raise VaultLocked("the app is locked")
         return self.store
 
     def load(self) -> None:
         """Start work on the open store: the drafts are read back, syncs may run."""
-        self.drafts.open(self.store)
+        self.drafts.open(self.require_store())
         self.syncing.open(self.store)
 
     def close(self) -> None:
@@ -207,7 +197,7 @@ class AppState:
         try:
             if team := self.team_for_new("patient", team_id):
                 fields["team_id"] = team
-            record = self.store.put("patient", fields)
+            record = self.require_store().put("patient", fields)
         except sync_errors.InvalidRecord as exc:
             return None, {
                 e.field: f"{e.message[:1].upper()}{e.message[1:]}."

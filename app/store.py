@@ -121,6 +121,7 @@ class Store:
         last_outbox = max((m["id"] for m in data.get(OUTBOX, {}).values()), default=0)
         self._next_id = max(int(device.get("next_mutation_id", 1)), last_outbox + 1)
         self._mark: str = device.get("clock", "")  # the newest HLC issued or seen, persisted
+        self._watchers: builtins.list[Callable[[], None]] = []
         if self._mark:  # a wall clock set back must not make new edits look older
             clock.observe(self._mark)
 
@@ -225,8 +226,21 @@ class Store:
 
     # -- records ----------------------------------------------------------------------
 
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` after each ``put`` and ``delete`` (a local save; not a pull)."""
+        self._watchers.append(callback)
+
+    def _saved(self) -> None:
+        for callback in list(self._watchers):
+            callback()
+
     def put(self, type: str, fields: Mapping[str, Any], record_id: str | None = None) -> Doc:
         """Create or update a record; changed fields get a new HLC and one outbox mutation."""
+        record = self._put(type, fields, record_id)
+        self._saved()  # outside the lock: a watcher may read the store
+        return record
+
+    def _put(self, type: str, fields: Mapping[str, Any], record_id: str | None) -> Doc:
         with self._lock:
             records = self._docs(RECORDS)
             if not isinstance(fields, Mapping):
@@ -314,6 +328,7 @@ class Store:
             stamp = self._clock.now()
             record = _tombstone(old, old["rev"])
             self._queue(record, "delete", {}, {}, old["rev"], stamp)
+        self._saved()
 
     def find(self, cond: QueryLike, *, include_deleted: bool = False) -> Records:
         """Records matching a TinyDB query, e.g. ``where("type") == "task"`` (copies)."""

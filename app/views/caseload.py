@@ -187,7 +187,10 @@ def _quick_add(app: AppState, nav: shell.Nav, pick: bool) -> None:
             return
         if not warning.visible:
             found = patients.likely_duplicates(
-                app.store.list("patient"), name.value or "", birth.value or "", phone.value or ""
+                app.require_store().list("patient"),
+                name.value or "",
+                birth.value or "",
+                phone.value or "",
             )
             if found:  # ask first: "Use this patient" or "Add anyway"
                 warning.controls = _duplicates(found, use)

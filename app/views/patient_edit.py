@@ -45,7 +45,7 @@ CAREGIVER_FIELDS = (("name", "name"), ("relation", "relation"), ("phone", "phone
 def build(app: AppState, nav: shell.Nav, patient_id: str = "", **_: str) -> ft.View:
     """The details form of one patient."""
     route = urls.edit_patient(patient_id)
-    record = app.store.get(patient_id)
+    record = app.require_store().get(patient_id)
     if record is None or record["type"] != "patient":
         return shell.missing(
             app,
@@ -104,7 +104,7 @@ def _leave(app: AppState, patient_id: str) -> shell.Leave:
 
     def unsaved() -> bool:
         draft = app.drafts.get(key, Details)
-        record = app.store.get(patient_id) if app.store is not None else None
+        record = app.require_store().get(patient_id) if app.store is not None else None
         if draft is None or record is None:
             return False
         saved = patients.details_of(record)

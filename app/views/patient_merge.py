@@ -50,7 +50,10 @@ def _results(app: AppState, nav: shell.Nav, patient_id: str, form: merge.MergeFo
 
 
 def _search(app: AppState, nav: shell.Nav, patient_id: str, form: merge.MergeForm) -> list[Any]:
-    duplicate = merge.side(app.store, app.store.get(patient_id))
+    store = app.require_store()
+    patient = store.get(patient_id)
+    assert patient is not None, "build() shows the missing screen first"
+    duplicate = merge.side(store, patient)
     results = ft.Column(_results(app, nav, patient_id, form), key="merge-results", spacing=0)
     field = w.text_field(
         "Search patients by name", key="merge-search", value=form.query, autofocus=True
@@ -179,12 +182,12 @@ def merged_away(app: AppState, nav: shell.Nav, route: str, patient_id: str) -> f
     patient (an old link, a page left open on another phone); None when not merged."""
 
     def link(record_id: str) -> str | None:
-        return merged.merged_into(app.store.get(record_id, include_deleted=True))
+        return merged.merged_into(app.require_store().get(record_id, include_deleted=True))
 
     survivor_id = merged.survivor(patient_id, link)
     if survivor_id == patient_id:
         return None
-    survivor = app.store.get(survivor_id)
+    survivor = app.require_store().get(survivor_id)
     name = str(survivor["fields"].get("name")) if survivor else "the other record"
     return shell.screen(
         app,
@@ -210,7 +213,7 @@ def build(app: AppState, nav: shell.Nav, patient_id: str = "", **_: str) -> ft.V
     route = urls.merge_patient(patient_id)
     if moved := merged_away(app, nav, route, patient_id):
         return moved
-    if app.store.get(patient_id) is None:
+    if app.require_store().get(patient_id) is None:
         return shell.missing(
             app,
             nav,

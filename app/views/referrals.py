@@ -306,7 +306,7 @@ def _saver(
 
     def save(status: str | None = None) -> None:
         forms.save_unless_stale(
-            app.store,
+            app.require_store(),
             nav,
             record["id"] if record else None,
             form,

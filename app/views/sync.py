@@ -50,19 +50,19 @@ def fix_route(app: AppState, item: dict[str, Any]) -> str | None:
     """
     m = item.get("mutation") or {}
     rid, kind = m.get("record_id"), m.get("type")
-    record = app.store.get(rid) if rid else None
+    record = app.require_store().get(rid) if rid else None
     pid = ((record or {}).get("fields") or {}).get("patient_id") or (m.get("fields") or {}).get(
         "patient_id"
     )
     if record is None:  # a refused new record is gone: its patient is left, if here
-        return urls.patient(pid) if pid and app.store.get(pid) else None
+        return urls.patient(pid) if pid and app.require_store().get(pid) else None
     link = (m.get("fields") or {}).get("visit_id") or record["fields"].get("round_id")
     return urls.for_record(kind, rid, pid, link=link)
 
 
 def record_route(app: AppState, record_id: str) -> str | None:
     """The screen that shows a record (a conflict's), if the record is here."""
-    record = app.store.get(record_id) if record_id else None
+    record = app.require_store().get(record_id) if record_id else None
     if record is None:
         return None
     fields = record["fields"]
@@ -72,20 +72,21 @@ def record_route(app: AppState, record_id: str) -> str | None:
 
 def _subject(app: AppState, record_id: str, sent: dict[str, Any] | None = None) -> str:
     """The patient a conflict or refusal is about, by name (``sent``: the refused fields)."""
-    record = app.store.get(record_id) if record_id else None
+    record = app.require_store().get(record_id) if record_id else None
     if record is None and sent is None:
         return ""
     kind = record.get("type") if record else (sent or {}).get("type")
     fields = (record or {}).get("fields") or (sent or {}).get("fields") or {}
     if kind == "patient":
         return str(fields.get("name", ""))
-    patient = app.store.get(fields.get("patient_id")) if fields.get("patient_id") else None
+    patient_id = fields.get("patient_id")
+    patient = app.require_store().get(str(patient_id)) if patient_id else None
     return str(((patient or {}).get("fields") or {}).get("name", ""))
 
 
 def _current(app: AppState, note: dict[str, Any]) -> Any:
     """What the conflict's record holds now (a later edit here shows at once)."""
-    record = app.store.get(str(note.get("record_id", "")))
+    record = app.require_store().get(str(note.get("record_id", "")))
     if record is None:
         return note.get("value")
     return record["fields"].get(str(note.get("field")))

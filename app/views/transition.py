@@ -323,7 +323,7 @@ def _saver(
 
     def save(step: str | None) -> None:
         forms.save_unless_stale(
-            app.store,
+            app.require_store(),
             nav,
             rid,
             form,

@@ -190,7 +190,7 @@ def test_a_failed_save_leaves_no_blob_behind(tmp_path: Path, shots) -> None:
         def write(self, items: list) -> None:
             raise InvalidRecord([])
 
-    app = type("App", (), {"store": store})()
+    app = type("App", (), {"store": store, "require_store": lambda self: store})()
     from app.attachments import Attachments
 
     with pytest.raises(InvalidRecord):

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from app.errors import VaultLocked
 from app.messages import plain_error
 from app.session import FIRST_RUN, LOCKED, UNLOCKED
 from app.state import AppState, SyncStatus, ago
@@ -95,6 +96,8 @@ def test_lock_unlock_wrong_pin_and_delay(tmp_path) -> None:
     run(enrolled(app))
     app.session.lock()
     assert app.session.phase == LOCKED and app.store is None and not app.vault.is_unlocked
+    with pytest.raises(VaultLocked):  # an action that outlived the session saves nothing
+        app.casework.put("patient", {"name": "Late", "status": "active"})
     for _ in range(4):
         for digit in "999999":
             app.session.press_digit(digit)

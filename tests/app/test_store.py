@@ -583,3 +583,15 @@ def test_the_benchmark_runs_and_prints_its_json_line(tmp_path: Path, capsys) -> 
                 "tinydb_open_ms", "search_ms", "save_speedup", "open_ratio"):  # fmt: skip
         assert isinstance(result[key], int | float), key
     assert result["records"] == 200 and list(tmp_path.iterdir()) == []
+
+
+def test_watchers_hear_of_local_saves_not_of_pulls(store: Store, wall: Wall) -> None:
+    heard: list[int] = []
+    store.watch(lambda: heard.append(store.pending_count()))  # may read the store: no lock held
+    p = patient(store)
+    store.put("patient", {"name": "Ada Renamed"}, record_id=p["id"])
+    incoming = server_record(str(uuid.uuid4()), "site", {"name": "Clinic"}, wall.ms, rev=8)
+    store.apply_pull([incoming], [], 8)
+    t = task(store, p["id"])
+    store.delete(t["id"])
+    assert heard == [1, 2, 3, 4]

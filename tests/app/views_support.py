@@ -16,7 +16,7 @@ import httpx
 
 from app.main import make_services
 from app.session import UNLOCKED
-from app.state import AppState, Services, WatchedStore
+from app.state import AppState, Services
 from app.store import Store
 from app.vault import ScryptParams
 from app.views import widgets
@@ -415,7 +415,8 @@ def unlocked_app(path: Any) -> AppState:
     )
     app = AppState(services, now=lambda: NOW)
     # As an unlock does: the store reports each save to the app; drafts live in it.
-    app.store = WatchedStore(Store.open(path, os.urandom(32), node_id="device-1"), app.record_saved)
+    app.store = Store.open(path, os.urandom(32), node_id="device-1")
+    app.store.watch(app.record_saved)
     app.drafts.open(app.store)
     app.session.phase = UNLOCKED
     return app
