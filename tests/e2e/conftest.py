@@ -32,6 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # var/ (ignored by git) so that running the suite never changes tracked files.
 SCREENSHOTS = Path(os.environ.get("LIAISON_SCREENSHOTS") or ROOT / "var" / "screenshots")
 VIEWPORT = {"width": 412, "height": 915}
+# reach() scrolls a control out from under the app bar (56 px) and the tab bar (80 px).
+APP_BAR, TAB_BAR = 56, 80
 DEMO_USER, DEMO_PASSWORD = "demo", "demo-liaison-2026"
 # True once no hover tooltip is on the screen: an open tooltip's node is what its control's
 # ``aria-owns`` names, and it leaves the DOM when the tooltip has faded out.
@@ -177,38 +179,56 @@ class Ui:
         expect(box).to_be_focused(timeout=5_000)
 
     def type(self, name: str, value: str, *, exact: bool = True) -> None:
-        """Replace the text of the field labelled ``name``.
+        """Replace the text of the field labelled ``name`` and check that the field holds it.
 
         Flutter reads a plain field's DOM input (``fill``), but an obscured one only from
-        key presses, so a password field is focused, cleared and typed into. (A check of
-        the filled value here fails now and then for the round's "Action items": see
-        issue 12's note; ``enter`` checks what it typed.)
+        key presses, so a password field is typed into key by key.
         """
         box = self.field(name, exact)
+        self.focus(box)  # first: Flutter attaches its editing listeners on focus
         if box.get_attribute("type") == "password":
-            self.focus(box)  # lifts the pointer first
             self.page.keyboard.press("Control+A")
             self.page.keyboard.press("Backspace")
             self.page.keyboard.type(value)
         else:
-            self.lift()
-            box.click()  # focus first: Flutter attaches its editing listeners on focus
-            self.page.wait_for_timeout(200)
+            self.page.wait_for_timeout(200)  # as proven: fill right after the tap can be lost
             box.fill(value)
+            expect(box).to_have_value(value)
         self.page.wait_for_timeout(400)
 
     def reach(self, control: Any) -> None:
-        """Bring ``control`` on screen and wait until Flutter's scroll stops: a tap on a
-        control Playwright had to scroll to lands wherever the scroll has got to (on a
-        neighbour, say)."""
-        control.scroll_into_view_if_needed()
+        """Bring ``control`` well inside the screen by scrolling as a finger does, and wait
+        until Flutter's scroll has stopped.
+
+        Not Playwright's own scroll into view: that scrolls the page's accessibility nodes at
+        once, but Flutter moves what is drawn only frames later, so a tap right after it lands
+        on whatever was drawn there (the round's name field, 250 px above "Action items").
+        A control already well inside the screen is left where it is.
+        """
+        control.wait_for(state="attached")
+        height = self.page.viewport_size["height"]
+        box = self._settled_box(control)
+        for _ in range(6):
+            if box["y"] >= APP_BAR and box["y"] + box["height"] <= height - TAB_BAR:
+                return
+            self.scroll(box["y"] + box["height"] / 2 - height / 2)
+            moved = self._settled_box(control)
+            self.lift()
+            if moved == box:
+                return  # at the end of the screen: as far as it goes
+            box = moved
+        raise AssertionError(f"could not scroll {control} inside the screen")
+
+    def _settled_box(self, control: Any) -> dict[str, float]:
+        """The control's box on the screen, once two reads 150 ms apart agree."""
         last = None
         for _ in range(20):
             box = control.bounding_box()
             if box is not None and box == last:
-                return
+                return dict(box)
             last = box
             self.page.wait_for_timeout(150)
+        raise AssertionError(f"{control} did not settle on the screen: {last}")
 
     def scroll(self, dy: float) -> None:
         """Scroll the screen by ``dy`` px (negative: up), a finger on its middle."""
