@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import missing_service
 from tests.phone.conftest import ANDROID, edit, ran
+from tools import phone_check
 from tools.phone_check import CheckFailed, Options, check, check_resolutions
 from tools.resolution import TARGETS, Resolution
 
@@ -186,3 +188,25 @@ def test_the_project_as_it_is_passes(options: Options, android_313: list[Resolut
     report = check(options)
     ran(report, "Python 3.13")
     assert report.modules["3.13"] > 40
+
+
+def test_the_tested_lines_run_side_by_side_and_either_can_fail(
+    options: Options, android_313: list[Resolution], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Steps 5 and 6 of the two lines overlap (each would wait for ever on the other if they
+    ran one after the other), and one line's failure fails the whole check."""
+    both_running = threading.Barrier(2, timeout=30)
+    ran_lines: list[str] = []
+
+    def steps(line: str, *args: object) -> None:
+        both_running.wait()  # BrokenBarrierError after 30 s if the lines ran in turn
+        ran_lines.append(line)
+        if line == "3.12":
+            raise CheckFailed("3.12 broke")
+
+    monkeypatch.setattr(phone_check, "phone_python_steps", steps)
+    options.resolved = android_313
+    options.tested_pythons = ("3.12", "3.13")
+    with pytest.raises(CheckFailed, match="3.12 broke"):
+        check(options)
+    assert sorted(ran_lines) == ["3.12", "3.13"]
