@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, union_all, update
 
 from server import auth, db, records
 from server.scope import Caller, visible
@@ -31,19 +31,23 @@ from sync import hlc
 from sync.protocol import tombstone
 
 _R = db.records
-# One statement per number of teams; only the columns the wire needs.
-_PAGE = InStatements(
+_COLUMNS = (
+    _R.c.id,
+    _R.c.type,
+    _R.c.team_id,
+    _R.c.fields,
+    _R.c.clock,
+    _R.c.rev,
+    _R.c.deleted,
+    _R.c.patient_id,
+)  # what the wire needs, and the patient the audit names
+_REV = 5  # the rev's place in a row
+
+# PostgreSQL: one read; its planner walks the rev index in order, filters by team and
+# stops at the limit (or picks the team index when the caller's teams are few).
+_PAGE_ONE_READ = InStatements(
     lambda teams: (
-        select(
-            _R.c.id,
-            _R.c.type,
-            _R.c.team_id,
-            _R.c.fields,
-            _R.c.clock,
-            _R.c.rev,
-            _R.c.deleted,
-            _R.c.patient_id,
-        )
+        select(*_COLUMNS)
         .where(
             _R.c.rev > bindparam("cursor"),
             _R.c.rev <= bindparam("top"),
@@ -54,6 +58,57 @@ _PAGE = InStatements(
     ),
     prefix="team",
 )
+
+
+def _by_team(columns: tuple[Any, ...], teams: list[Any], *, upto: str, limited: bool) -> Any:
+    """``columns`` of the records the caller sees with rev in (cursor, ``upto``], oldest
+    first: one ordered read of the ``(team_id, rev)`` index per team and one for records
+    of no team (each stopping after ``limit`` rows when ``limited``), merged by rev."""
+
+    def part(team: Any) -> Any:
+        read = (
+            select(*columns)
+            .where(
+                _R.c.rev > bindparam("cursor"),
+                _R.c.rev <= bindparam(upto),
+                _R.c.team_id.is_(None) if team is None else _R.c.team_id == team,
+            )
+            .order_by(_R.c.rev)
+        )
+        return (read.limit(bindparam("limit")) if limited else read).subquery()
+
+    merged = union_all(*(select(part(team)) for team in [None, *teams])).subquery()
+    read = select(merged).order_by(merged.c.rev)
+    return read.limit(bindparam("limit")) if limited else read
+
+
+# SQLite: two reads. The one read above sorts every record left after the cursor on each
+# page (SQLite reads the team index for the OR, then sorts), which made a new device's pull
+# quadratic: 10 µs a record at 100k records against 2.4 at 10k. Instead, the revs of the
+# page from the index alone, then the records up to the page's last rev: 2.4 and 2.6 µs.
+_PAGE_REVS = InStatements(
+    lambda teams: _by_team((_R.c.rev,), teams, upto="top", limited=True), prefix="team"
+)
+_PAGE_UPTO = InStatements(
+    lambda teams: _by_team(_COLUMNS, teams, upto="last", limited=False), prefix="team"
+)
+
+
+def _page_rows(
+    conn: Connection, caller: Caller, cursor: int, top: int, limit: int
+) -> tuple[list[Any], bool, int]:
+    """The page's rows (columns of ``_COLUMNS``), whether more follow, and its cursor."""
+    teams = len(caller.team_ids)
+    params = {"cursor": cursor, "top": top, "limit": limit + 1}
+    params.update(_PAGE_ONE_READ.params(caller.team_ids))
+    if conn.dialect.name != "sqlite":
+        rows = _PAGE_ONE_READ(teams).rows(conn, params)
+        more = len(rows) > limit
+        return rows[:limit], more, int(rows[limit - 1][_REV]) if more else top
+    revs = _PAGE_REVS(teams).rows(conn, params)
+    more = len(revs) > limit
+    last = int(revs[limit - 1][0]) if more else top
+    return _PAGE_UPTO(teams).rows(conn, {**params, "last": last}), more, last
 
 
 # What a purge names: a device erases the record and every record of that patient.
@@ -121,11 +176,7 @@ class Page:
 def read_page(conn: Connection, caller: Caller, cursor: int, limit: int) -> Page:
     """One page of changes after ``cursor`` for the caller (reads only)."""
     top = records.high_water(conn)
-    params = {"cursor": cursor, "top": top, "limit": limit + 1, **_PAGE.params(caller.team_ids)}
-    rows = _PAGE(len(caller.team_ids)).rows(conn, params)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    new_cursor = int(rows[-1][5]) if more else top
+    rows, more, new_cursor = _page_rows(conn, caller, cursor, top, limit)
     purge = _purges(conn, caller, cursor, new_cursor)
     span = None
     if cursor and _covered(conn, caller, cursor, new_cursor):
