@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import gc
+import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from server import account_cli, audit, auth, migrations, records, seed, serving
+from server import account_cli, audit, auth, migrations, records, seed, serving, workers
 from server.db import Database
 from server.errors import ServerError
 from server.service import Service
@@ -28,6 +30,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", parents=[common], help="run the API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes on the one port (PostgreSQL only; default 1)",
+    )
     serve.add_argument(
         "--access-log",
         action="store_true",
@@ -121,9 +129,19 @@ def _serve(args: argparse.Namespace, settings: Settings, database: Database, now
     from server import clock
     from server.app import create_app
 
-    _tune_gc()
-    uvicorn.run(
-        **serving.uvicorn_options(
+    if args.workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.workers > 1 and database.is_sqlite:
+        print(
+            "error: --workers above 1 needs PostgreSQL: SQLite has one writer at a time, "
+            "which one process keeps busy (set --database-url postgresql://...)",
+            file=sys.stderr,
+        )
+        return 2
+
+    def options() -> dict[str, Any]:
+        return serving.uvicorn_options(
             create_app(settings, database, clock=clock.from_environ()),
             host=args.host,
             port=args.port,
@@ -131,8 +149,18 @@ def _serve(args: argparse.Namespace, settings: Settings, database: Database, now
             header_timeout=settings.header_timeout_seconds,
             access_log=args.access_log,
         )
-    )
-    return 0
+
+    _tune_gc()
+    if args.workers == 1:
+        uvicorn.run(**options())
+        return 0
+    sock = workers.listening_socket(args.host, args.port)
+    database.dispose()  # no database connection may cross a fork: each worker opens its own
+
+    def serve(shared: socket.socket) -> None:
+        uvicorn.Server(uvicorn.Config(**options())).run(sockets=[shared])
+
+    return workers.run(args.workers, sock, serve)
 
 
 def _create_team(

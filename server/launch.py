@@ -110,7 +110,8 @@ class ClockFile:
 class ServerProcess:
     """``python -m server serve`` on ``database_url``: ``start()``, ``stop()``, ``kill()``,
     and ``start()`` again at will (on the same port). Output goes to ``log`` (appended to
-    across restarts), or to this process's own when there is none."""
+    across restarts), or to this process's own when there is none. ``workers`` above 1
+    runs ``serve --workers N`` (PostgreSQL)."""
 
     def __init__(
         self,
@@ -120,8 +121,10 @@ class ServerProcess:
         env: Mapping[str, str] | None = None,
         port: int = 0,
         cwd: Path = ROOT,
+        workers: int = 1,
     ) -> None:
         self.database_url = database_url
+        self.workers = workers
         self.log = log
         self.env = environment(env)
         self.port = port or free_port()
@@ -140,6 +143,8 @@ class ServerProcess:
         its log) when it exits or is not ready within ``timeout`` seconds."""
         command = [sys.executable, "-m", "server", "serve", "--host", HOST]
         command += ["--port", str(self.port), "--database-url", self.database_url]
+        if self.workers != 1:
+            command += ["--workers", str(self.workers)]
         if self.log is None:
             self.proc = subprocess.Popen(command, cwd=self.cwd, env=self.env)
         else:
