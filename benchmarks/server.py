@@ -3,7 +3,8 @@
 ``python -m benchmarks.server --devices 200`` starts ``python -m server serve`` with
 ``server.launch`` on a free loopback port (a temp SQLite file, or ``--database-url
 postgresql+psycopg://...``, which may hold other data: the run adds its own teams and
-users), enrols the devices (not timed), then times three phases, one after the other:
+users; there ``--workers N`` runs N server processes), enrols the devices (not timed),
+then times three phases, one after the other:
 
 1. ``/healthz`` at the same client concurrency: the framework's ceiling (``healthz_rps``);
 2. every device pushes its mutations (one request of 20, as the device engine batches;
@@ -192,12 +193,20 @@ def _encode(value: Any) -> bytes:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) a process has used so far; 0 where /proc is missing."""
+    """CPU time (user + system) a process and its live children (``serve --workers``)
+    have used so far; 0 where /proc is missing."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        children = []
+    total = 0.0
+    for one in (pid, *map(int, children)):
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 async def _timed(
@@ -377,6 +386,7 @@ async def _measure(
         "benchmark": "server",
         "backend": "sqlite" if args.url.startswith("sqlite") else "postgresql",
         "devices": len(devices),
+        "workers": args.workers,
         "team_size": args.team_size,
         "mutations_per_device": args.mutations,
         "batch": args.batch,
@@ -409,7 +419,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         args.url = args.database_url or f"sqlite:///{tmp}/bench.db"
         devices = _setup(args.url, args.devices, args.team_size)
         log = Path(tmp) / "server.log"
-        server = launch.ServerProcess(args.url, log, env=CHEAP_ARGON2)
+        server = launch.ServerProcess(args.url, log, env=CHEAP_ARGON2, workers=args.workers)
         result: dict[str, Any] = {}
         try:
             server.start()
@@ -437,6 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--team-size", type=int, default=20, help="devices per team")
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
     parser.add_argument("--healthz-requests", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=1, help="server processes (PostgreSQL)")
     args = parser.parse_args(argv)
     result = run(args)
     print(json.dumps(result), flush=True)
