@@ -212,9 +212,12 @@ class Session:
                 raise
             u.message = refusal  # no attempt was spent: the PIN was not even tried
             return False
+        else:
+            # Off the event loop: reading a big store takes seconds, and the screen (its
+            # "Unlocking" state) must stay alive meanwhile.
+            await self.services.run_blocking(self.app.open_store, key)
         finally:
             u.busy = False
-        self.app.open_store(key)
         self.unlock_state = Unlock(max_attempts=u.max_attempts, attempts_left=u.max_attempts)
         self._unlocked()
         self.emit("phase")

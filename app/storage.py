@@ -6,6 +6,13 @@ document changes across tables) and fsyncs it, so it costs in proportion to the 
 Opening replays the journal into memory; when the file grows past twice the live data it
 is compacted into a new file (temp file, fsync, ``os.replace``, directory fsync).
 
+Why compaction runs beside the saves, in a thread: at 100k records it takes seconds, and the
+save that crossed the threshold (on the UI's event loop) used to wait for all of it. Now the
+save only starts it. The compaction copies the table dicts (not the documents: the store
+never changes a document it has committed) under the lock, encodes and writes the new file
+without the lock while saves go on appending to the old one, and takes the lock again only to
+re-seal the batches saved meanwhile at the new file's end and switch files.
+
 Why ``commit(changes)`` beside ``write(data)``: TinyDB mutates documents in place and then
 hands ``write()`` the whole database, so a storage cannot tell cheaply what changed. The
 repository (``app.store.Store``) therefore commits exactly the documents of one batch.
@@ -41,6 +48,7 @@ import json
 import logging
 import os
 import struct
+import threading
 import zlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -154,6 +162,10 @@ class _Torn(Exception):
     """The journal ends in an incomplete entry (a crash mid-append)."""
 
 
+class _Cancelled(Exception):
+    """The store closed while a compaction was writing its new file."""
+
+
 class JournalStorage(Storage):
     """A TinyDB storage: documents in memory, changes appended to an encrypted journal."""
 
@@ -163,6 +175,12 @@ class JournalStorage(Storage):
         self._lock_fd: int | None = _lock(self.path.with_name(self.path.name + ".lock"))
         self._fd: int | None = None
         self._data: Data = {}
+        # Held while the file or the documents change (an append, a switch of files).
+        self._lock = threading.Lock()
+        self._compacting = threading.Lock()  # one compaction at a time
+        self._compactor: threading.Thread | None = None
+        self._since: list[Changes] | None = None  # batches saved while a compaction writes
+        self._closing = False
         try:
             # A leftover temp file is an unfinished compaction: the journal itself is whole.
             self.path.with_name(self.path.name + ".tmp").unlink(missing_ok=True)
@@ -185,14 +203,21 @@ class JournalStorage(Storage):
     def write(self, data: dict[str, dict[str, Any]]) -> None:
         """Replace everything (TinyDB's generic path): a crash-safe full rewrite."""
         self._check_open()
-        try:
-            self._rewrite({t: dict(docs) for t, docs in data.items()})
-        except BaseException:
-            self._load()  # TinyDB changed our dicts before calling: restore the disk state
-            raise
+        with self._compacting, self._lock:
+            try:
+                self._rewrite({t: dict(docs) for t, docs in data.items()})
+            except BaseException:
+                self._load()  # TinyDB changed our dicts before calling: restore the disk state
+                raise
 
     def close(self) -> None:
-        """Close the file, release the lock and drop the documents from memory."""
+        """Stop a compaction, close the file, release the lock and drop the documents."""
+        self._closing = True  # a compaction writing its file gives up at its next chunk
+        self.wait_compacted()
+        with self._lock:
+            self._close_files()
+
+    def _close_files(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -205,35 +230,43 @@ class JournalStorage(Storage):
 
     def commit(self, changes: Changes) -> None:
         """Durably apply one batch: ``{(table, doc_id): doc, or None to remove}``."""
-        fd = self._check_open()
         if not changes:
+            self._check_open()
             return
-        keys = [[table, doc_id] for table, doc_id in changes]
-        parts = [_ENCODE(doc).encode() for doc in changes.values()]
-        head = _ENCODE(keys).encode()
-        body = b"[" + b",".join(parts) + b"]"
-        payload = self._seal(self._file_id, self._seq + 1, head, body)
-        entry = FRAME.pack(len(payload), zlib.crc32(len(payload).to_bytes(4, "big")))
-        try:
-            _write_all(fd, entry + payload)
-            fsync(fd)
-        except BaseException:
-            self._undo_append(fd)
-            raise
-        self._seq += 1
-        self._size += len(entry) + len(payload)
-        for ((table, doc_id), doc), part in zip(changes.items(), parts, strict=True):
-            self._apply(table, doc_id, doc, len(part))
-        if self._size > COMPACT_MIN_BYTES and self._size > COMPACT_RATIO * self._live:
+        with self._lock:
+            fd = self._check_open()
+            entry, parts = self._entry_bytes(self._file_id, self._seq + 1, changes)
             try:
-                self.compact()
-            except OSError as exc:  # the batch is durable already; compact another time
-                log.warning("journal: compaction failed (%s)", type(exc).__name__)
+                _write_all(fd, entry)
+                fsync(fd)
+            except BaseException:
+                self._undo_append(fd)
+                raise
+            self._seq += 1
+            self._size += len(entry)
+            for ((table, doc_id), doc), part in zip(changes.items(), parts, strict=True):
+                self._apply(table, doc_id, doc, len(part))
+            if self._since is not None:
+                self._since.append(changes)
+            grown = self._size > COMPACT_MIN_BYTES and self._size > COMPACT_RATIO * self._live
+            if grown and self._compactor is None and self._since is None:
+                self._compactor = threading.Thread(
+                    target=self._compact_in_background, name="journal-compaction", daemon=True
+                )
+                self._compactor.start()
 
     def compact(self) -> None:
-        """Rewrite the journal with only the live documents."""
-        self._check_open()
-        self._rewrite(self._data)
+        """Rewrite the journal with only the live documents, now (saves may go on)."""
+        try:
+            self._compact()
+        except _Cancelled:
+            raise StoreClosed("the store is closed") from None
+
+    def wait_compacted(self) -> None:
+        """Wait until a compaction started by a save has finished (or given up)."""
+        compactor = self._compactor
+        if compactor is not None and compactor is not threading.current_thread():
+            compactor.join()
 
     @property
     def size(self) -> int:
@@ -241,6 +274,90 @@ class JournalStorage(Storage):
         return self._size
 
     # -- internals --------------------------------------------------------------------
+
+    def _compact_in_background(self) -> None:
+        try:
+            self._compact()
+        except _Cancelled:
+            pass
+        except Exception as exc:  # the saves are durable in the old file; compact later
+            log.warning("journal: compaction failed (%s)", type(exc).__name__)
+        finally:
+            with self._lock:
+                self._compactor = None
+
+    def _compact(self) -> None:
+        """Write the live documents to a new file beside the journal while saves go on,
+        then, under the lock, add the batches saved meanwhile and switch to it."""
+        with self._compacting:
+            self._compact_now()
+
+    def _compact_now(self) -> None:
+        with self._lock:
+            self._check_open()
+            snapshot = {table: dict(docs) for table, docs in self._data.items()}
+            self._since = []
+        try:
+            file_id = os.urandom(16)
+            entries, _ = self._encode(file_id, snapshot, cancellable=True)
+            del snapshot
+            tmp = write_temp(self.path, entries)
+            try:
+                with self._lock:
+                    self._check_open()
+                    self._switch(tmp, file_id, entries)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+        finally:
+            with self._lock:
+                self._since = None
+
+    def _switch(self, tmp: Path, file_id: bytes, entries: list[bytes]) -> None:
+        """Seal the batches saved since the snapshot at the end of ``tmp`` and put it in
+        place of the journal (the caller holds the lock)."""
+        seq, size = len(entries) - 1, sum(map(len, entries))
+        tail = []
+        for changes in self._since or ():
+            seq += 1
+            entry, _ = self._entry_bytes(file_id, seq, changes)
+            tail.append(entry)
+            size += len(entry)
+        if tail:
+            fd = os.open(tmp, os.O_WRONLY | os.O_APPEND)
+            try:
+                _write_all(fd, b"".join(tail))
+                fsync(fd)
+            finally:
+                os.close(fd)
+        self._replace(tmp)
+        # From here the new file is the journal: switch to it before anything else can fail,
+        # so that no later append lands under the old file id.
+        self._file_id, self._seq, self._size = file_id, seq, size
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        fsync_dir(self.path.parent)
+
+    def _replace(self, tmp: Path) -> None:
+        """``os.replace(tmp, journal)`` with the journal's descriptor closed (Windows cannot
+        replace an open file); on failure the old journal stays open for appends."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        try:
+            os.replace(tmp, self.path)
+        except BaseException:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            raise
+
+    def _entry_bytes(self, file_id: bytes, seq: int, changes: Changes) -> tuple[bytes, list[bytes]]:
+        """One batch as a framed, sealed entry, and each document's JSON."""
+        keys = [[table, doc_id] for table, doc_id in changes]
+        parts = [_ENCODE(doc).encode() for doc in changes.values()]
+        head = _ENCODE(keys).encode()
+        body = b"[" + b",".join(parts) + b"]"
+        payload = self._seal(file_id, seq, head, body)
+        frame = FRAME.pack(len(payload), zlib.crc32(len(payload).to_bytes(4, "big")))
+        return frame + payload, parts
 
     def _check_open(self) -> int:
         if self._fd is None:
@@ -254,7 +371,8 @@ class JournalStorage(Storage):
             os.ftruncate(fd, self._size)
             fsync(fd)
         except OSError:
-            self.close()
+            self._closing = True
+            self._close_files()
 
     def _apply(self, table: str, doc_id: str, doc: Doc | None, size: int) -> None:
         docs = self._data.setdefault(table, {})
@@ -300,8 +418,11 @@ class JournalStorage(Storage):
         head = MAGIC + file_id + nonce + tag
         return head + zlib.crc32(head).to_bytes(4, "big")
 
-    def _encode(self, file_id: bytes, data: Data) -> tuple[list[bytes], dict[str, dict[str, int]]]:
-        """The entries of a compacted file (header first) and each document's size."""
+    def _encode(
+        self, file_id: bytes, data: Data, *, cancellable: bool = False
+    ) -> tuple[list[bytes], dict[str, dict[str, int]]]:
+        """The entries of a compacted file (header first) and each document's size; a
+        ``cancellable`` encoding stops when the store closes."""
         entries = [self._header(file_id)]
         sizes: dict[str, dict[str, int]] = {}
         keys: list[list[str]] = []
@@ -314,6 +435,8 @@ class JournalStorage(Storage):
             sizes.setdefault(table, {})[doc_id] = len(parts[-1])
             size += len(parts[-1])
             if len(keys) >= CHUNK_DOCS or size >= CHUNK_BYTES or n == len(items):
+                if cancellable and self._closing:
+                    raise _Cancelled
                 head = _ENCODE(keys).encode()
                 body = b"[" + b",".join(parts) + b"]"
                 payload = self._seal(file_id, len(entries), head, body)
@@ -323,22 +446,19 @@ class JournalStorage(Storage):
         return entries, sizes
 
     def _rewrite(self, data: Data) -> None:
+        """Write ``data`` as the whole journal and make it the documents in memory."""
         file_id = os.urandom(16)
         entries, sizes = self._encode(file_id, data)
         tmp = write_temp(self.path, entries)
         appending = self._fd is not None
-        if self._fd is not None:  # Windows cannot replace a file that is open
-            os.close(self._fd)
-            self._fd = None
         try:
-            os.replace(tmp, self.path)
+            if appending:
+                self._replace(tmp)
+            else:
+                os.replace(tmp, self.path)
         except BaseException:
             tmp.unlink(missing_ok=True)
-            if appending:  # still the old journal and the old state
-                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
             raise
-        # From here the new file is the journal: switch to it before anything else can fail,
-        # so that no later append lands under the old file id.
         self._file_id, self._seq, self._size = file_id, len(entries) - 1, sum(map(len, entries))
         self._data, self._sizes = data, sizes
         self._live = sum(sum(s.values()) for s in sizes.values())

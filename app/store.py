@@ -196,9 +196,13 @@ class Store:
                     self._pending[new["record_id"]] += 1
 
     def compact(self) -> None:
-        """Rewrite the journal with only live data (also happens by itself as it grows)."""
-        with self._lock:
-            self._live().compact()
+        """Rewrite the journal with only live data, now (it also happens by itself, beside
+        the saves, as the journal grows). Saves from other threads go on meanwhile."""
+        self._live().compact()
+
+    def wait_compacted(self) -> None:
+        """Wait for a compaction started by a save to finish (tests, benchmarks)."""
+        self._live().wait_compacted()
 
     def table(self, name: str) -> ReadOnlyTable:
         """A read-only TinyDB table of the store (``records``, ``outbox``, ``meta``, ...)."""
@@ -375,11 +379,11 @@ class Store:
             changes[(META, _DEVICE)] = self._device_doc(mark, self._next_id)
             self.commit(changes)
             self._mark = mark
-            if purged:  # the journal's history still holds them: rewrite it without
-                try:
-                    self._live().compact()
-                except OSError as exc:  # the purge is durable; compaction comes later
-                    log.warning("store: compaction after a purge failed (%s)", type(exc).__name__)
+        if purged:  # the journal's history still holds them: rewrite it without
+            try:  # outside the lock: saves go on meanwhile
+                self._live().compact()
+            except OSError as exc:  # the purge is durable; compaction comes later
+                log.warning("store: compaction after a purge failed (%s)", type(exc).__name__)
 
     def _purge(
         self,

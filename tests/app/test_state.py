@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 
 import pytest
 
@@ -111,6 +112,29 @@ def test_lock_unlock_wrong_pin_and_delay(tmp_path) -> None:
     assert app.session.retry_in() == 0
     assert run(app.session.unlock(PIN))
     assert app.session.phase == UNLOCKED and app.session.unlock_state.attempts_left == 10
+
+
+def test_unlock_opens_the_store_off_the_event_loop(tmp_path) -> None:
+    # At 100k records opening takes seconds: on the loop's thread the screen would freeze.
+    app = make_app(tmp_path, FakeServer())
+    run(enrolled(app))
+    app.session.lock()
+    opened_on: list[threading.Thread] = []
+    real_open = app.services.open_store
+
+    def open_store(*args: object) -> object:
+        opened_on.append(threading.current_thread())
+        return real_open(*args)
+
+    app.services.open_store = open_store
+    loop_thread: list[threading.Thread] = []
+
+    async def unlock() -> bool:
+        loop_thread.append(threading.current_thread())
+        return await app.session.unlock(PIN)
+
+    assert run(unlock()) and app.store is not None
+    assert len(opened_on) == 1 and opened_on[0] is not loop_thread[0]
 
 
 def test_wipe_after_the_limit_returns_to_first_run(tmp_path) -> None:

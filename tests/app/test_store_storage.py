@@ -7,8 +7,11 @@ import binascii
 import hashlib
 import json
 import os
+import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.exceptions import InvalidTag
@@ -308,19 +311,20 @@ def test_record_ids_are_bound_to_their_ciphertext(tmp_path: Path) -> None:
 def test_compaction_keeps_everything_and_shrinks_the_file(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(journal, "COMPACT_MIN_BYTES", 8_192)
     compactions = []
-    real = journal.JournalStorage.compact
+    real = journal.JournalStorage._compact
 
     def counting(self: journal.JournalStorage) -> None:
         compactions.append(self.size)
         real(self)
 
-    monkeypatch.setattr(journal.JournalStorage, "compact", counting)
+    monkeypatch.setattr(journal.JournalStorage, "_compact", counting)
     store = open_store(tmp_path / "s")
     p = store.put("patient", {"name": "Ada"})
     tasks = [store.put("task", {"patient_id": p["id"], "title": f"t{n}"})["id"] for n in range(20)]
     for n in range(200):
         store.put("task", {"title": f"edit {n} " + "x" * 150}, tasks[n % 20])
         store.acknowledge(store.last_mutation_id - 5)
+        store.wait_compacted()  # compactions run beside the saves: let each finish
     store.set_meta("cursor", 9)
     path = journal_path(tmp_path / "s")
     grown = path.stat().st_size
@@ -334,6 +338,116 @@ def test_compaction_keeps_everything_and_shrinks_the_file(tmp_path: Path, monkey
     assert {t: store.get(t) for t in tasks} == expected and store.outbox() == outbox
     assert store.get_meta("cursor") == 9 and store.last_mutation_id == 221
     assert [m["id"] for m in outbox] == list(range(217, 222))
+    store.close()
+
+
+class PausedEncoding:
+    """Holds a compaction in the middle of writing its new file until released."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.started, self.release = threading.Event(), threading.Event()
+        real = journal.JournalStorage._encode
+
+        def paused(storage: journal.JournalStorage, *args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("cancellable"):  # a compaction, not the first file of a store
+                self.storage = storage
+                self.started.set()
+                assert self.release.wait(10), "the test never released the compaction"
+            return real(storage, *args, **kwargs)
+
+        monkeypatch.setattr(journal.JournalStorage, "_encode", paused)
+
+
+def churn(store: Store, task_id: str, until: Callable[[], bool], limit: int = 2_000) -> int:
+    """Edit one task (the server taking each edit) until ``until()``; how many it took."""
+    for n in range(limit):
+        if until():
+            return n
+        store.put("task", {"title": f"edit {n} " + "x" * 180}, task_id)
+        store.acknowledge(store.last_mutation_id)
+    raise AssertionError("no compaction started")
+
+
+def test_a_save_starts_a_compaction_and_does_not_wait_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(journal, "COMPACT_MIN_BYTES", 16_384)
+    paused = PausedEncoding(monkeypatch)
+    store = open_store(tmp_path / "s")
+    p = store.put("patient", {"name": "Ada"})
+    task = store.put("task", {"patient_id": p["id"], "title": "first"})["id"]
+    churn(store, task, paused.started.is_set)
+    # The compaction is stuck in its encoding: these saves would hang if they waited for it.
+    during = [store.put("task", {"patient_id": p["id"], "title": f"during {n}"}) for n in range(30)]
+    store.delete(during[0]["id"])
+    path = journal_path(tmp_path / "s")
+    grown, old_entries = path.stat().st_size, len(entries(path))
+    saved_meanwhile = len(paused.storage._since or ())  # since the compaction's snapshot
+    assert saved_meanwhile >= 31
+    paused.release.set()
+    store.wait_compacted()
+    # One entry of live documents, then the batches saved meanwhile, re-sealed.
+    assert len(entries(path)) == 1 + saved_meanwhile < old_entries
+    assert path.stat().st_size < grown
+    titles = sorted(t["fields"]["title"] for t in store.list("task"))
+    store.close()
+    store = open_store(tmp_path / "s")  # the new file holds the saves made meanwhile
+    assert sorted(t["fields"]["title"] for t in store.list("task")) == titles
+    assert len(titles) == 30 and store.get(during[0]["id"]) is None
+    store.put("task", {"patient_id": p["id"], "title": "after"})  # appends to the new file
+    store.close()
+    store = open_store(tmp_path / "s")
+    assert len(store.list("task")) == 31
+    store.close()
+
+
+def test_closing_stops_a_compaction_and_leaves_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(journal, "COMPACT_MIN_BYTES", 16_384)
+    monkeypatch.setattr(journal, "CHUNK_DOCS", 2)  # so that it checks between chunks
+    paused = PausedEncoding(monkeypatch)
+    store = open_store(tmp_path / "s")
+    p = store.put("patient", {"name": "Ada"})
+    task = store.put("task", {"patient_id": p["id"], "title": "first"})["id"]
+    for n in range(20):
+        store.put("task", {"patient_id": p["id"], "title": f"other {n}"})
+    churn(store, task, paused.started.is_set)
+    saved = store.get(task)
+    closing = threading.Thread(target=store.close)
+    closing.start()
+    paused.release.set()
+    closing.join(10)
+    assert not closing.is_alive()
+    assert not (tmp_path / "s" / "store.journal.tmp").exists()
+    store = open_store(tmp_path / "s")
+    assert store.get(task) == saved and len(store.list("task")) == 21
+    store.close()
+
+
+def test_a_failed_compaction_beside_the_saves_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(journal, "COMPACT_MIN_BYTES", 16_384)
+    failures = []
+
+    def full_disk(*_args: object) -> None:
+        failures.append(1)
+        raise OSError("no space left on device")
+
+    store = open_store(tmp_path / "s")
+    monkeypatch.setattr(journal, "write_temp", full_disk)
+    p = store.put("patient", {"name": "Ada"})
+    task = store.put("task", {"patient_id": p["id"], "title": "first"})["id"]
+    churn(store, task, lambda: bool(failures))
+    store.wait_compacted()
+    assert "compaction failed (OSError)" in caplog.text
+    monkeypatch.undo()
+    last = store.put("task", {"title": "saved after the failure"}, task)
+    store.compact()
+    store.close()
+    store = open_store(tmp_path / "s")
+    assert store.get(task) == last
     store.close()
 
 
