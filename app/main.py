@@ -614,14 +614,13 @@ async def main(page: ft.Page) -> None:
 
 
 def run_web(host: str | None = None, port: int | None = None) -> None:
-    """Serve the app for a browser, fully offline (no CDN, CanvasKit renderer)."""
-    ft.run(
+    """Serve the app for a browser, fully offline (no CDN, CanvasKit renderer), compressed."""
+    from app import web  # here only: serving needs starlette and uvicorn, which no phone has
+
+    web.serve(
         main,
-        view=None,
         host=host or os.environ.get("FLET_SERVER_IP", "127.0.0.1"),
         port=port or int(os.environ.get("FLET_SERVER_PORT", "8550")),
-        no_cdn=True,
-        web_renderer=ft.WebRenderer.CANVAS_KIT,
         assets_dir=os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets"),
     )
 

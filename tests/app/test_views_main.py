@@ -196,15 +196,15 @@ def test_closing_the_session_locks_and_stops_the_timer(app) -> None:
 
 def test_run_web_takes_host_and_port_from_args_or_env(monkeypatch) -> None:
     import app.main as main_module
+    from app import web
 
     seen: list[dict] = []
-    monkeypatch.setattr(main_module.ft, "run", lambda target, **kw: seen.append(kw))
+    monkeypatch.setattr(web, "serve", lambda target, **kw: seen.append(kw))
     monkeypatch.setenv("FLET_SERVER_PORT", "18123")
     main_module.run_web()
     main_module.run_web("0.0.0.0", 9000)
     assert (seen[0]["host"], seen[0]["port"]) == ("127.0.0.1", 18123)
     assert (seen[1]["host"], seen[1]["port"]) == ("0.0.0.0", 9000)
-    assert seen[0]["no_cdn"] is True
 
 
 # -- two windows (browser tabs) on one data directory ------------------------------------
