@@ -1,8 +1,10 @@
 """Read models for the screens: Today, the caseload list and a patient's page.
 
-Plain functions from an open store (anything with ``list``, ``get`` and
-``search_patients``) and today's date to small dataclasses the views render; no Flet here
-and no writes. Deleted records are skipped everywhere.
+Plain functions from an open store (``app.store.Store``: ``scan``, ``get`` and
+``patient_ids``) and today's date to small dataclasses the views render; no Flet here
+and no writes. Deleted records are skipped everywhere. They read the stored records
+themselves (``Store.scan``), never changing them: copying every record read cost far more
+than the queries.
 """
 
 from __future__ import annotations
@@ -30,10 +32,6 @@ Record = Mapping[str, Any]
 def plural(count: int, noun: str, nouns: str | None = None) -> str:
     """ "1 attendee", "2 attendees": a count with its noun in the right number."""
     return f"{count} {noun if count == 1 else nouns or noun + 's'}"
-
-
-def _live(records: Iterable[Record]) -> list[Record]:
-    return [r for r in records if not r.get("deleted")]
 
 
 def _f(record: Record) -> Mapping[str, Any]:
@@ -97,15 +95,15 @@ class Today:
 
 
 def _names(store: Any) -> dict[str, str]:
-    return {p["id"]: str(_f(p).get("name", "")) for p in _live(store.list("patient"))}
+    return {p["id"]: str(_f(p).get("name", "")) for p in store.scan("patient")}
 
 
 def today(store: Any, day: dt.date) -> Today:
     """What is on for ``day``: the Today screen's read model."""
     names = _names(store)
-    sites = {s["id"]: str(_f(s).get("name", "")) for s in _live(store.list("site"))}
+    sites = {s["id"]: str(_f(s).get("name", "")) for s in store.scan("site")}
     out = Today()
-    for r in _live(store.list("round")):
+    for r in store.scan("round"):
         f = _f(r)
         if _date(f.get("date")) == day:
             out.rounds.append(
@@ -117,7 +115,7 @@ def today(store: Any, day: dt.date) -> Today:
                     when=str(f.get("date")),
                 )
             )
-    for v in _live(store.list("visit")):
+    for v in store.scan("visit"):
         f = _f(v)
         if _date(f.get("started_at")) == day:
             pid = f.get("patient_id")
@@ -140,7 +138,7 @@ def today(store: Any, day: dt.date) -> Today:
                     variant=str(f.get("setting") or ""),
                 )
             )
-    for t in _live(store.list("task")):
+    for t in store.scan("task"):
         f = _f(t)
         due = _date(f.get("due_date"))
         if not f.get("done") and due is not None and due <= day:
@@ -157,7 +155,7 @@ def today(store: Any, day: dt.date) -> Today:
                     variant="open",
                 )
             )
-    for r in _live(store.list("referral")):
+    for r in store.scan("referral"):
         f = _f(r)
         due = _date(f.get("due_date"))
         if f.get("status") in OPEN_REFERRALS and due is not None and due <= day:
@@ -191,88 +189,75 @@ class PatientRow:
     last_seen: str | None
 
 
-def caseload(store: Any, text: str, filter_name: str, day: dt.date) -> list[PatientRow]:
-    """Active patients matching ``text`` (by name or phone digits) and the filter, best first."""
-    patients = _live(store.search_patients(text) if text.strip() else store.list("patient"))
-    patients = [p for p in patients if _f(p).get("status", "active") != "closed"]
-    follow_up = _due_tasks(store, day) | _draft_visits(store)
-    referrals = _open_referrals(store)
-    last_seen = _last_seen(store)
-    rows = [_row(p, follow_up, referrals, last_seen) for p in patients]
-    return _filtered(rows, filter_name, day)
+PAGE = 50  # caseload rows shown at a time: a list of 5,000 would take seconds to build
 
 
-def _due_tasks(store: Any, day: dt.date) -> set[str]:
-    """Patients with an open task due by ``day``."""
-    out: set[str] = set()
-    for t in _live(store.list("task")):
-        f = _f(t)
-        due = _date(f.get("due_date"))
-        if not f.get("done") and due is not None and due <= day:
-            out.add(str(f.get("patient_id")))
-    return out
+@dataclass(frozen=True)
+class CaseloadPage:
+    """The caseload rows shown, and how many more patients match."""
+
+    rows: list[PatientRow]
+    more: int
 
 
-def _draft_visits(store: Any) -> set[str]:
-    """Patients with a visit not yet final."""
-    return {
-        str(_f(v).get("patient_id"))
-        for v in _live(store.list("visit"))
-        if _f(v).get("status") != "final"
-    }
+def caseload(
+    store: Any, text: str, filter_name: str, day: dt.date, limit: int = PAGE
+) -> CaseloadPage:
+    """Active patients matching ``text`` (by name or phone digits) and the filter, best
+    first: the first ``limit`` of them.
+
+    With no filter only the rows shown are worked out, each from its patient's own records,
+    so the list costs the same at 100 patients and at 5,000; a filter needs every patient's.
+    """
+    patients = {p["id"]: p for p in store.scan("patient")}
+    active = [
+        pid
+        for pid in store.patient_ids(text)
+        if pid in patients and _f(patients[pid]).get("status", "active") != "closed"
+    ]
+    if filter_name == "all":
+        shown = [_row(patients[pid], store.scan(patient_id=pid), day) for pid in active[:limit]]
+        return CaseloadPage(shown, len(active) - len(shown))
+    rows = [_row(patients[pid], store.scan(patient_id=pid), day) for pid in active]
+    kept = _filtered(rows, filter_name, day)
+    return CaseloadPage(kept[:limit], max(0, len(kept) - limit))
 
 
-def _open_referrals(store: Any) -> dict[str, int]:
-    """Open referrals per patient."""
-    out: dict[str, int] = {}
-    for r in _live(store.list("referral")):
-        if _f(r).get("status") in OPEN_REFERRALS:
-            pid = str(_f(r).get("patient_id"))
-            out[pid] = out.get(pid, 0) + 1
-    return out
-
-
-def _last_seen(store: Any) -> dict[str, str]:
-    """The start of each patient's latest visit."""
-    out: dict[str, str] = {}
-    for v in _live(store.list("visit")):
-        pid, when = str(_f(v).get("patient_id")), str(_f(v).get("started_at") or "")
-        if when > out.get(pid, ""):
-            out[pid] = when
-    return out
-
-
-def _row(
-    patient: Record, follow_up: set[str], referrals: dict[str, int], last_seen: dict[str, str]
-) -> PatientRow:
-    pid, f = patient["id"], _f(patient)
-    seen = last_seen.get(pid)
+def _row(patient: Record, records: Iterable[Record], day: dt.date) -> PatientRow:
+    """The patient's row, from the records naming the patient (live ones)."""
+    follow_up, referrals, seen = False, 0, ""
+    for r in records:
+        f, kind = _f(r), r.get("type")
+        if kind == "task":
+            due = _date(f.get("due_date"))
+            follow_up = follow_up or (not f.get("done") and due is not None and due <= day)
+        elif kind == "visit":
+            follow_up = follow_up or f.get("status") != "final"
+            seen = max(seen, str(f.get("started_at") or ""))
+        elif kind == "referral" and f.get("status") in OPEN_REFERRALS:
+            referrals += 1
+    f = _f(patient)
     bits = [f"Seen {seen[:10]}" if seen else "Not seen yet"]
-    if referrals.get(pid):
-        bits.append(plural(referrals[pid], "open referral"))
+    if referrals:
+        bits.append(plural(referrals, "open referral"))
     if f.get("risk_flags"):
         bits.append(", ".join(f["risk_flags"][:2]))
     return PatientRow(
-        pid,
-        str(f.get("name", "")),
-        " · ".join(bits),
-        pid in follow_up,
-        referrals.get(pid, 0),
-        seen,
+        patient["id"], str(f.get("name", "")), " · ".join(bits), follow_up, referrals, seen or None
     )
 
 
 def _filtered(rows: list[PatientRow], filter_name: str, day: dt.date) -> list[PatientRow]:
-    """The rows the filter keeps: by name, or most recently seen first for "recent"."""
+    """The rows (by name) the filter keeps; most recently seen first for "recent"."""
     if filter_name == "recent":
         since = (day - dt.timedelta(days=RECENT_DAYS)).isoformat()
         recent = (r for r in rows if (r.last_seen or "") >= since)
         return sorted(recent, key=lambda r: r.last_seen or "", reverse=True)
     if filter_name == "follow_up":
-        rows = [r for r in rows if r.follow_up]
-    elif filter_name == "open_referrals":
-        rows = [r for r in rows if r.open_referrals]
-    return sorted(rows, key=lambda r: r.name.casefold())
+        return [r for r in rows if r.follow_up]
+    if filter_name == "open_referrals":
+        return [r for r in rows if r.open_referrals]
+    return rows  # in the order given: by name
 
 
 @dataclass
@@ -314,9 +299,9 @@ def patient_page(store: Any, patient_id: str, day: dt.date) -> PatientPage | Non
     if patient is None or patient.get("deleted") or patient.get("type") != "patient":
         return None
     f = _f(patient)
-    rounds = {r["id"]: r for r in _live(store.list("round"))}
+    rounds = {r["id"]: r for r in store.scan("round")}
     items: list[Item] = []
-    records = {r["id"]: r for r in _live(store.list(patient_id=patient_id))}
+    records = {r["id"]: r for r in store.scan(patient_id=patient_id)}
     for r in records.values():
         rf, kind, rid = _f(r), r.get("type"), r["id"]
         when = _created(r)

@@ -15,11 +15,14 @@ from app.state import AppState
 from app.views import shell
 from app.views import widgets as w
 
+LIMIT = "caseload_limit"  # how many rows are shown: one page more at each "Show more"
 
-def _rows(app: AppState, nav: shell.Nav, pick: bool) -> list[ft.Control]:
+
+def _rows(app: AppState, nav: shell.Nav, pick: bool, more: Callable[[], None]) -> list[ft.Control]:
     text = app.ui.get("caseload_query", "")
     name = app.ui.get("caseload_filter", "all")
-    rows = queries.caseload(app.store, text, name, app.today)
+    page = queries.caseload(app.store, text, name, app.today, app.ui.get(LIMIT, queries.PAGE))
+    rows = page.rows
     if not rows:
         if text.strip():
             return [
@@ -60,17 +63,39 @@ def _rows(app: AppState, nav: shell.Nav, pick: bool) -> list[ft.Control]:
                 on_click=lambda e, t=target: nav.go(t),
             )
         )
+    if page.more:
+        shown = min(page.more, queries.PAGE)
+        out.append(
+            ft.Row(
+                [
+                    w.secondary_button(
+                        f"Show {shown} more ({page.more} not shown)",
+                        lambda e: more(),
+                        icon=ft.Icons.EXPAND_MORE,
+                        key="caseload-more",
+                    )
+                ],
+                alignment=ft.MainAxisAlignment.CENTER,
+            )
+        )
     return out
 
 
 def build(app: AppState, nav: shell.Nav, **_: str) -> ft.View:
     """The caseload list (or the patient picker for a new assessment)."""
     pick = nav.route.partition("?")[0] == urls.PICK_PATIENT
-    results = ft.Column(_rows(app, nav, pick), key="results", spacing=0)
+
+    def more() -> None:
+        app.session.touch()
+        app.ui[LIMIT] = app.ui.get(LIMIT, queries.PAGE) + queries.PAGE
+        results.controls = _rows(app, nav, pick, more)
+
+    results = ft.Column(_rows(app, nav, pick, more), key="results", spacing=0)
     chips = ft.Row(key="filters", wrap=True, spacing=8, run_spacing=8)
 
     def redraw() -> None:
-        results.controls = _rows(app, nav, pick)
+        app.ui.pop(LIMIT, None)  # another search or list: from its first page
+        results.controls = _rows(app, nav, pick, more)
         chips.controls = _chips()
 
     def search(e: Any) -> None:

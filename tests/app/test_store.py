@@ -595,3 +595,22 @@ def test_watchers_hear_of_local_saves_not_of_pulls(store: Store, wall: Wall) -> 
     t = task(store, p["id"])
     store.delete(t["id"])
     assert heard == [1, 2, 3, 4]
+
+
+def test_scan_reads_the_stored_records_without_copying_them(tmp_path) -> None:
+    store = Store.open(tmp_path / "s", bytes(32), node_id="device-1")
+    p = store.put("patient", {"name": "Ada"})
+    t1 = store.put("task", {"patient_id": p["id"], "title": "one"})
+    t2 = store.put("task", {"patient_id": p["id"], "title": "two"})
+    assert store.scan("task")[0] is store.scan("task")[0]  # the stored record, not a copy
+    assert store.list("task")[0] is not store.list("task")[0]
+    assert [r["id"] for r in store.scan("task")] == [t1["id"], t2["id"]]
+    assert {r["id"] for r in store.scan(patient_id=p["id"])} == {p["id"], t1["id"], t2["id"]}
+    store.delete(t1["id"])
+    assert [r["id"] for r in store.scan("task")] == [t2["id"]]
+    assert [r["id"] for r in store.list("task", include_deleted=True)] == [t1["id"], t2["id"]]
+    store.close()
+    store = Store.open(tmp_path / "s", bytes(32), node_id="device-1")  # indexes built at open
+    assert [r["id"] for r in store.scan("task")] == [t2["id"]]
+    assert store.scan("patient")[0]["fields"]["name"] == "Ada" and store.scan("visit") == []
+    store.close()

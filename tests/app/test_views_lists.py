@@ -187,7 +187,7 @@ def test_caseload_search_finds_phone_numbers(app) -> None:
     ids = fill(app)
 
     def found(text: str) -> list[str]:
-        return [r.id for r in queries.caseload(app.store, text, "all", app.today)]
+        return [r.id for r in queries.caseload(app.store, text, "all", app.today).rows]
 
     for typed in ("555 0100", "555-0100", "(555) 0100", "+1 555", "5550100", "ada 0100"):
         assert found(typed) == [ids["ada"]], typed
@@ -207,3 +207,30 @@ def test_a_long_title_wraps_instead_of_being_cut(app) -> None:
     title = find(view, "appbar-title")
     assert title.value == "New assessment" and title.max_lines == 2
     assert title.theme_style == ft.TextThemeStyle.TITLE_MEDIUM
+
+
+def test_a_big_caseload_is_shown_a_page_at_a_time(app) -> None:
+    store = app.store
+    ids = [store.put("patient", {"name": f"Patient {n:03d}"})["id"] for n in range(130)]
+    for closed in ids[:3]:
+        store.put("patient", {"status": "closed"}, closed)
+    store.put("task", {"patient_id": ids[120], "title": "Call back", "due_date": "2026-01-01"})
+    view = caseload.build(app, FakeNav("/caseload"))
+    results = find(view, "results")
+
+    def shown() -> list[str]:
+        return [c.key.removeprefix("patient-") for c in results.controls if c.key]
+
+    assert shown() == ids[3:53]  # the first page, by name, closed patients left out
+    assert "Show 50 more (77 not shown)" in texts(find(view, "caseload-more"))
+    find(view, "caseload-more").on_click(None)
+    assert shown() == ids[3:103]
+    find(view, "caseload-more").on_click(None)
+    assert shown() == ids[3:] and absent(view, "caseload-more")
+    find(view, "filter-follow_up").on_select(None)  # a filter starts from its first page
+    assert shown() == [ids[120]]
+    find(view, "filter-all").on_select(None)
+    assert shown() == ids[3:53]
+    page = queries.caseload(store, "patient 12", "all", app.today, limit=5)
+    assert [r.id for r in page.rows] == [ids[12], ids[112], *ids[120:123]] and page.more == 7
+    assert page.rows[2].follow_up and not page.rows[1].follow_up
