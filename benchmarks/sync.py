@@ -24,6 +24,7 @@ import asyncio
 import json
 import os
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -198,6 +199,8 @@ async def run(port: int, directory: Path, edits: int) -> dict[str, Any]:
     pull_s = time.perf_counter() - start
     assert pulled.ok, pulled
     pull_bytes = wire.total - before
+    # This process's high-water mark so far: the phone's side of the pull (kB on Linux).
+    pull_peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     mine = store.list("patient")[:edits] + store.list("task")
     for i, rec in enumerate(mine[:edits]):
@@ -229,6 +232,7 @@ async def run(port: int, directory: Path, edits: int) -> dict[str, Any]:
         "pull_records": pulled.pulled,
         "pull_seconds": round(pull_s, 3),
         "pull_records_per_s": round(pulled.pulled / pull_s),
+        "pull_peak_rss_mb": round(pull_peak_rss_mb, 1),
         "push_mutations": pushed.pushed,
         "push_seconds": round(push_s, 3),
         "push_mutations_per_s": round(pushed.pushed / push_s),

@@ -401,6 +401,23 @@ def test_a_save_starts_a_compaction_and_does_not_wait_for_it(
     store.close()
 
 
+def test_reads_go_on_while_a_compaction_switches_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(tmp_path / "s")
+    p = store.put("patient", {"name": "Ada"})
+    real_replace, read_meanwhile = journal.os.replace, []
+
+    def replace(src: Any, dst: Any) -> None:  # the moment the journal is closed and renamed
+        read_meanwhile.append(store.get(p["id"]))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(journal.os, "replace", replace)
+    store.compact()
+    assert read_meanwhile == [store.get(p["id"])]
+    store.close()
+
+
 def test_closing_stops_a_compaction_and_leaves_no_temp_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
