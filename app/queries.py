@@ -1,6 +1,6 @@
 """Read models for the screens: Today, the caseload list and a patient's page.
 
-Plain functions from an open store (``app.store.Store``: ``scan``, ``get`` and
+Plain functions from an open store (``app.store.Store``: ``scan``, ``peek``, ``get`` and
 ``patient_ids``) and today's date to small dataclasses the views render; no Flet here
 and no writes. Deleted records are skipped everywhere. They read the stored records
 themselves (``Store.scan``), never changing them: copying every record read cost far more
@@ -209,16 +209,12 @@ def caseload(
     With no filter only the rows shown are worked out, each from its patient's own records,
     so the list costs the same at 100 patients and at 5,000; a filter needs every patient's.
     """
-    patients = {p["id"]: p for p in store.scan("patient")}
-    active = [
-        pid
-        for pid in store.patient_ids(text)
-        if pid in patients and _f(patients[pid]).get("status", "active") != "closed"
-    ]
+    patients = store.peek(store.patient_ids(text))
+    active = [p for p in patients if _f(p).get("status", "active") != "closed"]
     if filter_name == "all":
-        shown = [_row(patients[pid], store.scan(patient_id=pid), day) for pid in active[:limit]]
+        shown = [_row(p, store.scan(patient_id=p["id"]), day) for p in active[:limit]]
         return CaseloadPage(shown, len(active) - len(shown))
-    rows = [_row(patients[pid], store.scan(patient_id=pid), day) for pid in active]
+    rows = [_row(p, store.scan(patient_id=p["id"]), day) for p in active]
     kept = _filtered(rows, filter_name, day)
     return CaseloadPage(kept[:limit], max(0, len(kept) - limit))
 

@@ -85,7 +85,10 @@ MIN_PAYLOAD = NONCE + 4 + TAG + NONCE + TAG
 SECTOR = 512
 _SLACK = 8  # zero bytes that may precede the unwritten sectors as part of the landed data
 CHUNK_DOCS = 512  # documents per entry when compacting: few large decryptions open fast
-CHUNK_BYTES = 1 << 20
+# A compacted entry is decrypted and parsed in one call, which holds the interpreter: at
+# 256 KB that is a few ms, so the UI's loop keeps its turns while a big store opens.
+CHUNK_BYTES = 1 << 18
+RELEASE_IN_THREAD = 2_000  # documents: a store this big is freed beside the UI (_release)
 COMPACT_MIN_BYTES = 1 << 20  # never compact a small file
 COMPACT_RATIO = 2.0  # compact when the file is this many times the live data
 # A compaction switches files under the lock once at most this many saves wait to be
@@ -187,6 +190,7 @@ class JournalStorage(Storage):
         self._compacting = threading.Lock()  # one compaction at a time
         self._compactor: threading.Thread | None = None
         self._since: list[Changes] | None = None  # batches saved while a compaction writes
+        self._retired: list[int] = []  # old journals' descriptors, closed without the lock
         self._closing = False
         self._closed = False
         try:
@@ -233,7 +237,8 @@ class JournalStorage(Storage):
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # closing the descriptor releases the flock
             self._lock_fd = None
-        self._data = {}
+        data, self._data = self._data, {}
+        _release(data)
 
     # -- the fast path ----------------------------------------------------------------
 
@@ -335,6 +340,9 @@ class JournalStorage(Storage):
         finally:
             with self._lock:
                 self._since = None
+                retired, self._retired = self._retired, []
+            for fd in retired:
+                os.close(fd)
 
     def _append(
         self, tmp: Path, file_id: bytes, seq: int, size: int, batches: list[Changes]
@@ -358,8 +366,19 @@ class JournalStorage(Storage):
         return seq, size + len(data)
 
     def _switch(self, tmp: Path, file_id: bytes, seq: int, size: int) -> None:
-        """Put the new file ``tmp`` in place of the journal (the caller holds the lock)."""
-        self._replace(tmp)
+        """Put the new file ``tmp`` in place of the journal (the caller holds the lock).
+
+        Where it can, it keeps the old journal open (in ``_retired``) for the caller to close
+        once the lock is released: the last close frees the old file's blocks, which takes
+        a fifth of a second for 250 MB — a save waiting on the lock would wait for it too.
+        """
+        if os.name == "nt":  # Windows cannot replace a file that is open
+            self._replace(tmp)
+        else:
+            os.replace(tmp, self.path)  # on failure the old journal stays, open for appends
+            if self._fd is not None:
+                self._retired.append(self._fd)
+                self._fd = None
         # From here the new file is the journal: switch to it before anything else can fail,
         # so that no later append lands under the old file id.
         self._file_id, self._seq, self._size = file_id, seq, size
@@ -515,7 +534,9 @@ class JournalStorage(Storage):
         finally:
             # The documents stay until close and hold no reference cycles (refcounting frees
             # them): out of the collector's sight, so that no full collection walks them —
-            # at 20k records one took 130 ms, on whatever thread, the UI's too.
+            # at 20k records one took 130 ms, on whatever thread, the UI's too. The cost: a
+            # cycle alive now (say the PIN screen's controls) is never collected once it is
+            # garbage — a few kB per unlock.
             gc.freeze()
             if collecting:
                 gc.enable()
@@ -590,6 +611,21 @@ class JournalStorage(Storage):
             fsync(fd)
         finally:
             os.close(fd)
+
+
+def _release(data: Data) -> None:
+    """Drop the documents. Freeing 100k of them in one go held the interpreter for 100 ms
+    (the UI's loop with it: a store closes when the app locks), so a big store is freed a
+    document at a time in a thread, which lets other threads in between."""
+    if sum(map(len, data.values())) < RELEASE_IN_THREAD:
+        return
+
+    def free() -> None:
+        for docs in data.values():
+            while docs:
+                docs.popitem()
+
+    threading.Thread(target=free, name="journal-release", daemon=True).start()
 
 
 def _check_header(buf: bytes, aead: AESGCM) -> bytes:

@@ -111,6 +111,7 @@ class Store:
         self._by_patient: dict[str, dict[str, None]] = {}  # patient id -> record ids
         self._by_type: dict[str, dict[str, None]] = {}  # record type -> record ids
         self._names: dict[str, str] = {}  # live patient id -> folded name, phone digits
+        self._by_name: builtins.list[tuple[str, str]] | None = None  # _names sorted, cached
         self._pending: Counter[str] = Counter()  # record id -> mutations in the outbox
         self._refs: Counter[str] = Counter()  # blob hash -> records and mutations naming it
         data = storage.read()
@@ -156,7 +157,7 @@ class Store:
             if self._storage is not None:
                 self._storage.close()
                 self._storage = None
-            self._by_patient, self._by_type, self._names = {}, {}, {}
+            self._by_patient, self._by_type, self._names, self._by_name = {}, {}, {}, None
             self._refs = Counter()
 
     # -- the one write primitive ------------------------------------------------------
@@ -328,15 +329,25 @@ class Store:
             if (type is None or r["type"] == type) and (include_deleted or not r["deleted"])
         ]
 
+    def peek(self, ids: Iterable[str]) -> Sequence[Mapping[str, Any]]:
+        """The live records with these ids, in their order, as stored (as ``scan``: never
+        change them); unknown and deleted ids are left out."""
+        with self._lock:
+            records = self._docs(RECORDS)
+            found = (records.get(i) for i in ids)
+            return [r for r in found if r is not None and not r["deleted"]]
+
     def patient_ids(self, text: str = "") -> builtins.list[str]:
         """The ids of live patients whose name or phone number contains every word of
         ``text`` (any case, any accents; a number typed with dashes or spaces still
         matches), by name; every live patient for no text."""
         with self._lock:
             words = [_digits(w) if _PHONE_WORD.fullmatch(w) else w for w in fold(text).split()]
-            hits = [(n, i) for i, n in self._names.items() if all(w in n for w in words)]
-            hits.sort()
-            return [i for _, i in hits]
+            if self._by_name is None:  # kept until a patient's name or phone changes
+                self._by_name = sorted((n, i) for i, n in self._names.items())
+            if not words:
+                return [i for _, i in self._by_name]
+            return [i for n, i in self._by_name if all(w in n for w in words)]
 
     def search_patients(self, text: str, limit: int = 50) -> Records:
         """Copies of the first ``limit`` live patients of ``patient_ids(text)``."""
@@ -623,6 +634,8 @@ class Store:
                 by_patient.setdefault(patient, {})[record_id] = None
 
     def _index(self, record_id: str, old: Doc | None, new: Doc | None) -> None:
+        if (old or new or {}).get("type") == "patient":  # a record keeps its type
+            self._by_name = None
         if old is not None:
             if new is None:
                 self._by_type.get(old["type"], {}).pop(record_id, None)

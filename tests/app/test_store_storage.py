@@ -611,3 +611,23 @@ def test_a_damaged_or_swapped_blob_is_reported(tmp_path: Path, attack: str) -> N
         for digest in (first, second):
             store.get_blob(digest)
     store.close()
+
+
+def test_a_big_store_is_freed_in_a_thread_at_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(journal, "RELEASE_IN_THREAD", 5)
+    released: list[journal.Data] = []
+    real = journal._release
+    monkeypatch.setattr(journal, "_release", lambda data: (released.append(data), real(data)))
+    store = open_store(tmp_path / "s")
+    for n in range(10):
+        store.put("patient", {"name": f"Patient {n}"})
+    store.close()
+    for thread in threading.enumerate():
+        if thread.name == "journal-release":
+            thread.join(10)
+    assert len(released) == 1 and released[0] and not any(released[0].values())
+    store = open_store(tmp_path / "s")  # freed from memory, not from the disk
+    assert len(store.list("patient")) == 10
+    store.close()
