@@ -90,6 +90,8 @@ bench: install
 	$(BIN)/python -m benchmarks.photos
 	$(BIN)/python -m benchmarks.sync
 	$(BIN)/python -m benchmarks.server --devices 200
+	$(BIN)/python -m benchmarks.web
+	$(BIN)/python -m benchmarks.scale
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -11,6 +11,18 @@ from server import launch
 PASSWORD = "serving-pass-1"
 
 
+def seed_nurse(url: str, env: dict[str, str], password: str = PASSWORD) -> None:
+    """Team ``T`` and liaison ``nurse`` (``password``) in the database at ``url``, made with
+    the ``python -m server`` commands an administrator runs."""
+    launch.cli(url, "create-team", "T", env=env, timeout=60)
+    launch.cli(
+        url,
+        *("create-user", "nurse", "--password", password, "--role", "liaison", "--team", "T"),
+        env=env,
+        timeout=60,
+    )
+
+
 class Served:
     """A ``serve`` process on a fresh SQLite file with team ``T`` and liaison ``nurse``
     (password ``PASSWORD``), settings from ``env``; ``stop()`` it, or ``kill()``."""
@@ -18,8 +30,7 @@ class Served:
     def __init__(self, tmp: Path, env: dict[str, str]) -> None:
         self.env = env
         self.url = f"sqlite:///{tmp}/serving.db"
-        self.cli("create-team", "T")
-        self.cli("create-user", "nurse", "--password", PASSWORD, "--role", "liaison", "--team", "T")
+        seed_nurse(self.url, env)
         self.process = launch.ServerProcess(self.url, tmp / "server.log", env=env)
         self.port = self.process.port
         self.base = self.process.base

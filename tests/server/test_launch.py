@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from server import launch
+from tests.server.served import seed_nurse
 
 FAST = {
     "LIAISON_ARGON2_MEMORY_KIB": "64",
@@ -22,19 +23,7 @@ def test_a_moved_clock_expires_a_sign_in_and_stop_is_orderly(tmp_path: Path) -> 
     url = f"sqlite:///{tmp_path / 'liaison.db'}"
     clock = launch.ClockFile(tmp_path / "offset")
     env = {**FAST, **clock.env()}
-    launch.cli(url, "create-team", "T", env=env)
-    launch.cli(
-        url,
-        "create-user",
-        "nurse",
-        "--password",
-        PASSWORD,
-        "--role",
-        "liaison",
-        "--team",
-        "T",
-        env=env,
-    )
+    seed_nurse(url, env, PASSWORD)
     server = launch.ServerProcess(url, tmp_path / "server.log", env=env)
     with server:
         assert server.alive

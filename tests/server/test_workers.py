@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from server import launch
+from tests.server.served import seed_nurse
 
 PASSWORD = "workers-pass-1"
 ENV = {"LIAISON_ARGON2_MEMORY_KIB": "1024"}
@@ -63,19 +64,7 @@ def two_workers(
     postgres_url: str, tmp_path: Path
 ) -> Iterator[tuple[launch.ServerProcess, list[int]]]:
     """A two-worker server with team T and liaison nurse, and its workers' pids."""
-    launch.cli(postgres_url, "create-team", "T", env=ENV)
-    launch.cli(
-        postgres_url,
-        "create-user",
-        "nurse",
-        "--password",
-        PASSWORD,
-        "--role",
-        "liaison",
-        "--team",
-        "T",
-        env=ENV,
-    )
+    seed_nurse(postgres_url, ENV, PASSWORD)
     server = launch.ServerProcess(postgres_url, tmp_path / "server.log", env=ENV, workers=2)
     server.start(timeout=60)
     assert server.proc is not None
