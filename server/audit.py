@@ -33,7 +33,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from server import db
 from server.errors import ServerError
-from server.statement import Statement
+from server.statement import Pipeline, Statement
 
 KEY_ENV = "LIAISON_AUDIT_KEY"
 KEY_FILE_ENV = "LIAISON_AUDIT_KEY_FILE"
@@ -147,21 +147,71 @@ def append(
 ) -> int:
     """Add one row in the caller's transaction; returns its seq."""
     seq, prev_hash, chain_key = _NEXT.first(conn)
-    seq = int(seq)
+    entry = Entry(at, actor, action, targets)
+    row, written_with = _row(conn, int(seq), prev_hash, chain_key, entry)
+    _INSERT.run(conn, row)
+    _SET_HASH.run(conn, {"digest": row["hash"], "key_id": written_with})
+    return int(seq)
+
+
+LOCK_HEAD = Statement(
+    select(_HEAD.c.seq, _HEAD.c.hash, _HEAD.c.key_id).where(_HEAD.c.id == 1).with_for_update()
+)
+"""Locks the head row and reads it (PostgreSQL): the ``head`` that ``queue_append`` takes."""
+_SET_HEAD = Statement(
+    update(_HEAD)
+    .where(_HEAD.c.id == 1)
+    .values(seq=bindparam("seq"), hash=bindparam("digest"), key_id=bindparam("key_id"))
+)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row to append: when, who, what and the target ids."""
+
+    at: float
+    actor: str
+    action: str
+    targets: Sequence[str] = ()
+
+
+def queue_append(
+    pipeline: Pipeline, conn: Connection, head: Sequence[Any], entries: Sequence[Entry]
+) -> None:
+    """Queue the rows of ``entries``, in order, after ``head``, and the head's update, as
+    ``append`` would write them one by one (the head once, at the last).
+
+    ``head`` is (seq, hash, key id): the row LOCK_HEAD read in this transaction, whose
+    lock it still holds.
+    """
+    if not entries:
+        return
+    seq, digest, chain_key = head
+    rows = []
+    for entry in entries:
+        row, chain_key = _row(conn, int(seq) + 1, digest, chain_key, entry)
+        seq, digest = row["seq"], row["hash"]
+        rows.append(row)
+    pipeline.add_many(_INSERT, rows)
+    pipeline.add(_SET_HEAD, {"seq": seq, "digest": digest, "key_id": chain_key})
+
+
+def _row(
+    conn: Connection, seq: int, prev_hash: str, chain_key: str | None, entry: Entry
+) -> tuple[dict[str, Any], str]:
+    """The row with seq ``seq`` chained onto ``prev_hash`` (with its hash), and the id
+    of the key it is written with."""
     key = _key_of(conn)
     if chain_key is not None and chain_key != key_id(key):
         raise AuditKeyError("the audit log was written with another audit key")
     row = {
         "seq": seq,
-        "at": _time(at),
-        "actor": actor[:200],
-        "action": action,
-        "targets": db.dumps(sorted(set(targets))),
+        "at": _time(entry.at),
+        "actor": entry.actor[:200],
+        "action": entry.action,
+        "targets": db.dumps(sorted(set(entry.targets))),
     }
-    digest = row_hash(key, prev_hash, row)
-    _INSERT.run(conn, {**row, "hash": digest})
-    _SET_HASH.run(conn, {"digest": digest, "key_id": key_id(key)})
-    return seq
+    return {**row, "hash": row_hash(key, prev_hash, row)}, key_id(key)
 
 
 @dataclass(frozen=True)

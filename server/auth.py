@@ -27,7 +27,7 @@ from server.errors import (
 )
 from server.scope import ROLES, Caller
 from server.settings import Settings
-from server.statement import Statement
+from server.statement import Pipeline, Statement
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 # Seconds between last_used_at writes: a read-only request writes only when its device's
@@ -260,6 +260,11 @@ def needs_touch(caller: Caller, now: float) -> bool:
 def record_use(conn: Connection, caller: Caller, now: float) -> None:
     """Move the device's last use (for idle expiry) forward to ``now``."""
     _TOUCH.run(conn, {"device_id": caller.device_id, "now": now})
+
+
+def queue_use(pipeline: Pipeline, caller: Caller, now: float) -> None:
+    """``record_use``, queued on a pipeline."""
+    pipeline.add(_TOUCH, {"device_id": caller.device_id, "now": now})
 
 
 def device_ids_of(conn: Connection, user_id: str) -> set[str]:

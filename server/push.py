@@ -11,32 +11,35 @@ change behind.
 For speed, the checks that need no stored record (shape, clocks, changed fields) run for
 the whole batch first (``prepare``), the records the batch names are read in one query,
 and the writes are collected and made at the end, a few statements per push
-(``_Batch.flush``); the outcome is the same as applying the mutations one by one.
+(``Batch.flush``); the outcome is the same as applying the mutations one by one.
+
+``push`` applies a batch under the rev lock (SQLite, whose writers run one at a time
+anyway). On PostgreSQL ``server.optimistic`` runs the same ``Batch`` before taking the
+lock, and comes back to ``push`` when its re-check under the lock fails or the batch
+needs a read that re-check does not cover.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select
 
-from server import attachments, audit, auth, db, records
+from server import attachments, audit, auth, db, records, replay
 from server import merge as patient_merge
 from server.errors import BadRequest, Rejected, TooLarge
 from server.records import Stored
 from server.scope import Caller
 from server.settings import Settings
-from server.statement import Statement
+from server.statement import Pipeline, Statement
 from sync import hlc, protocol, schema, visits
 from sync.attachments import hashes as attachment_hashes
 from sync.errors import FieldError, ProtocolError
 from sync.merge import Conflict, MergeResult, merge
 from sync.protocol import Mutation, Result, ResultError
 
-KEEP_RESULTS = 5000  # replayable results per device, counted in mutation ids
 AUTHORED = ("visit", "addendum")  # records only their author changes (see _check_author)
 
 
@@ -94,53 +97,102 @@ def push(
     what is read below counts every push committed before (a retry racing the original
     is skipped, never applied twice).
     """
-    last = int(_LAST_ID.scalar(conn, {"device_id": caller.device_id}))
-    state = _Batch(conn, caller, revs, now)
-    state.prefetch([p for p in batch if p.item["id"] > last])
-    replayed = _stored_results(
-        conn, caller.device_id, [p.item["id"] for p in batch if p.item["id"] <= last]
-    )
-    results: list[dict[str, Any]] = []
-    fresh: list[dict[str, Any]] = []
-    touched: list[str] = []
-    for prepared in batch:
-        item = prepared.item
-        mutation_id = item["id"]
-        if mutation_id <= last:
-            results.append(
-                (replayed.get(mutation_id) or Result(mutation_id, "applied", None)).as_json()
-            )
-            continue
-        if mutation_id != last + 1:
-            break  # a gap: the device must resend from last_mutation_id + 1
-        result = state.apply(prepared).as_json()
-        results.append(result)
-        fresh.append(result)
-        if isinstance(item.get("record_id"), str):
-            touched.append(item["record_id"][:36])
-        last = mutation_id
+    last = replay.last_id(conn, caller.device_id)
+    state = Batch(conn, caller, revs, now)
+    outcome = state.run(batch, last)
     state.flush()
-    if fresh:
-        _save_results(conn, caller.device_id, fresh, last)
-        audit.append(conn, at=now, actor=caller.actor, action="sync.push", targets=touched)
-    return {"last_mutation_id": last, "results": results}
+    if outcome.fresh:
+        replay.save(conn, caller.device_id, outcome.fresh, outcome.last)
+        audit.append(conn, at=now, actor=caller.actor, action="sync.push", targets=outcome.touched)
+    return outcome.body()
 
 
-class _Batch:
-    """The state shared by the mutations of one push; record writes wait for ``flush``."""
+class RevSource(Protocol):
+    """Where a batch's revs come from: the locked counter, or provisional ones
+    (``server.optimistic``)."""
 
-    def __init__(self, conn: Connection, caller: Caller, revs: records.Revs, now: float):
+    def next(self) -> int:
+        """A new rev, higher than every one handed out before."""
+
+
+class NeedsLock(Exception):
+    """A batch merged before the rev lock made a read that its re-check under the lock
+    could not confirm (see ``server.optimistic``): merge it again under the lock."""
+
+
+@dataclass
+class Outcome:
+    """What applying a batch gave: every result, the fresh ones (to store), the records
+    they touched (for the audit row) and the device's new last mutation id."""
+
+    results: list[dict[str, Any]]
+    fresh: list[dict[str, Any]]
+    touched: list[str]
+    last: int
+
+    def body(self) -> dict[str, Any]:
+        """The response body."""
+        return {"last_mutation_id": self.last, "results": self.results}
+
+
+class Batch:
+    """The state shared by the mutations of one push; record writes wait for ``flush``.
+
+    ``early`` marks a batch merged before the rev lock (``server.optimistic``): it keeps
+    the rev of every record it reads in ``seen`` for the re-check under the lock, defers
+    attachment references to the writes, and raises NeedsLock rather than make a read
+    that re-check does not cover.
+    """
+
+    def __init__(
+        self,
+        conn: Connection,
+        caller: Caller,
+        revs: RevSource,
+        now: float,
+        *,
+        early: bool = False,
+    ):
         self.conn = conn
         self.caller = caller
         self.now = now
         self.revs = revs
+        self.early = early
         self.server_clock = hlc.Clock("server", wall=lambda: int(now * 1000))
         self.cache: dict[str, Stored | None] = {}
+        self.seen: dict[str, int | None] = {}  # rev of each record as read (None: absent)
         self.new: dict[str, Stored] = {}  # to insert (their latest state)
         self.changed: dict[str, Stored] = {}  # to update
         self.conflicts: list[dict[str, Any]] = []
+        self.refs: dict[str, set[str]] = {}  # attachment references to set (early batches)
         self.own_nodes: set[str] | None = None  # ids of the caller's devices, when needed
         self.blobs: set[str] = set()  # attachment hashes this caller may refer to
+
+    def run(self, batch: list[Prepared], last: int) -> Outcome:
+        """Apply the mutations after ``last`` (the device's last mutation id) in order,
+        replaying the results of those at or below it; stop at a gap."""
+        self.prefetch([p for p in batch if p.item["id"] > last])
+        replayed = replay.stored(
+            self.conn, self.caller.device_id, [p.item["id"] for p in batch if p.item["id"] <= last]
+        )
+        outcome = Outcome([], [], [], last)
+        for prepared in batch:
+            item = prepared.item
+            mutation_id = item["id"]
+            if mutation_id <= last:
+                outcome.results.append(
+                    (replayed.get(mutation_id) or Result(mutation_id, "applied", None)).as_json()
+                )
+                continue
+            if mutation_id != last + 1:
+                break  # a gap: the device must resend from last_mutation_id + 1
+            result = self.apply(prepared).as_json()
+            outcome.results.append(result)
+            outcome.fresh.append(result)
+            if isinstance(item.get("record_id"), str):
+                outcome.touched.append(item["record_id"][:36])
+            last = outcome.last = mutation_id
+        return outcome
 
     def prefetch(self, batch: list[Prepared]) -> None:
         """Load every record the batch names (and their patients) in one query."""
@@ -153,8 +205,11 @@ class _Batch:
             patient_id = m.fields.get("patient_id")
             if isinstance(patient_id, str) and not prepared.field_problems:
                 wanted.add(patient_id)  # an "id" field that passed validation: a UUID
+        found = records.load_many(self.conn, sorted(wanted))
         self.cache.update(dict.fromkeys(wanted))
-        self.cache.update(records.load_many(self.conn, sorted(wanted)))
+        self.cache.update(found)
+        self.seen.update(dict.fromkeys(wanted))
+        self.seen.update((record_id, rec.rev) for record_id, rec in found.items())
 
     def flush(self) -> None:
         """Write the batch's records, conflicts and last rev (a few statements in all)."""
@@ -168,6 +223,7 @@ class _Batch:
         )
         if self.conflicts:
             _INSERT_CONFLICT.run_many(self.conn, self.conflicts)
+        assert isinstance(self.revs, records.Revs)
         self.revs.finish()
 
     def _save(self, rec: Stored, *, new: bool) -> None:
@@ -179,8 +235,17 @@ class _Batch:
     def load(self, record_id: str) -> Stored | None:
         """A record as of this point in the batch (earlier mutations included)."""
         if record_id not in self.cache:
-            self.cache[record_id] = records.load(self.conn, record_id)
+            found = self.cache[record_id] = records.load(self.conn, record_id)
+            self.seen[record_id] = None if found is None else found.rev
         return self.cache[record_id]
+
+    def _set_refs(self, record_id: str, hashes: set[str]) -> None:
+        """Replace a record's attachment references: now, or with the writes when early
+        (nothing an early batch reads depends on them: it never calls ``may_refer``)."""
+        if self.early:
+            self.refs[record_id] = hashes
+        else:
+            records.set_attachment_refs(self.conn, record_id, hashes)
 
     def apply(self, prepared: Prepared) -> Result:
         """Apply one mutation, or report why it was rejected."""
@@ -214,6 +279,10 @@ class _Batch:
         wanted = attachment_hashes(dict(incoming)) - known
         unknown = wanted - self.blobs
         if unknown:
+            if self.early:
+                # Who may refer to a blob depends on other records' references and
+                # scope, which the re-check of revs does not cover.
+                raise NeedsLock("attachments")
             self.blobs |= attachments.may_refer(self.conn, self.caller, unknown)
         missing = wanted - self.blobs
         if missing:
@@ -295,7 +364,7 @@ class _Batch:
         rec.field_revs.update({name: rec.rev for name in merged.changed})
         self._save(rec, new=new)
         if "attachments" in merged.changed:
-            records.set_attachment_refs(self.conn, rec.id, attachment_hashes(rec.fields))
+            self._set_refs(rec.id, attachment_hashes(rec.fields))
 
     def _check_author(self, m: Mutation, existing: Stored) -> None:
         """A draft visit and an addendum are their author's: nobody else edits or finalizes
@@ -326,12 +395,14 @@ class _Batch:
             existing.deleted = True
             existing.rev = self.revs.next()
             self._save(existing, new=False)
-            records.set_attachment_refs(self.conn, existing.id, set())
+            self._set_refs(existing.id, set())
         return Result(m.id, "applied", existing.rev)
 
     def _delete_records_of(self, patient_id: str) -> None:
         """Deleting a patient deletes its other records with it, when the caller's role
         allows (``schema.patient_delete_refusal``); else the whole delete is refused."""
+        if self.early:
+            raise NeedsLock("patient delete")  # which records a patient has: not re-checked
         rows = self.conn.execute(select(db.records).where(db.records.c.patient_id == patient_id))
         for rec in map(records.from_row, rows):
             if self.cache.get(rec.id) is None:  # the batch's own version is newer
@@ -351,7 +422,7 @@ class _Batch:
             rec.deleted = True
             rec.rev = self.revs.next()
             self._save(rec, new=False)
-            records.set_attachment_refs(self.conn, rec.id, set())
+            self._set_refs(rec.id, set())
 
     def _place(
         self, m: Mutation, incoming: dict[str, Any], clock: dict[str, str]
@@ -441,52 +512,12 @@ def _rejected(mutation_id: int, refusal: Rejected) -> Result:
     )
 
 
-def _stored_results(conn: Connection, device_id: str, ids: list[int]) -> dict[int, Result]:
-    """Results of earlier pushes, so a retried push answers as the original did."""
-    if not ids:
-        return {}
-    t = db.push_results
-    rows = conn.execute(
-        select(t.c.results).where(
-            t.c.device_id == device_id, t.c.last_id >= min(ids), t.c.first_id <= max(ids)
-        )
-    ).scalars()
-    found: dict[int, Result] = {}
-    for text in rows:
-        parsed = protocol.parse_push_response({"last_mutation_id": 0, "results": json.loads(text)})
-        found.update({r.id: r for r in parsed.results})
-    return found
-
-
 _C = db.conflicts
 _INSERT_CONFLICT = Statement(
     insert(_C).values({c.name: bindparam(c.name) for c in _C.c if c.name != "id"})
 )
-_LAST_ID = Statement(
-    select(db.devices.c.last_mutation_id).where(db.devices.c.id == bindparam("device_id"))
-)
-_SET_LAST_ID = Statement(
-    update(db.devices)
-    .where(db.devices.c.id == bindparam("device_id"))
-    .values(last_mutation_id=bindparam("last"))
-)
-_R = db.push_results
-_INSERT_RESULTS = Statement(insert(_R).values({c.name: bindparam(c.name) for c in _R.c}))
-_FORGET_RESULTS = Statement(
-    delete(_R).where(_R.c.device_id == bindparam("device_id"), _R.c.last_id < bindparam("before"))
-)
 
 
-def _save_results(conn: Connection, device_id: str, fresh: list[dict[str, Any]], last: int) -> None:
-    _INSERT_RESULTS.run(
-        conn,
-        {
-            "device_id": device_id,
-            "first_id": fresh[0]["id"],
-            "last_id": last,
-            "results": db.dumps(fresh),
-        },
-    )
-    _SET_LAST_ID.run(conn, {"device_id": device_id, "last": last})
-    if last - KEEP_RESULTS > 1:  # below that no row can be old enough (ids start at 1)
-        _FORGET_RESULTS.run(conn, {"device_id": device_id, "before": last - KEEP_RESULTS})
+def queue_conflicts(pipeline: Pipeline, conflicts: list[dict[str, Any]]) -> None:
+    """Queue the rows of the conflicts a batch kept (``Batch.conflicts``)."""
+    pipeline.add_many(_INSERT_CONFLICT, conflicts)

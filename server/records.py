@@ -1,9 +1,10 @@
 """Stored records, the rev counter, attachment references and moving a patient's team.
 
-Revs come from a single counter row. A writer locks that row first thing in its
-transaction and keeps it until commit, so writers run one after another and their revs
-commit in order: a reader that has seen rev N has also seen every rev below N, and a pull
-never skips a rev that commits late.
+Revs come from a single counter row. A writer locks that row before it hands out a rev
+and keeps it until commit, so writers run one after another and their revs commit in
+order: a reader that has seen rev N has also seen every rev below N, and a pull never
+skips a rev that commits late. (Most writers lock it first thing; a push on PostgreSQL
+reads and merges first and re-checks what it read under the lock: ``server.optimistic``.)
 """
 
 from __future__ import annotations
@@ -12,10 +13,21 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    String,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from server import db
-from server.statement import InStatements, Statement
+from server.statement import InStatements, Pipeline, Statement
 from sync.protocol import Record, tombstone
 
 
@@ -171,6 +183,99 @@ def save_many(
     _UPDATE.run_many(conn, [{"record_id": rec.id, **_values(rec, now)} for rec in changed])
 
 
+# PostgreSQL (``server.optimistic``): a push's records written as one statement per kind,
+# the rows passed as arrays (in the binary format: no escaping) and unnested, so that the
+# statement's text (and its prepared plan) is the same for any number of rows, and it
+# costs one execution, not one a row.
+def _rows(names: tuple[str, ...]) -> Any:
+    arrays = [bindparam(name, type_=ARRAY(_R.c[name].type)) for name in names]
+    return func.unnest(*arrays).table_valued(*names).render_derived(name="v")
+
+
+_NEW = _rows(("id", "created_by", *_VALUES))
+_INSERT_ROWS = Statement(
+    insert(_R).from_select([c.name for c in _NEW.c], select(*_NEW.c)), binary=True
+)
+_CHANGED = _rows(("id", *_VALUES))
+_UPDATE_ROWS = Statement(
+    update(_R).where(_R.c.id == _CHANGED.c.id).values({n: _CHANGED.c[n] for n in _VALUES}),
+    binary=True,
+)
+_REVS_OF = Statement(
+    select(_R.c.id, _R.c.rev).where(_R.c.id == any_(bindparam("ids", type_=ARRAY(String)))),
+    binary=True,
+)
+_REFS = db.attachment_refs
+_DROP_REFS = Statement(
+    delete(_REFS).where(_REFS.c.record_id == any_(bindparam("ids", type_=ARRAY(String)))),
+    binary=True,
+)
+_ADD_REF = Statement(insert(_REFS).values(sha256=bindparam("sha256"), record_id=bindparam("id")))
+
+
+class Writes:
+    """A batch's records to insert and update on PostgreSQL, encoded before the rev lock
+    but for their revs, which ``queue_writes`` reads (so that little is left under it)."""
+
+    def __init__(self, new: list[Stored], changed: list[Stored], *, author: str, now: float):
+        self.new = new
+        self.changed = changed
+        self.author = author
+        self.now = now
+        self.encoded = {
+            rec.id: (db.dumps(rec.fields), db.dumps(rec.clock)) for rec in [*new, *changed]
+        }
+
+    def ids(self) -> set[str]:
+        """The ids of the records it writes."""
+        return {rec.id for rec in [*self.new, *self.changed]}
+
+
+def queue_writes(pipeline: Pipeline, batches: list[Writes]) -> None:
+    """Queue the writes of these batches, one statement per kind for them all, with the
+    records' revs as they are now."""
+    for statement, kind in ((_INSERT_ROWS, "new"), (_UPDATE_ROWS, "changed")):
+        rows = [(w, rec) for w in batches for rec in getattr(w, kind)]
+        if not rows:
+            continue
+        encoded = [w.encoded[rec.id] for w, rec in rows]
+        params = {
+            "id": [rec.id for _, rec in rows],
+            "type": [rec.type for _, rec in rows],
+            "team_id": [rec.team_id for _, rec in rows],
+            "patient_id": [rec.patient_id for _, rec in rows],
+            "fields": [fields for fields, _ in encoded],
+            "clock": [clock for _, clock in encoded],
+            "field_revs": [db.dumps(rec.field_revs) for _, rec in rows],
+            "rev": [rec.rev for _, rec in rows],
+            "deleted": [rec.deleted for _, rec in rows],
+            "updated_at": [w.now for w, _ in rows],
+        }
+        if kind == "new":
+            params["created_by"] = [w.author for w, _ in rows]
+        pipeline.add(statement, params)
+
+
+def queue_revs_of(pipeline: Pipeline, record_ids: list[str]) -> int:
+    """Queue the read of the (id, rev) of the stored records among these ids (PostgreSQL);
+    returns its place in the pipeline's answer."""
+    return pipeline.add(_REVS_OF, {"ids": record_ids})
+
+
+def queue_attachment_refs(pipeline: Pipeline, refs: dict[str, set[str]]) -> None:
+    """Queue ``set_attachment_refs`` for each record of ``refs`` (PostgreSQL)."""
+    if refs:
+        pipeline.add(_DROP_REFS, {"ids": sorted(refs)})
+        pipeline.add_many(
+            _ADD_REF,
+            [
+                {"sha256": h, "id": record_id}
+                for record_id in sorted(refs)
+                for h in sorted(refs[record_id])
+            ],
+        )
+
+
 _REV = db.counters.c.name == "rev"
 # The no-op UPDATE takes the row lock (PostgreSQL) and reads the value in one statement.
 _LOCK_REVS = Statement(
@@ -178,6 +283,11 @@ _LOCK_REVS = Statement(
 )
 _SET_REVS = Statement(update(db.counters).where(_REV).values(value=bindparam("last")))
 _HIGH_WATER = Statement(select(db.counters.c.value).where(_REV))
+LOCK = Statement(select(db.counters.c.value).where(_REV).with_for_update())
+"""Locks the rev counter and reads it (PostgreSQL: ``Revs`` uses a no-op UPDATE, which
+SQLite runs too, but that writes a row version each time)."""
+SET = _SET_REVS
+"""Stores the last rev handed out (``{"last": rev}``)."""
 
 
 class Revs:

@@ -13,7 +13,17 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
-from server import attachments, audit, auth, passwords, pull, push, records, throttle
+from server import (
+    attachments,
+    audit,
+    auth,
+    optimistic,
+    passwords,
+    pull,
+    push,
+    records,
+    throttle,
+)
 from server.bodies import parse_json
 from server.db import Database
 from server.errors import Forbidden, Invalid, Throttled, Unauthorized, Unavailable
@@ -31,6 +41,7 @@ class Service:
         self.settings = settings
         self.database = database
         self.clock = clock
+        self.pushes = None if database.is_sqlite else optimistic.Writer(database)
 
     def check_address(self, address: str) -> None:
         """Raise Throttled when the client address is over its sign-in limit (before any
@@ -164,9 +175,21 @@ class Service:
         return self._push(token, lambda: parse_json(data, encoding, self.settings.body_limit))
 
     def _push(self, token: str | None, body: Callable[[], object]) -> dict[str, Any]:
-        # One transaction, in the order of the checks: the token first (no work on a
-        # stranger's body), then the body's own checks, then the rev lock, which pushes
-        # queue on in PostgreSQL (SQLite runs one writer at a time from BEGIN anyway).
+        # In the order of the checks: the token first (no work on a stranger's body), then
+        # the body's own checks, then the records.
+        if self.pushes is not None:
+            # PostgreSQL: read and merge before the rev lock that pushes queue on, then
+            # write with others merged meanwhile, holding it for two round trips
+            # (server.optimistic).
+            with self.database.read() as conn:
+                caller = auth.authenticate(conn, token, self.settings, self.clock(), touch=False)
+                batch = push.prepare(body(), self.settings, self.clock())
+                merged = optimistic.merge(conn, caller, batch, self.clock())
+            if merged is None:
+                return self.pushes.under_lock(caller, batch, self.clock())
+            return self.pushes.write(merged)
+        # SQLite runs one writer at a time from BEGIN: nothing to gain by merging before
+        # the rev lock, so one transaction takes it first.
         with self.database.write() as conn:
             caller = auth.authenticate(conn, token, self.settings, self.clock())
             batch = push.prepare(body(), self.settings, self.clock())

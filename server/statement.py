@@ -14,18 +14,26 @@ Use it only for statements whose values need no type conversion on the way in or
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, bindparam
 from sqlalchemy.sql.expression import Executable
 
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")  # psycopg's named placeholder, text or binary
+
 
 class Statement:
-    """A Core statement run straight on the transaction's driver connection."""
+    """A Core statement run straight on the transaction's driver connection.
 
-    def __init__(self, statement: Executable) -> None:
+    ``binary`` sends its parameters in PostgreSQL's binary format (psycopg's ``%b``):
+    for arrays, whose text form the driver escapes element by element in Python.
+    """
+
+    def __init__(self, statement: Executable, *, binary: bool = False) -> None:
         self.statement = statement
+        self.binary = binary
         # dialect name -> (SQL text, positional parameter names or None, fixed values)
         self._compiled: dict[str, tuple[str, list[str] | None, dict[str, Any]]] = {}
 
@@ -36,7 +44,10 @@ class Statement:
             compiled = self.statement.compile(dialect=dialect)  # type: ignore[attr-defined]
             names = list(compiled.positiontup) if compiled.positional else None
             fixed = {k: v for k, v in compiled.params.items() if v is not None}
-            found = self._compiled[dialect.name] = (compiled.string, names, fixed)
+            sql = compiled.string
+            if self.binary and dialect.name == "postgresql":
+                sql = _PLACEHOLDER.sub(r"%(\1)b", sql)
+            found = self._compiled[dialect.name] = (sql, names, fixed)
         return found
 
     def _args(
@@ -105,3 +116,67 @@ class InStatements:
     def params(self, values: Sequence[Any]) -> dict[str, Any]:
         """The parameters that fill the IN list with ``values``."""
         return {f"{self._prefix}{i}": value for i, value in enumerate(values)}
+
+
+class Pipeline:
+    """Statements sent together and answered together: one round trip on PostgreSQL
+    (psycopg's pipeline mode), one statement after another elsewhere.
+
+    Each statement still runs on its own, in order, so under READ COMMITTED each one sees
+    what committed before it started: a read queued after a lock sees every change of the
+    transaction that held the lock before. An error stops the rest and is raised by
+    ``run``, translated like any other (``server.db``).
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._queued: list[tuple[Statement, Any, bool]] = []
+
+    def add(self, statement: Statement, params: Mapping[str, Any] | None = None) -> int:
+        """Queue a statement; returns its place in ``run``'s answer."""
+        self._queued.append((statement, params or {}, False))
+        return len(self._queued) - 1
+
+    def add_many(self, statement: Statement, params: Sequence[Mapping[str, Any]]) -> None:
+        """Queue a statement once per parameter set (nothing when there are none)."""
+        if params:
+            self._queued.append((statement, params, True))
+
+    def run(self, *, commit: bool = False) -> list[list[Any]]:
+        """Send everything queued; the rows of each statement, in the order queued.
+
+        ``commit`` ends the transaction in the same round trip on PostgreSQL (the
+        ``Database`` transaction then finds nothing left to commit, so nothing may run
+        after it); elsewhere the transaction commits when its block ends, as usual.
+        """
+        queued, self._queued = self._queued, []
+        raw = self._conn.connection.dbapi_connection
+        pipeline = getattr(raw, "pipeline", None)
+        if pipeline is None:  # not psycopg: one statement at a time
+            answers: list[list[Any]] = []
+            for statement, params, many in queued:
+                if many:
+                    statement.run_many(self._conn, params)
+                answers.append([] if many else statement.rows(self._conn, params))
+            return answers
+        assert raw is not None
+        cursors = []
+        with pipeline():
+            for statement, params, many in queued:
+                sql, names, fixed = statement._prepare(self._conn)
+                cursor = raw.cursor()
+                if many:
+                    cursor.executemany(sql, [statement._args(names, fixed, p) for p in params])
+                else:
+                    cursor.execute(sql, statement._args(names, fixed, params))
+                cursors.append(cursor)
+            if commit:
+                # A statement like the others, answered with them at the one sync of the
+                # pipeline's end (``raw.commit()`` would sync once more); the driver
+                # then sees the transaction ended, and commits nothing more.
+                raw.execute("COMMIT")
+        try:
+            return [list(c.fetchall()) if c.description else [] for c in cursors]
+        finally:
+            for cursor in cursors:
+                cursor.close()

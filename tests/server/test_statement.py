@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, func, insert, select
 
 from server import db
 from server.errors import Conflict
-from server.statement import InStatements, Statement
+from server.statement import InStatements, Pipeline, Statement
 
 _TEAM = insert(db.teams).values(id=bindparam("id"), name=bindparam("name"), created_at=1.0)
 ADD_TEAM = Statement(_TEAM)
@@ -48,3 +48,31 @@ def test_driver_errors_are_translated_and_roll_back(database):
         ADD_TEAM.run(conn, {"id": "t1", "name": "Again"})  # duplicate key
     with database.read() as conn:
         assert conn.execute(select(db.teams.c.id)).scalars().all() == ["t1"]
+
+
+def test_a_pipeline_answers_each_statement_in_order_and_can_commit(database):
+    with database.write() as conn:
+        pipeline = Pipeline(conn)
+        pipeline.add_many(ADD_TEAM, [{"id": f"t{i}", "name": f"Team {i}"} for i in range(3)])
+        pipeline.add_many(ADD_TEAM, [])  # nothing to do
+        # A read queued after writes sees them.
+        names = pipeline.add(NAMES(2), NAMES.params(["t2", "t0"]))
+        nothing = pipeline.add(Statement(select(db.teams.c.id).where(db.teams.c.id == "none")))
+        answer = pipeline.run(commit=True)
+        assert [row[0] for row in answer[names]] == ["Team 0", "Team 2"]
+        assert answer[nothing] == []
+        assert len(answer) == 3
+        assert Pipeline(conn).run() == []
+    with database.read() as conn:  # committed (on PostgreSQL by the pipeline itself)
+        assert conn.execute(select(func.count()).select_from(db.teams)).scalar() == 3
+
+
+def test_a_pipeline_error_is_translated_and_rolls_everything_back(database):
+    with pytest.raises(Conflict), database.write() as conn:
+        pipeline = Pipeline(conn)
+        pipeline.add(ADD_TEAM, {"id": "t1", "name": "One"})
+        pipeline.add(ADD_TEAM, {"id": "t1", "name": "Again"})  # duplicate key
+        pipeline.add(ADD_TEAM, {"id": "t2", "name": "Two"})
+        pipeline.run(commit=True)
+    with database.read() as conn:
+        assert conn.execute(select(db.teams.c.id)).scalars().all() == []
