@@ -88,6 +88,7 @@ CHUNK_DOCS = 512  # documents per entry when compacting: few large decryptions o
 # A compacted entry is decrypted and parsed in one call, which holds the interpreter: at
 # 256 KB that is a few ms, so the UI's loop keeps its turns while a big store opens.
 CHUNK_BYTES = 1 << 18
+FREEZE_BATCH = 200  # documents in one commit (a pulled page) taken out of the collector
 RELEASE_IN_THREAD = 2_000  # documents: a store this big is freed beside the UI (_release)
 COMPACT_MIN_BYTES = 1 << 20  # never compact a small file
 COMPACT_RATIO = 2.0  # compact when the file is this many times the live data
@@ -95,8 +96,12 @@ COMPACT_RATIO = 2.0  # compact when the file is this many times the live data
 # re-sealed at its end; more are sealed first without the lock (a save waits < 1 ms).
 SWITCH_BATCHES = 16
 # While encoding, a compaction hands the interpreter to other threads (a save, the UI's
-# loop) every this many documents, instead of making them wait for the 5 ms switch interval.
+# loop) every this many documents, instead of making them wait for the 5 ms switch interval
+# (twice in a save: after its write and after its fsync). It sleeps, if briefly: a thread
+# that releases the interpreter and asks for it back at once mostly gets it back.
 YIELD_DOCS = 32
+YIELD_SECONDS = 0.0001
+SYNC_EVERY = 4 << 20  # bytes a compaction writes between two flushes (write_temp)
 
 # ASCII-only JSON parses faster than UTF-8 with accents (most text here is ASCII anyway).
 _ENCODE = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), check_circular=False).encode
@@ -146,13 +151,21 @@ def write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
     fsync_dir(path.parent)
 
 
-def write_temp(path: Path, chunks: Iterable[bytes]) -> Path:
-    """Write and fsync ``path``.tmp (mode 0600); the caller renames it into place."""
+def write_temp(path: Path, chunks: Iterable[bytes], *, sync_every: int = 0) -> Path:
+    """Write and fsync ``path``.tmp (mode 0600); the caller renames it into place.
+
+    ``sync_every`` bytes, it also flushes what it wrote so far: a save's fsync beside one
+    of a few hundred MB waited for that (70 ms), beside one of a few MB it does not."""
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
+        unsynced = 0
         for chunk in chunks:
             _write_all(fd, chunk)
+            unsynced += len(chunk)
+            if sync_every and unsynced >= sync_every:
+                fsync(fd)
+                unsynced = 0
         fsync(fd)
     except BaseException:
         os.close(fd)
@@ -264,6 +277,11 @@ class JournalStorage(Storage):
                 self._apply(table, doc_id, doc, len(part))
             if self._since is not None:
                 self._since.append(changes)
+            if len(changes) >= FREEZE_BATCH:
+                # A pulled page: its documents stay, like those loaded at open (see _load).
+                # Left in the collector's sight, a first sync of 100k records made full
+                # collections of up to 300 ms, holding the UI's loop too.
+                gc.freeze()
             grown = self._size > COMPACT_MIN_BYTES and self._size > COMPACT_RATIO * self._live
             if grown and self._compactor is None and self._since is None:
                 self._compactor = threading.Thread(
@@ -318,7 +336,7 @@ class JournalStorage(Storage):
             file_id = os.urandom(16)
             entries, _ = self._encode(file_id, snapshot, cancellable=True)
             del snapshot
-            tmp = write_temp(self.path, entries)
+            tmp = write_temp(self.path, entries, sync_every=SYNC_EVERY)
             seq, size = len(entries) - 1, sum(map(len, entries))
             del entries
             while True:
@@ -342,7 +360,7 @@ class JournalStorage(Storage):
                 self._since = None
                 retired, self._retired = self._retired, []
             for fd in retired:
-                os.close(fd)
+                _free(fd)
 
     def _append(
         self, tmp: Path, file_id: bytes, seq: int, size: int, batches: list[Changes]
@@ -480,24 +498,33 @@ class JournalStorage(Storage):
         sizes: dict[str, dict[str, int]] = {}
         keys: list[list[str]] = []
         parts: list[bytes] = []
-        size = 0
-        items = [(t, i, d) for t, docs in data.items() for i, d in docs.items()]
-        for n, (table, doc_id, doc) in enumerate(items, 1):
-            if cancellable and n % YIELD_DOCS == 0:
-                time.sleep(0)  # lets a waiting thread take the GIL now
-            keys.append([table, doc_id])
-            parts.append(_ENCODE(doc).encode())
-            sizes.setdefault(table, {})[doc_id] = len(parts[-1])
-            size += len(parts[-1])
-            if len(keys) >= CHUNK_DOCS or size >= CHUNK_BYTES or n == len(items):
-                if cancellable and self._closing:
-                    raise _Cancelled
-                head = _ENCODE(keys).encode()
-                body = b"[" + b",".join(parts) + b"]"
-                payload = self._seal(file_id, len(entries), head, body)
-                crc = zlib.crc32(len(payload).to_bytes(4, "big"))
-                entries.append(FRAME.pack(len(payload), crc) + payload)
-                keys, parts, size = [], [], 0
+        size = n = 0
+
+        def flush() -> None:
+            nonlocal keys, parts, size
+            if cancellable and self._closing:
+                raise _Cancelled
+            head = _ENCODE(keys).encode()
+            body = b"[" + b",".join(parts) + b"]"
+            payload = self._seal(file_id, len(entries), head, body)
+            crc = zlib.crc32(len(payload).to_bytes(4, "big"))
+            entries.append(FRAME.pack(len(payload), crc) + payload)
+            keys, parts, size = [], [], 0
+
+        for table, docs in data.items():
+            table_sizes = sizes.setdefault(table, {})
+            for doc_id, doc in docs.items():
+                n += 1
+                if cancellable and n % YIELD_DOCS == 0:
+                    time.sleep(YIELD_SECONDS)  # lets a waiting thread take the GIL now
+                keys.append([table, doc_id])
+                parts.append(_ENCODE(doc).encode())
+                table_sizes[doc_id] = len(parts[-1])
+                size += len(parts[-1])
+                if len(keys) >= CHUNK_DOCS or size >= CHUNK_BYTES:
+                    flush()
+        if keys:
+            flush()
         return entries, sizes
 
     def _rewrite(self, data: Data) -> None:
@@ -611,6 +638,20 @@ class JournalStorage(Storage):
             fsync(fd)
         finally:
             os.close(fd)
+
+
+def _free(fd: int) -> None:
+    """Close a replaced journal, giving its blocks back a few MB at a time: freed at once,
+    a few hundred MB made the next saves' fsyncs wait 25 ms for the file system."""
+    try:
+        size = os.fstat(fd).st_size
+        while size > 0:
+            size = max(0, size - SYNC_EVERY)
+            os.ftruncate(fd, size)  # the file has no name any more: nobody else sees it
+    except OSError:
+        pass  # the last close frees what is left
+    finally:
+        os.close(fd)
 
 
 def _release(data: Data) -> None:

@@ -199,8 +199,7 @@ async def run(port: int, directory: Path, edits: int) -> dict[str, Any]:
     pull_s = time.perf_counter() - start
     assert pulled.ok, pulled
     pull_bytes = wire.total - before
-    # This process's high-water mark so far: the phone's side of the pull (kB on Linux).
-    pull_peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    pull_peak_rss_mb = _peak_rss_mb()
 
     mine = store.list("patient")[:edits] + store.list("task")
     for i, rec in enumerate(mine[:edits]):
@@ -241,6 +240,17 @@ async def run(port: int, directory: Path, edits: int) -> dict[str, Any]:
         "healthz_rps": round(healthz_rps),
         "store_apply_records_per_s": round(len(page) / apply_s),
     }
+
+
+def _peak_rss_mb() -> float:
+    """This process's resident-memory high-water mark so far: the phone's side of the pull.
+    VmHWM where there is /proc (ru_maxrss would carry a parent's peak over fork and exec)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    line = next(x for x in status.splitlines() if x.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gc
 import hashlib
 import json
 import os
@@ -448,7 +449,7 @@ def test_a_failed_compaction_beside_the_saves_loses_nothing(
     monkeypatch.setattr(journal, "COMPACT_MIN_BYTES", 16_384)
     failures = []
 
-    def full_disk(*_args: object) -> None:
+    def full_disk(*_args: object, **_kwargs: object) -> None:
         failures.append(1)
         raise OSError("no space left on device")
 
@@ -630,4 +631,48 @@ def test_a_big_store_is_freed_in_a_thread_at_close(
     assert len(released) == 1 and released[0] and not any(released[0].values())
     store = open_store(tmp_path / "s")  # freed from memory, not from the disk
     assert len(store.list("patient")) == 10
+    store.close()
+
+
+def test_loaded_and_pulled_documents_are_kept_out_of_the_collector(tmp_path: Path) -> None:
+    # Full collections walking 100k records stalled every thread (the UI's) for 300 ms.
+    from benchmarks.store import build
+
+    gc.unfreeze()
+    store = open_store(tmp_path / "s")
+    store.apply_pull(build(journal.FREEZE_BATCH, seed=1), [], 1)
+    assert gc.get_freeze_count() > 0
+    gc.unfreeze()
+    store.put("patient", {"name": "One save"})  # a save of its own is not frozen
+    assert gc.get_freeze_count() == 0
+    store.close()
+    store = open_store(tmp_path / "s")
+    assert gc.get_freeze_count() > 0 and len(store.list()) == journal.FREEZE_BATCH + 1
+    store.close()
+    gc.unfreeze()
+
+
+def test_a_compaction_flushes_as_it_writes_and_frees_the_old_file_gradually(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(journal, "SYNC_EVERY", 64 << 10)
+    store = open_store(tmp_path / "s")
+    p = store.put("patient", {"name": "Ada"})
+    for n in range(60):
+        store.put("visit", {"patient_id": p["id"], "summary": f"{n} " + "x" * 3_900})
+    old_size = journal_path(tmp_path / "s").stat().st_size
+    syncs: list[int] = []
+    truncated: list[int] = []
+    real_fsync, real_truncate = journal.fsync, journal.os.ftruncate
+    monkeypatch.setattr(journal, "fsync", lambda fd: (syncs.append(fd), real_fsync(fd)))
+    monkeypatch.setattr(
+        journal.os, "ftruncate", lambda fd, n: (truncated.append(n), real_truncate(fd, n))
+    )
+    open_fds = len(os.listdir("/proc/self/fd"))
+    store.compact()
+    assert len(syncs) >= 3  # the new file as it is written, not once at the end
+    steps = [old_size, *truncated]
+    assert truncated[-1] == 0 and len(truncated) >= old_size // (64 << 10)
+    assert all(0 < a - b <= 64 << 10 for a, b in zip(steps, steps[1:], strict=False))
+    assert len(os.listdir("/proc/self/fd")) == open_fds  # the old journal was closed
     store.close()
