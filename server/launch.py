@@ -83,6 +83,32 @@ def seed_demo(
     return cli(database_url, "seed-demo", *flags, env=env, cwd=cwd)
 
 
+def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+    """Wait until ``url`` answers 200; RuntimeError with the end of ``log`` when ``proc``
+    exits first or ``timeout`` seconds pass (a child that serves HTTP: the app, say)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: process exited\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer in {timeout} s\n{log.read_text()[-3000:]}")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the child, SIGKILL it after 10 s, and reap it."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 class ClockFile:
     """The offset (seconds) a test server adds to its clock, kept in ``path``."""
 

@@ -16,12 +16,10 @@ import contextlib
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -44,29 +42,6 @@ NO_TOOLTIP = """() => [...document.querySelectorAll('[aria-owns]')]
 
 
 free_port = launch.free_port
-
-
-def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url}: process exited\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} did not answer in {timeout} s\n{log.read_text()[-3000:]}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -111,10 +86,10 @@ def liaison_app(tmp_path_factory: pytest.TempPathFactory, liaison_server: str) -
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_http(base, proc, log, timeout=90)
+        launch.wait_http(base, proc, log, timeout=90)
         yield base
     finally:
-        _stop(proc)
+        launch.stop(proc)
 
 
 class Ui:

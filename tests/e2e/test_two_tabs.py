@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from server import launch
-from tests.e2e.conftest import ROOT, VIEWPORT, Ui, _stop, _wait_http, free_port
+from tests.e2e.conftest import ROOT, VIEWPORT, Ui, free_port
 
 pytestmark = pytest.mark.browser
 PIN = "246813"
@@ -43,10 +43,10 @@ def served(
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_http(base, proc, log, timeout=90)
+        launch.wait_http(base, proc, log, timeout=90)
         yield base, log
     finally:
-        _stop(proc)
+        launch.stop(proc)
 
 
 @pytest.fixture(scope="module")
