@@ -401,12 +401,16 @@ def test_edits_during_a_sync_stay_pending() -> None:
 
 
 def test_an_edit_made_during_the_pull_stays_pending_and_wins_locally() -> None:
-    server, store = FakeServer(), MemoryStore()
+    # One wall clock for both devices, moved between the edits: on the real one two edits
+    # could fall in one millisecond, and the tie goes to the larger node id (dev2's).
+    now = [1_790_000_000_000]
+    server, store = FakeServer(), MemoryStore(wall=lambda: now[0])
     patient(store)
     engine = engine_for(server, store)
     assert sync(engine).ok
-    other = MemoryStore("dev2")
+    other = MemoryStore("dev2", wall=lambda: now[0])
     other.records = json.loads(json.dumps(store.records))
+    now[0] += 1000
     other.put("patient", {"name": "Ana B"}, PATIENT)
     assert sync(engine_for(server, other, token="tok2")).ok
 
@@ -414,6 +418,7 @@ def test_an_edit_made_during_the_pull_stays_pending_and_wins_locally() -> None:
 
     def pull_and_edit(device: str, cursor: int, limit: int) -> JSON:
         page = original(device, cursor, limit)
+        now[0] += 1000
         store.put("patient", {"name": "Ana C"}, PATIENT)  # the user typed during the pull
         return page
 
