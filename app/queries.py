@@ -94,83 +94,97 @@ class Today:
         return not (self.rounds or self.visits or self.follow_ups or self.referrals)
 
 
-def _names(store: Any) -> dict[str, str]:
-    return {p["id"]: str(_f(p).get("name", "")) for p in store.scan("patient")}
+def _names(store: Any, patient_ids: Iterable[Any]) -> dict[str, str]:
+    """The names of these patients (only these: the records stay where they are)."""
+    wanted = dict.fromkeys(str(p) for p in patient_ids if p)
+    return {p["id"]: str(_f(p).get("name", "")) for p in store.peek(wanted)}
+
+
+def _due_by(store: Any, kind: str, day: dt.date, is_open: Any) -> list[str]:
+    """Ids of the open records of ``kind`` (by their state) due on or before ``day``."""
+    found = []
+    for rid, _, when, state in store.facts(kind):
+        due = _date(when)
+        if is_open(state) and due is not None and due <= day:
+            found.append(rid)
+    return found
 
 
 def today(store: Any, day: dt.date) -> Today:
-    """What is on for ``day``: the Today screen's read model."""
-    names = _names(store)
+    """What is on for ``day``: the Today screen's read model. It picks the records by
+    their facts (``Store.facts``) and reads only those it shows."""
+    iso = day.isoformat()
+    rounds = store.peek(r for r, _, when, _ in store.facts("round") if when[:10] == iso)
+    visits = store.peek(v for v, _, when, _ in store.facts("visit") if when[:10] == iso)
+    tasks = store.peek(_due_by(store, "task", day, lambda state: state == "open"))
+    referrals = store.peek(_due_by(store, "referral", day, OPEN_REFERRALS.__contains__))
+    names = _names(store, (_f(r).get("patient_id") for r in (*visits, *tasks, *referrals)))
     sites = {s["id"]: str(_f(s).get("name", "")) for s in store.scan("site")}
     out = Today()
-    for r in store.scan("round"):
+    for r in rounds:
         f = _f(r)
-        if _date(f.get("date")) == day:
-            out.rounds.append(
-                Item(
-                    r["id"],
-                    "round",
-                    sites.get(f.get("site_id") or "", "Office round"),
-                    detail=plural(len(f.get("attendees") or []), "attendee"),
-                    when=str(f.get("date")),
-                )
+        out.rounds.append(
+            Item(
+                r["id"],
+                "round",
+                sites.get(f.get("site_id") or "", "Office round"),
+                detail=plural(len(f.get("attendees") or []), "attendee"),
+                when=str(f.get("date")),
             )
-    for v in store.scan("visit"):
+        )
+    for v in visits:
         f = _f(v)
-        if _date(f.get("started_at")) == day:
-            pid = f.get("patient_id")
-            out.visits.append(
-                Item(
-                    v["id"],
-                    "visit",
-                    names.get(str(pid), "Unknown patient"),
-                    detail=" · ".join(
-                        filter(
-                            None,
-                            [
-                                label(f.get("setting")),
-                                "Final" if f.get("status") == "final" else "Draft",
-                            ],
-                        )
-                    ),
-                    when=str(f.get("started_at", ""))[11:16],
-                    patient_id=pid,
-                    variant=str(f.get("setting") or ""),
-                )
+        pid = f.get("patient_id")
+        out.visits.append(
+            Item(
+                v["id"],
+                "visit",
+                names.get(str(pid), "Unknown patient"),
+                detail=" · ".join(
+                    filter(
+                        None,
+                        [
+                            label(f.get("setting")),
+                            "Final" if f.get("status") == "final" else "Draft",
+                        ],
+                    )
+                ),
+                when=str(f.get("started_at", ""))[11:16],
+                patient_id=pid,
+                variant=str(f.get("setting") or ""),
             )
-    for t in store.scan("task"):
+        )
+    for t in tasks:
         f = _f(t)
         due = _date(f.get("due_date"))
-        if not f.get("done") and due is not None and due <= day:
-            pid = f.get("patient_id")
-            out.follow_ups.append(
-                Item(
-                    t["id"],
-                    "task",
-                    str(f.get("title", "")),
-                    detail=names.get(str(pid), ""),
-                    when=str(f.get("due_date")),
-                    patient_id=pid,
-                    overdue=due < day,
-                    variant="open",
-                )
+        pid = f.get("patient_id")
+        out.follow_ups.append(
+            Item(
+                t["id"],
+                "task",
+                str(f.get("title", "")),
+                detail=names.get(str(pid), ""),
+                when=str(f.get("due_date")),
+                patient_id=pid,
+                overdue=due is not None and due < day,
+                variant="open",
             )
-    for r in store.scan("referral"):
+        )
+    for r in referrals:
         f = _f(r)
         due = _date(f.get("due_date"))
-        if f.get("status") in OPEN_REFERRALS and due is not None and due <= day:
-            pid = f.get("patient_id")
-            out.referrals.append(
-                Item(
-                    r["id"],
-                    "referral",
-                    f"{label(f.get('need')) or 'Referral'} — {f.get('to_name') or 'resource'}",
-                    detail=names.get(str(pid), ""),
-                    when=str(f.get("due_date")),
-                    patient_id=pid,
-                    overdue=due < day,
-                )
+        pid = f.get("patient_id")
+        out.referrals.append(
+            Item(
+                r["id"],
+                "referral",
+                f"{label(f.get('need')) or 'Referral'} — {f.get('to_name') or 'resource'}",
+                detail=names.get(str(pid), ""),
+                when=str(f.get("due_date")),
+                patient_id=pid,
+                overdue=due is not None and due < day,
             )
+        )
     out.visits.sort(key=lambda i: i.when)
     out.follow_ups.sort(key=lambda i: i.when)
     out.referrals.sort(key=lambda i: i.when)
@@ -200,59 +214,86 @@ class CaseloadPage:
     more: int
 
 
+@dataclass(frozen=True)
+class _Activity:
+    """What a patient's row says of their records, from the records' facts."""
+
+    follow_up: bool
+    open_referrals: int
+    last_seen: str
+
+
 def caseload(
     store: Any, text: str, filter_name: str, day: dt.date, limit: int = PAGE
 ) -> CaseloadPage:
     """Active patients matching ``text`` (by name or phone digits) and the filter, best
     first: the first ``limit`` of them.
 
-    With no filter only the rows shown are worked out, each from its patient's own records,
-    so the list costs the same at 100 patients and at 5,000; a filter needs every patient's.
+    Patients are picked by their facts (``Store.facts``: status, due dates, last visit) and
+    only the rows shown read their patient's record. With no filter only the rows shown are
+    worked out, so the list costs the same at 100 patients and at 5,000; a filter needs
+    every patient's facts.
     """
-    patients = store.peek(store.patient_ids(text))
-    active = [p for p in patients if _f(p).get("status", "active") != "closed"]
+    active = [
+        i for i in store.patient_ids(text) if (store.fact(i) or ("", "active"))[1] != "closed"
+    ]
     if filter_name == "all":
-        shown = [_row(p, store.scan(patient_id=p["id"]), day) for p in active[:limit]]
-        return CaseloadPage(shown, len(active) - len(shown))
-    rows = [_row(p, store.scan(patient_id=p["id"]), day) for p in active]
-    kept = _filtered(rows, filter_name, day)
-    return CaseloadPage(kept[:limit], max(0, len(kept) - limit))
+        page = [(i, _activity(store, i, day)) for i in active[:limit]]
+        return CaseloadPage(_rows(store, page), len(active) - len(page))
+    kept = _filtered([(i, _activity(store, i, day)) for i in active], filter_name, day)
+    return CaseloadPage(_rows(store, kept[:limit]), max(0, len(kept) - limit))
 
 
-def _row(patient: Record, records: Iterable[Record], day: dt.date) -> PatientRow:
-    """The patient's row, from the records naming the patient (live ones)."""
+def _activity(store: Any, patient_id: str, day: dt.date) -> _Activity:
+    """The patient's follow-ups, open referrals and last visit, from their records' facts."""
     follow_up, referrals, seen = False, 0, ""
-    for r in records:
-        f, kind = _f(r), r.get("type")
+    for _, kind, when, state in store.facts(patient_id=patient_id):
         if kind == "task":
-            due = _date(f.get("due_date"))
-            follow_up = follow_up or (not f.get("done") and due is not None and due <= day)
+            due = _date(when)
+            follow_up = follow_up or (state == "open" and due is not None and due <= day)
         elif kind == "visit":
-            follow_up = follow_up or f.get("status") != "final"
-            seen = max(seen, str(f.get("started_at") or ""))
-        elif kind == "referral" and f.get("status") in OPEN_REFERRALS:
+            follow_up = follow_up or state != "final"
+            seen = max(seen, when)
+        elif kind == "referral" and state in OPEN_REFERRALS:
             referrals += 1
-    f = _f(patient)
+    return _Activity(follow_up, referrals, seen)
+
+
+def _rows(store: Any, page: list[tuple[str, _Activity]]) -> list[PatientRow]:
+    """The rows shown: each reads its patient's record (name, risk flags)."""
+    patients = {p["id"]: p for p in store.peek(i for i, _ in page)}
+    return [_row(patients[i], a) for i, a in page if i in patients]
+
+
+def _row(patient: Record, activity: _Activity) -> PatientRow:
+    f, seen, referrals = _f(patient), activity.last_seen, activity.open_referrals
     bits = [f"Seen {seen[:10]}" if seen else "Not seen yet"]
     if referrals:
         bits.append(plural(referrals, "open referral"))
     if f.get("risk_flags"):
         bits.append(", ".join(f["risk_flags"][:2]))
     return PatientRow(
-        patient["id"], str(f.get("name", "")), " · ".join(bits), follow_up, referrals, seen or None
+        patient["id"],
+        str(f.get("name", "")),
+        " · ".join(bits),
+        activity.follow_up,
+        referrals,
+        seen or None,
     )
 
 
-def _filtered(rows: list[PatientRow], filter_name: str, day: dt.date) -> list[PatientRow]:
-    """The rows (by name) the filter keeps; most recently seen first for "recent"."""
+def _filtered(
+    rows: list[tuple[str, _Activity]], filter_name: str, day: dt.date
+) -> list[tuple[str, _Activity]]:
+    """The patients (by name) the filter keeps; most recently seen first for "recent"."""
     if filter_name == "recent":
         since = (day - dt.timedelta(days=RECENT_DAYS)).isoformat()
-        recent = (r for r in rows if (r.last_seen or "") >= since)
-        return sorted(recent, key=lambda r: r.last_seen or "", reverse=True)
+        recent = (r for r in rows if r[1].last_seen >= since)
+        return sorted(recent, key=lambda r: r[1].last_seen, reverse=True)
     if filter_name == "follow_up":
-        return [r for r in rows if r.follow_up]
+        return [r for r in rows if r[1].follow_up]
     if filter_name == "open_referrals":
-        return [r for r in rows if r.open_referrals]
+        return [r for r in rows if r[1].open_referrals]
     return rows  # in the order given: by name
 
 
@@ -295,9 +336,14 @@ def patient_page(store: Any, patient_id: str, day: dt.date) -> PatientPage | Non
     if patient is None or patient.get("deleted") or patient.get("type") != "patient":
         return None
     f = _f(patient)
-    rounds = {r["id"]: r for r in store.scan("round")}
     items: list[Item] = []
     records = {r["id"]: r for r in store.scan(patient_id=patient_id)}
+    rounds = {  # only the rounds the patient was discussed in
+        r["id"]: r
+        for r in store.peek(
+            str(_f(e).get("round_id")) for e in records.values() if e["type"] == "round_entry"
+        )
+    }
     for r in records.values():
         rf, kind, rid = _f(r), r.get("type"), r["id"]
         when = _created(r)

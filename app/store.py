@@ -31,6 +31,7 @@ from tinydb.table import Document, Table
 
 from app.blobs import BlobStore
 from app.errors import RecordNotFound, StoreClosed
+from app.facts import Fact, fact_of
 from app.storage import Changes, Doc, JournalStorage, fsync_dir
 from sync import merge as merging
 from sync import merged, visits
@@ -56,6 +57,7 @@ _LETTERS = str.maketrans(
 )
 
 Records = list[Doc]
+Facts = tuple[str, str, str]  # type, when, state
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -111,6 +113,7 @@ class Store:
         self._by_patient: dict[str, dict[str, None]] = {}  # patient id -> record ids
         self._by_type: dict[str, dict[str, None]] = {}  # record type -> record ids
         self._names: dict[str, str] = {}  # live patient id -> folded name, phone digits
+        self._facts: dict[str, Facts] = {}  # live record id -> type, when, state (app.facts)
         self._by_name: builtins.list[tuple[str, str]] | None = None  # _names sorted, cached
         self._pending: Counter[str] = Counter()  # record id -> mutations in the outbox
         self._refs: Counter[str] = Counter()  # blob hash -> records and mutations naming it
@@ -158,7 +161,7 @@ class Store:
                 self._storage.close()
                 self._storage = None
             self._by_patient, self._by_type, self._names, self._by_name = {}, {}, {}, None
-            self._refs = Counter()
+            self._facts, self._refs = {}, Counter()
 
     # -- the one write primitive ------------------------------------------------------
 
@@ -348,6 +351,27 @@ class Store:
             if not words:
                 return [i for _, i in self._by_name]
             return [i for n, i in self._by_name if all(w in n for w in words)]
+
+    def facts(
+        self, type: str | None = None, *, patient_id: str | None = None
+    ) -> builtins.list[tuple[str, str, str, str]]:
+        """``(id, type, when, state)`` of the live records by type and/or patient that have
+        facts (``app.facts``): what a list filters on, without reading the records."""
+        with self._lock:
+            if patient_id is not None:
+                ids: Iterable[str] = self._by_patient.get(patient_id, ())
+            elif type is not None:
+                ids = self._by_type.get(type, ())
+            else:
+                ids = self._facts
+            found = ((i, self._facts.get(i)) for i in ids)
+            return [(i, *f) for i, f in found if f is not None and (type is None or f[0] == type)]
+
+    def fact(self, record_id: str) -> Fact | None:
+        """``(when, state)`` of a live record with facts (``app.facts``), or None."""
+        with self._lock:
+            found = self._facts.get(record_id)
+            return None if found is None else (found[1], found[2])
 
     def search_patients(self, text: str, limit: int = 50) -> Records:
         """Copies of the first ``limit`` live patients of ``patient_ids(text)``."""
@@ -620,12 +644,19 @@ class Store:
 
     def _index_all(self, records: dict[str, Doc]) -> None:
         """``_index`` for every record at open, inlined: it runs for each record."""
-        by_patient, by_type, names = self._by_patient, self._by_type, self._names
+        by_patient, by_type, names, facts = (
+            self._by_patient,
+            self._by_type,
+            self._names,
+            self._facts,
+        )
         for record_id, record in records.items():
             kind = record["type"]
             if kind not in by_type:
                 by_type[kind] = {}
             by_type[kind][record_id] = None
+            if not record["deleted"] and (fact := fact_of(kind, record["fields"])) is not None:
+                facts[record_id] = (kind, *fact)
             if kind == "patient":
                 by_patient.setdefault(record_id, {})[record_id] = None
                 if not record["deleted"]:
@@ -643,6 +674,7 @@ class Store:
             if patient is not None:
                 self._by_patient.get(patient, {}).pop(record_id, None)
             self._names.pop(record_id, None)
+            self._facts.pop(record_id, None)
         if new is not None:
             # setdefault: an edited record keeps its place (records list in the order stored)
             self._by_type.setdefault(new["type"], {}).setdefault(record_id, None)
@@ -651,6 +683,8 @@ class Store:
                 self._by_patient.setdefault(patient, {})[record_id] = None
             if new["type"] == "patient" and not new["deleted"]:
                 self._names[record_id] = _search_key(new["fields"])
+            if not new["deleted"] and (fact := fact_of(new["type"], new["fields"])) is not None:
+                self._facts[record_id] = (new["type"], *fact)
 
     # -- added for sync.engine: a change the server refused -----------------------------
 
