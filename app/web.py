@@ -12,14 +12,17 @@ from a CDN that ``no_cdn`` does not cover, so every load asked a host elsewhere.
 - ``Copies`` keeps each file of a compressible type, fetched from flet once, gzip-compressed in
   memory: the build's large files are read and compressed once per process, not per request.
   ``main.dart.js`` is kept with the rive CDN base turned into ``RIVE_PATH``, a path on the
-  app's own origin that flet answers with 404 (the app shows no rive animation, and the
-  loader's failure is what the machine without Internet always saw).
+  app's own origin.
+- ``NoRive`` serves ``NO_RIVE`` there, as rive's runtime: one that fails to start, so that
+  the loader records rive as unavailable (the app shows no rive animation). Flet answered
+  that path with 404: a console error on every load, and a loader that never finished.
 - flet's own ASGI app (``ft.run(..., export_asgi_app=True)``): the Flet session, the static
   files, and the lifespan that starts and stops flet's app manager.
 
-``serve`` runs it in uvicorn as flet's own web server does. No phone has starlette or uvicorn:
-this module imports them inside functions, so that it imports anywhere (``make phone-check``
-imports every module), and ``app.main`` imports it only in ``run_web``.
+``serve`` runs it in uvicorn as flet's own web server does, and exits with code 0 on SIGTERM.
+No phone has starlette or uvicorn: this module imports them inside functions, so that it
+imports anywhere (``make phone-check`` imports every module), and ``app.main`` imports it only
+in ``run_web``.
 """
 
 from __future__ import annotations
@@ -29,9 +32,11 @@ import gzip
 import hashlib
 import logging
 import re
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import flet as ft
@@ -46,10 +51,16 @@ MINIMUM_SIZE = 1024
 COMPRESS_LEVEL = 6
 # The types of the build's files worth compressing; images and woff2 already are.
 COMPRESSIBLE = frozenset({".js", ".mjs", ".wasm", ".json", ".css", ".map", ".otf", ".ttf"})
-# main.dart.js returns this as the base URL of rive's runtime (``wasm/rive_native.js`` is
-# appended). An asset-like path that is no file: flet's static files answer 404.
+# main.dart.js returns this as the base URL of rive's runtime, and appends
+# ``wasm/rive_native.js``, then ``wasm_compatibility/rive_native.js`` when the first fails.
 RIVE_CDN = re.compile(rb'"https://cdn\.jsdelivr\.net/npm/@rive-app/[^"]*"')
 RIVE_PATH = "/rive-unavailable/"
+# What NoRive serves as either script. The loader waits for the script's load event (a 404
+# never sends one), calls ``RiveNative()`` and takes a rejected promise as "no rive".
+NO_RIVE = (
+    b"// Liaison serves no rive runtime: this tells rive's loader that rive is unavailable.\n"
+    b'window.RiveNative = () => Promise.reject(new Error("rive is not served here"));\n'
+)
 # flet's headers that describe the file's own bytes, which a copy replaces with its own.
 # Range requests are not honoured for a copy (a server may ignore Range), so not advertised.
 BODY_HEADERS = frozenset(
@@ -204,6 +215,32 @@ async def _fetch(app: ASGIApp, scope: Scope) -> tuple[int, Headers, bytes]:
     return status, headers, bytes(body)
 
 
+class NoRive:
+    """Answers a GET or HEAD of a ``rive_native.js`` under ``RIVE_PATH`` with ``NO_RIVE``;
+    everything else goes to ``app``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in ("GET", "HEAD")
+            or not path.startswith(RIVE_PATH)
+            or PurePosixPath(path).name != "rive_native.js"
+        ):
+            await self.app(scope, receive, send)
+            return
+        headers = [
+            (b"content-type", b"text/javascript; charset=utf-8"),
+            (b"content-length", str(len(NO_RIVE)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        body = b"" if scope["method"] == "HEAD" else NO_RIVE
+        await send({"type": "http.response.body", "body": body})
+
+
 def create_app(main: Callable[[ft.Page], Any], *, assets_dir: str) -> ASGIApp:
     """The ASGI app serving ``main`` to a browser: offline (no CDN, CanvasKit), compressed."""
     flet_app = ft.run(
@@ -218,11 +255,18 @@ def create_app(main: Callable[[ft.Page], Any], *, assets_dir: str) -> ASGIApp:
         raise RuntimeError("ft.run(export_asgi_app=True) returned no ASGI app")
     from starlette.middleware.gzip import GZipMiddleware
 
-    return GZipMiddleware(Copies(flet_app), minimum_size=MINIMUM_SIZE, compresslevel=COMPRESS_LEVEL)
+    return GZipMiddleware(
+        Copies(NoRive(flet_app)), minimum_size=MINIMUM_SIZE, compresslevel=COMPRESS_LEVEL
+    )
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 def serve(main: Callable[[ft.Page], Any], *, host: str, port: int, assets_dir: str) -> None:
-    """Serve ``main`` on ``host:port`` until interrupted, as ``ft.run`` serves the web."""
+    """Serve ``main`` on ``host:port`` until interrupted, as ``ft.run`` serves the web (from
+    the main thread: it sets a signal handler)."""
     import uvicorn
 
     app = create_app(main, assets_dir=assets_dir)  # first: it applies FLET_LOG_LEVEL
@@ -231,10 +275,18 @@ def serve(main: Callable[[ft.Page], Any], *, host: str, port: int, assets_dir: s
     level = logging.getLogger("flet").getEffectiveLevel()
     if level in (logging.NOTSET, logging.CRITICAL):
         level = logging.CRITICAL
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level=logging.getLevelName(level).lower(),
-        ws="websockets-sansio",
-    )
+    # uvicorn shuts down on SIGTERM, then raises the signal again for the handler it found
+    # at start. The default one ended the process by the signal after a clean shutdown (exit
+    # code 143 in a shell, -15 to Popen); this one exits with 0 (and ``make run`` stops its
+    # server on the way out), as does a SIGTERM that comes before uvicorn listens.
+    previous = signal.signal(signal.SIGTERM, _exit_cleanly)
+    try:
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level=logging.getLevelName(level).lower(),
+            ws="websockets-sansio",
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -9,11 +9,11 @@ compressed where the server compressed; headers included; plus the Flet session'
 WebSocket frames), ``requests`` the HTTP requests and WebSockets the page opened,
 ``offsite_requests`` those to any host other than the app's own origin.
 
-``main`` serves the app on a free loopback port the way the browser tests do (``python -m
-app.main``, its data in tmp, no sync server: the first screen is "Set up Liaison") and
-measures it; "before" is the same app served by flet_web alone (``ft.run`` as ``run_web``
-called it before app.web), in the same run. Targets: ``web_first_load_mb`` at most 7,
-``offsite_requests`` 0. Timings are not reported: the machine is shared.
+``main`` serves the app on a free loopback port the way the browser tests do
+(``launch.AppProcess``, its data in tmp, no sync server: the first screen is "Set up
+Liaison") and measures it; "before" is the same app served by flet_web alone (``ft.run`` as
+``run_web`` called it before app.web), in the same run. Targets: ``web_first_load_mb`` at
+most 7, ``offsite_requests`` 0. Timings are not reported: the machine is shared.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ import base64
 import json
 import os
 import re
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -42,13 +40,19 @@ NETWORK = ("http", "https", "ws", "wss")
 QUIET_S = 1.0  # no request in flight for this long: the first screen's loading is over
 TARGET_MB = 7.0
 ROOT = Path(__file__).resolve().parent.parent
-# The app as flet_web alone served it, before app.web: argv[1] is the port.
+# The app as flet_web alone served it, before app.web: python -c FLET_ALONE ASSETS_DIR
+# --host HOST --port PORT.
 FLET_ALONE = """
-import sys
+import argparse
 import flet as ft
 from app.main import main
-ft.run(main, view=None, host="127.0.0.1", port=int(sys.argv[1]), no_cdn=True,
-       web_renderer=ft.WebRenderer.CANVAS_KIT, assets_dir=sys.argv[2])
+parser = argparse.ArgumentParser()
+parser.add_argument("assets_dir")
+parser.add_argument("--host")
+parser.add_argument("--port", type=int)
+args = parser.parse_args()
+ft.run(main, view=None, host=args.host, port=args.port, no_cdn=True,
+       web_renderer=ft.WebRenderer.CANVAS_KIT, assets_dir=args.assets_dir)
 """
 
 
@@ -157,23 +161,9 @@ def first_load(url: str, *, chromium: str = CHROMIUM) -> dict[str, Any]:
 @contextmanager
 def served(work: Path, *, flet_alone: bool = False) -> Iterator[str]:
     """The app in web mode on a free loopback port, its data in ``work``; its URL."""
-    port = launch.free_port()
-    if flet_alone:
-        command = [sys.executable, "-c", FLET_ALONE, str(port), str(ROOT / "assets")]
-    else:
-        command = [sys.executable, "-m", "app.main", "--port", str(port)]
-    env = launch.environment({"LIAISON_DATA_DIR": str(work / "device")})
-    for name in ("FLET_SERVER_PORT", "FLET_SERVER_IP", "LIAISON_SERVER_URL"):
-        env.pop(name, None)  # flet would prefer them to the port given
-    log = work / "app.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://{launch.HOST}:{port}/"
-    try:
-        launch.wait_http(url, proc, log, timeout=90)
-        yield url
-    finally:
-        launch.stop(proc)
+    program = ("-c", FLET_ALONE, str(ROOT / "assets")) if flet_alone else ("-m", "app.main")
+    with launch.AppProcess(work / "device", work / "app.log", program=program) as app:
+        yield app.url
 
 
 def _figures(result: dict[str, Any]) -> dict[str, Any]:

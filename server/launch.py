@@ -9,6 +9,10 @@ A test that needs to move the server's clock (a sign-in that expires, say) gives
 process a ``ClockFile``: its ``env()`` turns on ``server.clock``'s test clock, which only a
 server started with ``LIAISON_TESTING=1`` accepts.
 
+``AppProcess`` serves the app in web mode as ``make run`` does (``app.main.run_web``, through
+``python -m app.main``) on a loopback port, against a given sync server, with its device data
+in a given directory: the browser tests and ``benchmarks.web`` start it.
+
 Not packaged for the phone (nothing under ``server/`` is); ``tools.run`` (``make run``) uses it.
 """
 
@@ -20,7 +24,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -97,16 +101,6 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float
             pass
         time.sleep(0.3)
     raise RuntimeError(f"{url} did not answer in {timeout} s\n{log.read_text()[-3000:]}")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the child, SIGKILL it after 10 s, and reap it."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 class ClockFile:
@@ -227,6 +221,91 @@ class ServerProcess:
             self.proc.wait(timeout=10)
 
     def __enter__(self) -> ServerProcess:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class AppProcess:
+    """The app in web mode on ``port`` (a free one unless told), its device data in
+    ``device_dir``, syncing with the server at ``server_url`` (none when empty):
+    ``start()``, ``url``, ``stop()``. Its output goes to ``log``.
+
+    Started as ``make run`` starts it: ``app.main.run_web`` with the host and port as its
+    arguments, ``LIAISON_DATA_DIR`` and ``LIAISON_SERVER_URL`` in its environment.
+    ``program`` replaces ``-m app.main`` (the Python arguments before ``--host`` and
+    ``--port``): ``benchmarks.web`` serves the app through flet_web alone with it.
+    """
+
+    def __init__(
+        self,
+        device_dir: Path,
+        log: Path,
+        *,
+        server_url: str = "",
+        port: int = 0,
+        env: Mapping[str, str] | None = None,
+        cwd: Path = ROOT,
+        program: Sequence[str] = ("-m", "app.main"),
+    ) -> None:
+        self.log = log
+        self.env = environment(
+            {"LIAISON_DATA_DIR": str(device_dir), "LIAISON_SERVER_URL": server_url, **(env or {})}
+        )
+        for name in ("FLET_SERVER_IP", "FLET_SERVER_PORT"):
+            self.env.pop(name, None)  # flet_web alone would prefer them to its arguments
+        self.port = port or free_port()
+        self.url = f"http://{HOST}:{self.port}"
+        self.cwd = cwd
+        self.command = [sys.executable, *program, "--host", HOST, "--port", str(self.port)]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def alive(self) -> bool:
+        """True while the process runs."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, *, timeout: float = 90) -> None:
+        """Start the process and wait until its page answers; ``RuntimeError`` (with the end
+        of its log) when it exits or does not answer within ``timeout`` seconds."""
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                self.command, cwd=self.cwd, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+        try:
+            wait_http(self.url, self.proc, self.log, timeout=timeout)
+        except BaseException:
+            self.kill()
+            raise
+
+    def stop(self, *, timeout: float = 10) -> bool:
+        """SIGTERM, then SIGKILL after ``timeout`` seconds; True when the app shut down and
+        exited with code 0."""
+        if self.proc is None:
+            return True
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                return False
+        return self.proc.returncode == 0
+
+    def kill(self) -> None:
+        """End it at once, if it still runs."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def __enter__(self) -> AppProcess:
         self.start()
         return self
 

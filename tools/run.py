@@ -18,7 +18,7 @@ APP_PORT = int(os.environ.get("FLET_SERVER_PORT", "8550"))
 
 
 def main() -> None:
-    """Start the server and the app; Ctrl-C stops both."""
+    """Start the server and the app; Ctrl-C or SIGTERM stops both."""
     url = database_url()
     print(launch.seed_demo(url, if_empty=True, cwd=Path.cwd()), end="", flush=True)
     server = launch.ServerProcess(url, port=SERVER_PORT, cwd=Path.cwd())

@@ -1,6 +1,7 @@
 """app.web in process: what a browser downloads from the app served in web mode.
 
-Through ``httpx.ASGITransport``, not a browser (tests/e2e/test_first_load.py measures one).
+Through ``httpx.ASGITransport``, not a browser (tests/e2e/test_first_load.py measures one);
+the last test serves it as ``make run`` does, in a process of its own, and stops it.
 The starlette import keeps this module off the phone's device tests: no phone has starlette.
 """
 
@@ -15,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import web
 from app.main import main
+from server import launch
 
 pytestmark = pytest.mark.anyio
 
@@ -64,14 +66,23 @@ async def test_main_dart_js_names_no_offsite_base(client: httpx.AsyncClient) -> 
     body = (await client.get("/main.dart.js", headers=GZIP)).content
     assert b"cdn.jsdelivr.net" not in body
     assert f'"{web.RIVE_PATH}"'.encode() in body
-    # rive's loader then asks the app's own origin, which answers 404.
-    assert (await client.get(f"{web.RIVE_PATH}wasm/rive_native.js")).status_code == 404
     # The other offsite bases in main.dart.js are defaults that the page's config replaces.
     index = await client.get("/", headers=GZIP)
     assert index.headers["content-encoding"] == "gzip"
     assert 'flet.canvasKitBaseUrl="/canvaskit/"' in index.text
     assert 'flet.fontFallbackBaseUrl="assets/fonts/"' in index.text
     assert 'flet.webRenderer="canvaskit"' in index.text
+
+
+async def test_rive_s_loader_gets_a_runtime_that_declines(client: httpx.AsyncClient) -> None:
+    # A 404 here was a console error on every first load, and a loader that never finished.
+    for name in ("wasm/rive_native.js", "wasm_compatibility/rive_native.js"):
+        response = await client.get(f"{web.RIVE_PATH}{name}", headers=GZIP)
+        assert response.status_code == 200
+        assert "javascript" in response.headers["content-type"]
+        assert response.content == web.NO_RIVE
+        assert b"window.RiveNative = () => Promise.reject(" in response.content
+    assert (await client.get(f"{web.RIVE_PATH}other.js")).status_code == 404
 
 
 async def test_canvaskit_is_served_gzipped(client: httpx.AsyncClient) -> None:
@@ -127,3 +138,13 @@ async def test_a_file_is_fetched_and_compressed_once() -> None:
         assert files.requests == 4  # a 404 is asked again: the file may appear
         assert (await client.get("/route")).status_code == 404  # not a copied type: passed on
         assert files.requests == 5
+
+
+def test_the_app_served_as_make_run_serves_it_stops_cleanly(tmp_path: Path) -> None:
+    app = launch.AppProcess(tmp_path / "device", tmp_path / "app.log")
+    with app:
+        assert httpx.get(app.url, timeout=10).status_code == 200
+        # A SIGTERM (the tests' stop, a service manager's) once ended it by the signal (143).
+        assert app.stop()
+    assert not app.alive
+    assert "Traceback" not in app.log.read_text(errors="replace")

@@ -2,9 +2,9 @@
 
 ``liaison_server`` seeds the demo data and serves the API on a free port (``server.launch``);
 ``liaison_clock`` moves that server's clock forward (a sign-in expires at once);
-``liaison_app`` serves the Flet app (``python -m app.main``) with its data directory in
-tmp, pointed at that server; ``ui`` is a Playwright page on it with Flutter's
-accessibility tree switched on, plus helpers to find controls by role and name.
+``liaison_app`` serves the Flet app (``launch.AppProcess``, as ``make run`` serves it) with
+its data directory in tmp, pointed at that server; ``ui`` is a Playwright page on it with
+Flutter's accessibility tree switched on, plus helpers to find controls by role and name.
 
 A module's tests that use ``ui`` are the steps of one flow: once one fails, the later ones
 are skipped, naming it ("an earlier step of this flow failed: test_03_...").
@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,9 +37,6 @@ DEMO_USER, DEMO_PASSWORD = "demo", "demo-liaison-2026"
 # ``aria-owns`` names, and it leaves the DOM when the tooltip has faded out.
 NO_TOOLTIP = """() => [...document.querySelectorAll('[aria-owns]')]
     .every(e => !document.getElementById(e.getAttribute('aria-owns')))"""
-
-
-free_port = launch.free_port
 
 
 @pytest.fixture(scope="module")
@@ -71,25 +66,9 @@ def liaison_server(
 def liaison_app(tmp_path_factory: pytest.TempPathFactory, liaison_server: str) -> Iterator[str]:
     """The URL of the app served in web mode, its data directory in tmp."""
     work = tmp_path_factory.mktemp("app")
-    port = free_port()
-    log = work / "app.log"
-    env = launch.environment(
-        {"LIAISON_DATA_DIR": str(work / "device"), "LIAISON_SERVER_URL": liaison_server}
-    )
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app.main", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        launch.wait_http(base, proc, log, timeout=90)
-        yield base
-    finally:
-        launch.stop(proc)
+    app = launch.AppProcess(work / "device", work / "app.log", server_url=liaison_server)
+    with app:
+        yield app.url
 
 
 class Ui:

@@ -7,8 +7,6 @@ opens the store twice: no "the store is already open", no traceback in the app's
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ from typing import Any
 import pytest
 
 from server import launch
-from tests.e2e.conftest import ROOT, VIEWPORT, Ui, free_port
+from tests.e2e.conftest import VIEWPORT, Ui
 
 pytestmark = pytest.mark.browser
 PIN = "246813"
@@ -29,24 +27,9 @@ def served(
 ) -> Iterator[tuple[str, Path]]:
     """The app in web mode (data in tmp) and its log file, read at the end."""
     work = tmp_path_factory.mktemp("app")
-    port, log = free_port(), work / "app.log"
-    env = launch.environment(
-        {"LIAISON_DATA_DIR": str(work / "device"), "LIAISON_SERVER_URL": liaison_server}
-    )
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app.main", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        launch.wait_http(base, proc, log, timeout=90)
-        yield base, log
-    finally:
-        launch.stop(proc)
+    app = launch.AppProcess(work / "device", work / "app.log", server_url=liaison_server)
+    with app:
+        yield app.url, app.log
 
 
 @pytest.fixture(scope="module")
