@@ -192,10 +192,13 @@ class Casework:
     def accepted(self, visit_id: str) -> set[str]:
         """Labels of what already exists from a visit's proposals (tasks, referrals)."""
         done = set()
-        for r in self.store.list("referral"):
+        visit = self.store.get(visit_id)
+        patient = (visit or {}).get("fields", {}).get("patient_id")
+        mine = {"patient_id": patient} if isinstance(patient, str) else {}  # theirs only
+        for r in self.store.scan("referral", **mine):
             if r["fields"].get("visit_id") == visit_id:
                 done.add(("referral", r["fields"].get("to_name")))
-        for t in self.store.list("task"):
+        for t in self.store.scan("task", **mine):
             if t["fields"].get("source_id") == visit_id:
                 done.add(("task", t["fields"].get("title")))
         return {f"{kind}:{name}" for kind, name in done}
@@ -239,11 +242,11 @@ class Casework:
 
     def open_referrals(self) -> tuple[list[Record], list[Record]]:
         """(overdue, other open) referrals, each by due date."""
-        live = [
-            r
-            for r in self.store.list("referral")
-            if (r["fields"].get("status") or "draft") in OPEN_REFERRAL
-        ]
+        live = self.store.get_many(  # picked by their facts: the others stay on disk
+            i
+            for i, _, _, status in self.store.facts("referral")
+            if (status or "draft") in OPEN_REFERRAL
+        )
         live.sort(key=lambda r: (r["fields"].get("due_date") or "9999", r["id"]))
         overdue = [r for r in live if is_overdue(r["fields"].get("due_date"), self.today)]
         return overdue, [r for r in live if r not in overdue]
@@ -251,12 +254,14 @@ class Casework:
     # -- tasks --------------------------------------------------------------------------
     def tasks(self, patient_id: str | None = None, include_done: bool = False) -> list[Record]:
         """Tasks by due date (undated last), open ones only unless ``include_done``."""
-        found = (
-            self.store.list("task", patient_id=patient_id)
-            if patient_id
-            else self.store.list("task")
-        )
-        found = [t for t in found if include_done or not t["fields"].get("done")]
+        if include_done:
+            found = self.store.list("task", patient_id=patient_id)
+        else:  # picked by their facts: the others stay on disk
+            found = self.store.get_many(
+                i
+                for i, _, _, state in self.store.facts("task", patient_id=patient_id)
+                if state == "open"
+            )
         return sorted(
             found,
             key=lambda t: (

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 Fact = tuple[str, str]  # (when: an ISO date or date-time, or ""; state)
+TYPES = frozenset({"visit", "task", "referral", "round", "patient"})  # the types with facts
 
 
 def _text(value: Any) -> str:

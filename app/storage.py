@@ -1,17 +1,23 @@
-"""Encrypted, crash-safe, append-only journal storage for TinyDB.
+"""Encrypted, crash-safe storage for TinyDB: an append-only journal over an indexed file of
+record parts. A store opens by reading its index; records are read when asked.
 
 Why a journal: TinyDB's stock storages rewrite the whole database on every write, so a save
 costs in proportion to the database. Here a save appends one entry (one atomic batch of
 document changes across tables) and fsyncs it, so it costs in proportion to the change.
-Opening replays the journal into memory; when the file grows past twice the live data it
-is compacted into a new file (temp file, fsync, ``os.replace``, directory fsync).
 
-Why compaction runs beside the saves, in a thread: at 100k records it takes seconds, and the
-save that crossed the threshold (on the UI's event loop) used to wait for all of it. Now the
-save only starts it. The compaction copies the table dicts (not the documents: the store
-never changes a document it has committed) under the lock, encodes and writes the new file
-without the lock while saves go on appending to the old one, and takes the lock again only to
-re-seal the batches saved meanwhile at the new file's end and switch files.
+Why records stay on disk: at 100k records (about 250 MB of JSON, a few years of one
+liaison's work) replaying every document at open took 2.5 s and held 460 MB. Now the
+records are sealed in parts of at most ``PART_DOCS`` documents; memory holds each record's
+place and a short summary its owner (``app.store``) gives for its indexes, and a record is
+read by decrypting its part (64 KB at most; the last ``CACHE_PARTS`` parts are kept). The
+small tables (outbox, settings, drafts, ...) stay in memory.
+
+Why compaction runs beside the saves, in a thread: when the file grows past twice the live
+data (or what the last compaction wrote) a save starts it and returns. It copies well-used
+parts as they are (no decryption: a part is bound to its own id, not to the file), packs
+the rest of the live records into new parts, writes the index and only then the header,
+while saves go on appending to the old file; under the lock it re-seals the batches saved
+meanwhile at the new file's end and switches files (``os.replace``, directory fsync).
 
 Why ``commit(changes)`` beside ``write(data)``: TinyDB mutates documents in place and then
 hands ``write()`` the whole database, so a storage cannot tell cheaply what changed. The
@@ -20,25 +26,38 @@ repository (``app.store.Store``) therefore commits exactly the documents of one 
 
 File (integers big-endian)::
 
-    header  MAGIC(8) file_id(16) nonce(12) tag(16) crc32(4)
-            tag = AES-GCM over b"" with AAD MAGIC+file_id: a wrong key fails the tag while
-            the crc32 still holds, so it is told apart from a damaged header
+    header  MAGIC(8) file_id(16) index_at(8) nonce(12) tag(16) crc32(4)
+            tag = AES-GCM over b"" with AAD MAGIC+file_id+index_at: a wrong key fails the
+            tag while the crc32 still holds, so it is told apart from a damaged header
+    parts   nonce(12) ct, back to back: the compacted records, each part a JSON list of
+            documents, AAD b"R" part_id (the index lists each part's id, place and size)
+    entry 1 the index, at index_at; then entries 2, 3, ...: the journal
     entry   length(4) crc32(length)(4) payload(length)
-    payload hnonce(12) hlen(4) head_ct(hlen) bnonce(12) body_ct
-            head = JSON [[table, doc_id], ...]   AAD b"H" file_id seq
-            body = JSON [doc or null, ...]       AAD b"B" file_id seq head
+    payload hnonce(12) hlen(4) head_ct(hlen) snonce(12) slen(4) small_ct(slen)
+            then for each records part: plen(4) part(plen) (a part as above)
+            head  = JSON {"k": [[table, id], ...], "r": [[record id, size, summary], ...],
+                    "p": [[part_id, documents], ...]}            AAD b"H" file_id seq
+            small = JSON [doc or null, ...] for "k"              AAD b"S" file_id seq head
+            The records of "r" with a size of -1 are removed; the others are the documents
+            of the parts, in order. The index entry's small body ends with the index:
+            {"parts": [[part_id, at, length, documents], ...],
+             "ids": [record id, ...], "places": [...], "summaries": [...]}
+            (a record's place: part << 48 | position << 32 | size)
 
 AES-256-GCM with a fresh random nonce per encryption; the key is derived from the data key.
-Every document's table and id are associated data of the ciphertext holding it; the list of
-ids is itself encrypted, so the file reveals neither ids nor content. ``seq`` is the
-entry's position (1, 2, ...) and is never stored: a reordered, removed, duplicated or
-foreign entry fails authentication. Only a crash mid-append can damage the end: an
-incomplete final entry (short frame, length past the end of file, a frame that is zeros,
-or zeros from a disk sector boundary to the end of the file: sectors a power cut left
-unwritten) is a torn tail and is truncated; any other damage, such as a complete final
-entry whose tag or ciphertext was zeroed, raises ``StoreCorrupted`` and the file is left
-untouched. Truncation at an entry boundary (a rollback) cannot be detected without state
-kept outside the file.
+Every document's table and id are in the encrypted head, so the file reveals neither ids
+nor content. ``seq`` is the entry's position and is never stored: a reordered, removed,
+duplicated or foreign entry fails authentication, and a part is accepted only where an
+authenticated head or index names its (random) id. Only a crash mid-append can damage the
+end: an incomplete final entry (short frame, length past the end of file, a frame that is
+zeros, or zeros from a disk sector boundary to the end of the file: sectors a power cut
+left unwritten) is a torn tail and is truncated; any other damage raises
+``StoreCorrupted`` and the file is left untouched. The journal's parts are authenticated
+at open; a compacted part when it is first read. Truncation at an entry boundary (a
+rollback) cannot be detected without state kept outside the file.
+
+A file of version 1 (``MAGIC_V1``: entries only, every document in them) is read whole
+once and rewritten in this format before the store opens.
 """
 
 from __future__ import annotations
@@ -51,9 +70,12 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Mapping
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -71,22 +93,40 @@ except ImportError:  # Windows (desktop development only)
 log = logging.getLogger(__name__)
 
 Doc = dict[str, Any]
-Data = dict[str, dict[str, Doc]]
+Data = dict[str, Any]  # table name -> {doc id: doc} (the records: a read-only mapping)
 Changes = Mapping[tuple[str, str], Doc | None]
+Summarize = Callable[[Doc], str]
+T = TypeVar("T")
 
-MAGIC = b"LIAJRN\x00\x01"
+RECORDS = "records"  # the table kept on disk; every other table is kept in memory
+MAGIC = b"LIAJRN\x00\x02"
+MAGIC_V1 = b"LIAJRN\x00\x01"
 NONCE = 12
 TAG = 16
-HEADER_LEN = 8 + 16 + NONCE + TAG + 4
+HEADER = struct.Struct(">8s16sQ12s16s")
+HEADER_LEN = HEADER.size + 4
+HEADER_LEN_V1 = 8 + 16 + NONCE + TAG + 4
 FRAME = struct.Struct(">II")
-MIN_PAYLOAD = NONCE + 4 + TAG + NONCE + TAG
+LENGTH = struct.Struct(">I")
+MIN_PAYLOAD = NONCE + 4 + TAG + NONCE + 4 + TAG
+_INDEX_KEY = ["", "index"]
 # The smallest unit a disk writes. What a power cut leaves unwritten is whole sectors: zeros
 # from a sector boundary to the end of the file (or an entry whose frame never landed).
 SECTOR = 512
 _SLACK = 8  # zero bytes that may precede the unwritten sectors as part of the landed data
-CHUNK_DOCS = 512  # documents per entry when compacting: few large decryptions open fast
-# A compacted entry is decrypted and parsed in one call, which holds the interpreter: at
-# 256 KB that is a few ms, so the UI's loop keeps its turns while a big store opens.
+# A record is read by decrypting and parsing its whole part: small parts read fast, and
+# records saved together (a patient's, a pulled page's) are mostly read together.
+PART_DOCS = 32
+PART_BYTES = 1 << 16
+CACHE_PARTS = 64  # parts kept decoded (a few MB): a screen reads a few dozen
+# A compaction copies a part as it is while at least this share of it is live and it is
+# not small; it repacks the live records of the others.
+COPY_LIVE = 0.75
+MIN_COPY_BYTES = PART_BYTES // 4
+# A record's place: its part's number, its position in the part and its size, in one int.
+_POS_BITS, _SIZE_BITS = 16, 32
+_HOT = -1  # the place of a record held in memory (a version 1 file being rewritten)
+CHUNK_DOCS = 512  # documents per entry when a version 1 file was compacted
 CHUNK_BYTES = 1 << 18
 FREEZE_BATCH = 200  # documents in one commit (a pulled page) taken out of the collector
 RELEASE_IN_THREAD = 2_000  # documents: a store this big is freed beside the UI (_release)
@@ -95,13 +135,18 @@ COMPACT_RATIO = 2.0  # compact when the file is this many times the live data
 # A compaction switches files under the lock once at most this many saves wait to be
 # re-sealed at its end; more are sealed first without the lock (a save waits < 1 ms).
 SWITCH_BATCHES = 16
-# While encoding, a compaction hands the interpreter to other threads (a save, the UI's
-# loop) every this many documents, instead of making them wait for the 5 ms switch interval
-# (twice in a save: after its write and after its fsync). It sleeps, if briefly: a thread
-# that releases the interpreter and asks for it back at once mostly gets it back.
+# While it packs records, a compaction hands the interpreter to other threads (a save, the
+# UI's loop) every this many documents, instead of making them wait for the 5 ms switch
+# interval. It sleeps, if briefly: a thread that releases the interpreter and asks for it
+# back at once mostly gets it back.
 YIELD_DOCS = 32
 YIELD_SECONDS = 0.0001
-SYNC_EVERY = 4 << 20  # bytes a compaction writes between two flushes (write_temp)
+PAUSE_RECORDS = 1_024  # records a compaction places or indexes between two pauses
+COPY_BYTES = 1 << 20  # the most a compaction copies with one read
+COPY_RATE = 100e6  # bytes a second a compaction writes at most (beside the saves)
+FREE_RATE = 1e9  # bytes a second of a replaced file given back to the file system
+SYNC_EVERY = 1 << 20  # bytes a compaction writes between two flushes
+PREFIX_BYTES = 1 << 14  # bytes first read of an entry at open (a save's head fits)
 
 # ASCII-only JSON parses faster than UTF-8 with accents (most text here is ASCII anyway).
 _ENCODE = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), check_circular=False).encode
@@ -151,11 +196,19 @@ def write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
     fsync_dir(path.parent)
 
 
-def write_temp(path: Path, chunks: Iterable[bytes], *, sync_every: int = 0) -> Path:
+def write_temp(
+    path: Path,
+    chunks: Iterable[bytes],
+    *,
+    sync_every: int = 0,
+    header: Callable[[], bytes] | None = None,
+) -> Path:
     """Write and fsync ``path``.tmp (mode 0600); the caller renames it into place.
 
     ``sync_every`` bytes, it also flushes what it wrote so far: a save's fsync beside one
-    of a few hundred MB waited for that (70 ms), beside one of a few MB it does not."""
+    of a few hundred MB waited for that (70 ms), beside one of a few MB it does not. A
+    ``header`` is written over the file's first bytes once the chunks are written (they
+    begin with room for it)."""
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
@@ -166,6 +219,8 @@ def write_temp(path: Path, chunks: Iterable[bytes], *, sync_every: int = 0) -> P
             if sync_every and unsynced >= sync_every:
                 fsync(fd)
                 unsynced = 0
+        if header is not None:
+            os.pwrite(fd, header(), 0)
         fsync(fd)
     except BaseException:
         os.close(fd)
@@ -189,17 +244,115 @@ class _Cancelled(Exception):
     """The store closed while a compaction was writing its new file."""
 
 
-class JournalStorage(Storage):
-    """A TinyDB storage: documents in memory, changes appended to an encrypted journal."""
+_PART_SHIFT = _POS_BITS + _SIZE_BITS
 
-    def __init__(self, path: str | Path, key: bytes) -> None:
+
+def _place(part: int, pos: int, size: int) -> int:
+    return (part << _PART_SHIFT) | (pos << _SIZE_BITS) | size
+
+
+def _part_of(place: int) -> int:
+    return place >> _PART_SHIFT
+
+
+def _pos_of(place: int) -> int:
+    return (place >> _SIZE_BITS) & ((1 << _POS_BITS) - 1)
+
+
+_SIZE_MASK = (1 << _SIZE_BITS) - 1
+
+
+def _size_of(place: int) -> int:
+    return place & _SIZE_MASK
+
+
+@dataclass
+class _Part:
+    """A sealed list of record documents in the file: ``nonce + ct`` at ``at``."""
+
+    id: bytes
+    at: int
+    length: int
+    docs: int
+
+
+@dataclass
+class _Records:
+    """Where each record is: ``places`` (id -> (place, summary)), the parts, the records
+    held in memory (``hot``: only while a version 1 file is rewritten)."""
+
+    places: dict[str, tuple[int, str]] = field(default_factory=dict)
+    parts: list[_Part] = field(default_factory=list)
+    hot: dict[str, Doc] = field(default_factory=dict)
+
+    def copy(self) -> _Records:
+        return _Records(dict(self.places), list(self.parts), dict(self.hot))
+
+
+@dataclass
+class _Sealed:
+    """One batch as an entry: its bytes, and where its records went in it."""
+
+    entry: bytes
+    rows: list[list[Any]]  # [record id, size (-1: removed), summary], as in the head
+    parts: list[tuple[bytes, int, int, list[Doc]]]  # id, at (in the entry), length, docs
+    small: list[tuple[str, str, Doc | None, int]]  # table, id, doc, size
+
+
+class RecordTable(Mapping[str, Doc]):
+    """The records table: every id in memory, each document read from the file when asked
+    (``many`` reads several, each part once). Read-only: changes go through ``commit``."""
+
+    def __init__(self, storage: JournalStorage) -> None:
+        self._storage = storage
+
+    def __getitem__(self, record_id: str) -> Doc:
+        doc = self._storage._record(record_id)
+        if doc is None:
+            raise KeyError(record_id)
+        return doc
+
+    def get(self, record_id: str, default: Any = None) -> Any:
+        doc = self._storage._record(record_id)
+        return default if doc is None else doc
+
+    def __contains__(self, record_id: object) -> bool:
+        return record_id in self._storage._records.places
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._storage._records.places)
+
+    def __len__(self) -> int:
+        return len(self._storage._records.places)
+
+    def many(self, ids: Iterable[str]) -> list[Doc | None]:
+        """The documents of ``ids`` in their order (None for an unknown id)."""
+        return self._storage._many(ids)
+
+
+class JournalStorage(Storage):
+    """A TinyDB storage: small tables in memory, records on disk, changes appended to an
+    encrypted journal."""
+
+    def __init__(self, path: str | Path, key: bytes, summarize: Summarize | None = None) -> None:
         self.path = Path(path)
         self._aead = AESGCM(derive_key(key, "liaison/journal/v1"))
+        self._summarize: Summarize = summarize or (lambda doc: "")
         self._lock_fd: int | None = _lock(self.path.with_name(self.path.name + ".lock"))
         self._fd: int | None = None
+        self._rfd: int | None = None
+        self._records = _Records()
+        self._table = RecordTable(self)
         self._data: Data = {}
+        self._sizes: dict[str, dict[str, int]] = {}
+        self._cache: OrderedDict[int, list[Doc]] = OrderedDict()
+        self._live = self._base = 0
         # Held while the file or the documents change (an append, a switch of files).
         self._lock = threading.Lock()
+        # Held while a record is read and, inside ``_lock``, while the reading state (the
+        # parts, their descriptor, the cache) changes: reads go on beside an fsync or a
+        # compaction's rename, and never see the parts of one file with another's places.
+        self._reading = threading.Lock()
         self._compacting = threading.Lock()  # one compaction at a time
         self._compactor: threading.Thread | None = None
         self._since: list[Changes] | None = None  # batches saved while a compaction writes
@@ -213,7 +366,7 @@ class JournalStorage(Storage):
                 self._load()
             else:
                 self._rewrite({})
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            self._open_files()
         except BaseException:
             self.close()
             raise
@@ -221,16 +374,18 @@ class JournalStorage(Storage):
     # -- the TinyDB interface ---------------------------------------------------------
 
     def read(self) -> Data:
-        """The live documents by table; callers must copy before changing anything."""
+        """The documents by table (the records as a ``RecordTable``); callers must copy
+        before changing anything."""
         self._check_open()
         return self._data
 
-    def write(self, data: dict[str, dict[str, Any]]) -> None:
+    def write(self, data: dict[str, Any]) -> None:
         """Replace everything (TinyDB's generic path): a crash-safe full rewrite."""
         self._check_open()
+        tables = {t: dict(docs.items()) for t, docs in data.items()}  # reads the records
         with self._compacting, self._lock:
             try:
-                self._rewrite({t: dict(docs) for t, docs in data.items()})
+                self._rewrite(tables)
             except BaseException:
                 self._load()  # TinyDB changed our dicts before calling: restore the disk state
                 raise
@@ -244,14 +399,16 @@ class JournalStorage(Storage):
 
     def _close_files(self) -> None:
         self._closed = True
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)  # closing the descriptor releases the flock
-            self._lock_fd = None
-        data, self._data = self._data, {}
-        _release(data)
+        with self._reading:
+            for name in ("_fd", "_rfd", "_lock_fd"):  # closing the lock's releases the flock
+                fd = getattr(self, name)
+                if fd is not None:
+                    os.close(fd)
+                    setattr(self, name, None)
+            data, self._data = self._data, {}
+            records, self._records = self._records, _Records()
+            self._cache = OrderedDict()
+        _release({**data, RECORDS: records.places, "": records.hot})
 
     # -- the fast path ----------------------------------------------------------------
 
@@ -264,35 +421,39 @@ class JournalStorage(Storage):
             fd = self._check_open()
             if fd < 0:  # a failed switch could not reopen the journal: refuse to write
                 raise StoreClosed("the store's file could not be reopened: unlock again")
-            entry, parts = self._entry_bytes(self._file_id, self._seq + 1, changes)
+            sealed = self._seal_batch(self._file_id, self._seq + 1, changes)
             try:
-                _write_all(fd, entry)
+                _write_all(fd, sealed.entry)
                 fsync(fd)
             except BaseException:
                 self._undo_append(fd)
                 raise
             self._seq += 1
-            self._size += len(entry)
-            for ((table, doc_id), doc), part in zip(changes.items(), parts, strict=True):
-                self._apply(table, doc_id, doc, len(part))
+            self._apply(sealed, self._size, self._records, cache=True)
+            self._size += len(sealed.entry)
             if self._since is not None:
                 self._since.append(changes)
             if len(changes) >= FREEZE_BATCH:
-                # A pulled page: its documents stay, like those loaded at open (see _load).
-                # Left in the collector's sight, a first sync of 100k records made full
-                # collections of up to 300 ms, holding the UI's loop too.
+                # A pulled page: what it leaves in memory (places, summaries, the parts it
+                # cached) stays, like what is loaded at open (see _load). Left in the
+                # collector's sight, a first sync of 100k records made full collections of
+                # up to 300 ms, holding the UI's loop too.
                 gc.freeze()
-            grown = self._size > COMPACT_MIN_BYTES and self._size > COMPACT_RATIO * self._live
+            grown = self._size > COMPACT_MIN_BYTES and self._size > COMPACT_RATIO * max(
+                self._live, self._base
+            )
             if grown and self._compactor is None and self._since is None:
                 self._compactor = threading.Thread(
                     target=self._compact_in_background, name="journal-compaction", daemon=True
                 )
                 self._compactor.start()
 
-    def compact(self) -> None:
-        """Rewrite the journal with only the live documents, now (saves may go on)."""
+    def compact(self, *, repack: bool = False) -> None:
+        """Rewrite the file, now (saves may go on). Parts mostly live are copied as they
+        are, with the old versions of the records in them; ``repack`` copies none, so that
+        nothing removed or replaced stays in the file (after a purge)."""
         try:
-            self._compact()
+            self._compact(repack)
         except _Cancelled:
             raise StoreClosed("the store is closed") from None
 
@@ -307,7 +468,75 @@ class JournalStorage(Storage):
         """Bytes in the journal file."""
         return self._size
 
+    def summaries(self) -> Iterable[tuple[str, tuple[int, str]]]:
+        """``(record id, (place, summary))`` of every record, in the order stored: the
+        summary is what the owner's ``summarize`` gave when the record was saved."""
+        return self._records.places.items()
+
+    # -- reading records --------------------------------------------------------------
+
+    def _record(self, record_id: str) -> Doc | None:
+        with self._reading:
+            self._check_open()
+            found = self._records.places.get(record_id)
+            if found is None:
+                return None
+            place = found[0]
+            if place == _HOT:
+                return self._records.hot[record_id]
+            return self._part(_part_of(place))[_pos_of(place)]
+
+    def _many(self, ids: Iterable[str]) -> list[Doc | None]:
+        with self._reading:
+            self._check_open()
+            places, hot = self._records.places, self._records.hot
+            found: list[Doc | None] = []
+            decoded: dict[int, list[Doc]] = {}  # each part once, whatever the cache keeps
+            for record_id in ids:
+                where = places.get(record_id)
+                if where is None:
+                    found.append(None)
+                elif where[0] == _HOT:
+                    found.append(hot[record_id])
+                else:
+                    number = _part_of(where[0])
+                    docs = decoded.get(number)
+                    if docs is None:
+                        docs = decoded[number] = self._part(number)
+                    found.append(docs[_pos_of(where[0])])
+            return found
+
+    def _part(self, number: int) -> list[Doc]:
+        """The documents of part ``number`` (the caller holds ``_reading``)."""
+        docs = self._cache.get(number)
+        if docs is not None:
+            self._cache.move_to_end(number)
+            return docs
+        assert self._rfd is not None
+        docs = self._read_part(self._rfd, self._records.parts[number])
+        self._cache[number] = docs
+        if len(self._cache) > CACHE_PARTS:
+            self._cache.popitem(last=False)
+        return docs
+
+    def _read_part(self, fd: int, part: _Part) -> list[Doc]:
+        data = os.pread(fd, part.length, part.at)
+        try:
+            if len(data) != part.length:
+                raise ValueError("short")
+            body = self._aead.decrypt(data[:NONCE], data[NONCE:], b"R" + part.id)
+            docs = json.loads(body)
+            if not isinstance(docs, list) or len(docs) != part.docs:
+                raise ValueError("part shape")
+        except (InvalidTag, ValueError):
+            raise _damaged("a part of the records does not authenticate") from None
+        return docs
+
     # -- internals --------------------------------------------------------------------
+
+    def _open_files(self) -> None:
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        self._rfd = os.open(self.path, os.O_RDONLY)
 
     def _compact_in_background(self) -> None:
         try:
@@ -320,42 +549,49 @@ class JournalStorage(Storage):
             with self._lock:
                 self._compactor = None
 
-    def _compact(self) -> None:
+    def _compact(self, repack: bool = False) -> None:
         """Write the live documents to a new file beside the journal while saves go on,
         then, under the lock, add the batches saved meanwhile and switch to it."""
         with self._compacting:
-            self._compact_now()
+            self._compact_now(repack)
 
-    def _compact_now(self) -> None:
+    def _compact_now(self, repack: bool) -> None:
         with self._lock:
-            self._check_open()
-            snapshot = {table: dict(docs) for table, docs in self._data.items()}
+            fd = self._check_open()
+            if fd < 0:
+                raise StoreClosed("the store's file could not be reopened: unlock again")
+            small = {t: dict(docs) for t, docs in self._data.items() if t != RECORDS}
+            records = self._records.copy()
+            assert self._rfd is not None
+            reader = os.dup(self._rfd)  # the old file stays readable after the switch
             self._since = []
         tmp: Path | None = None
         try:
             file_id = os.urandom(16)
-            entries, _ = self._encode(file_id, snapshot, cancellable=True)
-            del snapshot
-            tmp = write_temp(self.path, entries, sync_every=SYNC_EVERY)
-            seq, size = len(entries) - 1, sum(map(len, entries))
-            del entries
+            written = self._encode(file_id, small, records, reader, cancellable=True, repack=repack)
+            tmp = write_temp(
+                self.path, written.chunks(), sync_every=SYNC_EVERY, header=written.header
+            )
+            del small
+            new, seq, size = written.records, 1, written.size
             while True:
                 with self._lock:
                     self._check_open()
                     if len(self._since or ()) <= SWITCH_BATCHES:
-                        seq, size = self._append(tmp, file_id, seq, size, self._since or [])
-                        self._switch(tmp, file_id, seq, size)
+                        seq, size = self._append(tmp, file_id, seq, size, self._since or [], new)
+                        self._switch(tmp, file_id, seq, size, new, written.size)
                         return
                     # Many saves came meanwhile: seal them without the lock, then look again.
                     caught, self._since = self._since or [], []
                 if self._closing:
                     raise _Cancelled
-                seq, size = self._append(tmp, file_id, seq, size, caught)
+                seq, size = self._append(tmp, file_id, seq, size, caught, new)
         except BaseException:
             if tmp is not None:
                 tmp.unlink(missing_ok=True)
             raise
         finally:
+            os.close(reader)
             with self._lock:
                 self._since = None
                 retired, self._retired = self._retired, []
@@ -363,17 +599,27 @@ class JournalStorage(Storage):
                 _free(fd)
 
     def _append(
-        self, tmp: Path, file_id: bytes, seq: int, size: int, batches: list[Changes]
+        self,
+        tmp: Path,
+        file_id: bytes,
+        seq: int,
+        size: int,
+        batches: list[Changes],
+        records: _Records,
     ) -> tuple[int, int]:
         """Seal ``batches`` as the next entries of the new file ``tmp`` (whose last entry is
-        ``seq`` and length ``size``); its new last entry and length."""
+        ``seq`` and length ``size``), placing their records in ``records``; its new last
+        entry and length."""
         if not batches:
             return seq, size
         tail = []
+        at = size
         for changes in batches:
             seq += 1
-            entry, _ = self._entry_bytes(file_id, seq, changes)
-            tail.append(entry)
+            sealed = self._seal_batch(file_id, seq, changes)
+            self._apply(sealed, at, records, small=False)
+            tail.append(sealed.entry)
+            at += len(sealed.entry)
         data = b"".join(tail)
         fd = os.open(tmp, os.O_WRONLY | os.O_APPEND)
         try:
@@ -383,7 +629,9 @@ class JournalStorage(Storage):
             os.close(fd)
         return seq, size + len(data)
 
-    def _switch(self, tmp: Path, file_id: bytes, seq: int, size: int) -> None:
+    def _switch(
+        self, tmp: Path, file_id: bytes, seq: int, size: int, records: _Records, base: int
+    ) -> None:
         """Put the new file ``tmp`` in place of the journal (the caller holds the lock).
 
         Where it can, it keeps the old journal open (in ``_retired``) for the caller to close
@@ -399,31 +647,123 @@ class JournalStorage(Storage):
                 self._fd = None
         # From here the new file is the journal: switch to it before anything else can fail,
         # so that no later append lands under the old file id.
-        self._file_id, self._seq, self._size = file_id, seq, size
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        self._file_id, self._seq, self._size, self._base = file_id, seq, size, base
+        with self._reading:
+            self._records, self._cache = records, OrderedDict()
+            if self._rfd is not None:
+                self._retired.append(self._rfd)
+                self._rfd = None
+            self._open_files()
         fsync_dir(self.path.parent)
 
     def _replace(self, tmp: Path) -> None:
-        """``os.replace(tmp, journal)`` with the journal's descriptor closed (Windows cannot
+        """``os.replace(tmp, journal)`` with the journal's descriptors closed (Windows cannot
         replace an open file); on failure the old journal stays open for appends."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-        try:
-            os.replace(tmp, self.path)
-        except BaseException:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-            raise
+        with self._reading:
+            for name in ("_fd", "_rfd"):
+                fd = getattr(self, name)
+                if fd is not None:
+                    os.close(fd)
+                    setattr(self, name, None)
+            try:
+                os.replace(tmp, self.path)
+            except BaseException:
+                self._open_files()
+                raise
 
-    def _entry_bytes(self, file_id: bytes, seq: int, changes: Changes) -> tuple[bytes, list[bytes]]:
-        """One batch as a framed, sealed entry, and each document's JSON."""
-        keys = [[table, doc_id] for table, doc_id in changes]
-        parts = [_ENCODE(doc).encode() for doc in changes.values()]
-        head = _ENCODE(keys).encode()
-        body = b"[" + b",".join(parts) + b"]"
-        payload = self._seal(file_id, seq, head, body)
-        frame = FRAME.pack(len(payload), zlib.crc32(len(payload).to_bytes(4, "big")))
-        return frame + payload, parts
+    def _seal_batch(self, file_id: bytes, seq: int, changes: Changes) -> _Sealed:
+        """One batch as a framed, sealed entry, and where its documents went in it."""
+        keys: list[list[str]] = []
+        small_json: list[bytes] = []
+        small: list[tuple[str, str, Doc | None, int]] = []
+        rows: list[list[Any]] = []
+        docs: list[tuple[Doc, bytes]] = []
+        for (table, doc_id), doc in changes.items():
+            if table == RECORDS:
+                if doc is None:
+                    rows.append([doc_id, -1, ""])
+                    continue
+                encoded = _ENCODE(doc).encode()
+                rows.append([doc_id, len(encoded), self._summarize(doc)])
+                docs.append((doc, encoded))
+            else:
+                encoded = b"null" if doc is None else _ENCODE(doc).encode()
+                keys.append([table, doc_id])
+                small_json.append(encoded)
+                small.append((table, doc_id, doc, len(encoded)))
+        groups = list(_groups(docs))
+        sealed = [(pid := os.urandom(16), self._seal_part(pid, [e for _, e in g])) for g in groups]
+        head = _ENCODE(
+            {
+                "k": keys,
+                "r": rows,
+                "p": [
+                    [pid.hex(), len(g), len(part)]
+                    for (pid, part), g in zip(sealed, groups, strict=True)
+                ],
+            }
+        ).encode()
+        payload = [self._seal(file_id, seq, head, b"[" + b",".join(small_json) + b"]")]
+        at = FRAME.size + len(payload[0])
+        parts = []
+        for (pid, part), group in zip(sealed, groups, strict=True):
+            parts.append((pid, at, len(part), [d for d, _ in group]))
+            payload.append(part)
+            at += len(part)
+        body = b"".join(payload)
+        frame = FRAME.pack(len(body), zlib.crc32(len(body).to_bytes(4, "big")))
+        return _Sealed(frame + body, rows, parts, small)
+
+    def _seal_part(self, part_id: bytes, encoded: list[bytes]) -> bytes:
+        nonce = os.urandom(NONCE)
+        body = b"[" + b",".join(encoded) + b"]"
+        return nonce + self._aead.encrypt(nonce, body, b"R" + part_id)
+
+    def _apply(
+        self,
+        sealed: _Sealed,
+        at: int,
+        records: _Records,
+        *,
+        small: bool = True,
+        cache: bool = False,
+    ) -> None:
+        """Place a sealed batch written at file offset ``at``: its records in ``records`` and,
+        when ``small``, its other documents in the tables (the live state; a compaction's
+        new file only needs the records placed). ``cache`` keeps its parts decoded."""
+        live = records is self._records
+        slots: list[int] = []  # the place of each document, but for its size, in order
+        for pid, offset, length, docs in sealed.parts:
+            first, step = _place(len(records.parts), 0, 0), _place(0, 1, 0)
+            slots += range(first, first + len(docs) * step, step)
+            records.parts.append(_Part(pid, at + offset, length, len(docs)))
+        if cache and live:
+            self._keep_decoded(len(records.parts) - len(sealed.parts), sealed.parts)
+        grown = _place_rows(sealed.rows, records, iter(slots))
+        if live:
+            self._live += grown
+        if small:
+            for table, doc_id, doc, size in sealed.small:
+                self._apply_small(table, doc_id, doc, size)
+
+    def _keep_decoded(self, first: int, parts: list[tuple[bytes, int, int, list[Doc]]]) -> None:
+        """Cache the documents just saved as parts ``first``, ``first + 1``, ..."""
+        with self._reading:
+            for number, (_, _, _, docs) in enumerate(parts, start=first):
+                self._cache[number] = docs
+            while len(self._cache) > CACHE_PARTS:
+                self._cache.popitem(last=False)
+
+    def _apply_small(self, table: str, doc_id: str, doc: Doc | None, size: int) -> None:
+        docs = self._data.setdefault(table, {})
+        sizes = self._sizes.setdefault(table, {})
+        self._live -= sizes.pop(doc_id, 0)
+        if doc is None:
+            docs.pop(doc_id, None)
+        else:
+            docs[doc_id] = doc
+            sizes[doc_id] = size
+            self._live += size
 
     def _check_open(self) -> int:
         """The journal's descriptor; StoreClosed once the store is closed. Reads call it too,
@@ -445,93 +785,95 @@ class JournalStorage(Storage):
             self._closing = True
             self._close_files()
 
-    def _apply(self, table: str, doc_id: str, doc: Doc | None, size: int) -> None:
-        docs = self._data.setdefault(table, {})
-        sizes = self._sizes.setdefault(table, {})
-        self._live -= sizes.pop(doc_id, 0)
-        if doc is None:
-            docs.pop(doc_id, None)
-        else:
-            docs[doc_id] = doc
-            sizes[doc_id] = size
-            self._live += size
-
-    def _seal(self, file_id: bytes, seq: int, head: bytes, body: bytes) -> bytes:
+    def _seal(self, file_id: bytes, seq: int, head: bytes, small: bytes) -> bytes:
         seq_bytes = seq.to_bytes(8, "big")
-        hnonce, bnonce = os.urandom(NONCE), os.urandom(NONCE)
+        hnonce, snonce = os.urandom(NONCE), os.urandom(NONCE)
         head_ct = self._aead.encrypt(hnonce, head, b"H" + file_id + seq_bytes)
-        body_ct = self._aead.encrypt(bnonce, body, b"B" + file_id + seq_bytes + head)
-        return hnonce + len(head_ct).to_bytes(4, "big") + head_ct + bnonce + body_ct
+        small_ct = self._aead.encrypt(snonce, small, b"S" + file_id + seq_bytes + head)
+        return (
+            hnonce
+            + LENGTH.pack(len(head_ct))
+            + head_ct
+            + snonce
+            + LENGTH.pack(len(small_ct))
+            + small_ct
+        )
 
-    def _open(self, file_id: bytes, seq: int, payload: memoryview) -> tuple[list[Any], list[Any]]:
+    def _open(
+        self, file_id: bytes, seq: int, payload: memoryview, length: int, *, verify: bool
+    ) -> tuple[dict[str, Any], list[Any], list[tuple[bytes, int, int, int]]]:
+        """An entry's head, small documents and parts ``(id, at, length, documents)``
+        (``at`` within the payload) from ``payload``: the whole entry of ``length`` bytes
+        when ``verify`` (its parts are authenticated too), else its beginning up to the end
+        of the small documents (``_read_prefix``)."""
         seq_bytes = seq.to_bytes(8, "big")
-        hlen = int.from_bytes(payload[NONCE : NONCE + 4], "big")
-        if hlen < TAG or NONCE + 4 + hlen + NONCE + TAG > len(payload):
+        start = NONCE + LENGTH.size
+        if len(payload) < start:
             raise InvalidTag
-        start = NONCE + 4
+        hlen = LENGTH.unpack_from(payload, NONCE)[0]
+        if hlen < TAG or start + hlen + NONCE + LENGTH.size > len(payload):
+            raise InvalidTag
         head = self._aead.decrypt(
             bytes(payload[:NONCE]), payload[start : start + hlen], b"H" + file_id + seq_bytes
         )
-        bstart = start + hlen + NONCE
-        body = self._aead.decrypt(
-            bytes(payload[bstart - NONCE : bstart]),
-            payload[bstart:],
-            b"B" + file_id + seq_bytes + head,
+        at = start + hlen
+        slen = LENGTH.unpack_from(payload, at + NONCE)[0]
+        sstart = at + NONCE + LENGTH.size
+        if slen < TAG or sstart + slen > len(payload):
+            raise InvalidTag
+        small = self._aead.decrypt(
+            bytes(payload[at : at + NONCE]),
+            payload[sstart : sstart + slen],
+            b"S" + file_id + seq_bytes + head,
         )
-        keys, docs = json.loads(head.decode()), json.loads(body.decode())
-        if not isinstance(keys, list) or not isinstance(docs, list) or len(keys) != len(docs):
+        meta, docs = json.loads(head.decode()), json.loads(small.decode())
+        if not isinstance(meta, dict) or not isinstance(docs, list):
             raise ValueError("entry shape")
-        return keys, docs
+        if len(meta["k"]) != len(docs):
+            raise ValueError("entry shape")
+        parts = []
+        at = sstart + slen
+        for hex_id, count, size in meta["p"]:
+            part_id = bytes.fromhex(hex_id)
+            if verify:
+                part = payload[at : at + size]
+                self._aead.decrypt(bytes(part[:NONCE]), part[NONCE:], b"R" + part_id)
+            parts.append((part_id, at, int(size), int(count)))
+            at += size
+        if at != length:
+            raise ValueError("entry shape")
+        return meta, docs, parts
 
-    def _header(self, file_id: bytes) -> bytes:
+    def _header(self, file_id: bytes, index_at: int) -> bytes:
         nonce = os.urandom(NONCE)
-        tag = self._aead.encrypt(nonce, b"", MAGIC + file_id)
-        head = MAGIC + file_id + nonce + tag
+        at = index_at.to_bytes(8, "big")
+        tag = self._aead.encrypt(nonce, b"", MAGIC + file_id + at)
+        head = HEADER.pack(MAGIC, file_id, index_at, nonce, tag)
         return head + zlib.crc32(head).to_bytes(4, "big")
 
     def _encode(
-        self, file_id: bytes, data: Data, *, cancellable: bool = False
-    ) -> tuple[list[bytes], dict[str, dict[str, int]]]:
-        """The entries of a compacted file (header first) and each document's size; a
-        ``cancellable`` encoding stops when the store closes."""
-        entries = [self._header(file_id)]
-        sizes: dict[str, dict[str, int]] = {}
-        keys: list[list[str]] = []
-        parts: list[bytes] = []
-        size = n = 0
-
-        def flush() -> None:
-            nonlocal keys, parts, size
-            if cancellable and self._closing:
-                raise _Cancelled
-            head = _ENCODE(keys).encode()
-            body = b"[" + b",".join(parts) + b"]"
-            payload = self._seal(file_id, len(entries), head, body)
-            crc = zlib.crc32(len(payload).to_bytes(4, "big"))
-            entries.append(FRAME.pack(len(payload), crc) + payload)
-            keys, parts, size = [], [], 0
-
-        for table, docs in data.items():
-            table_sizes = sizes.setdefault(table, {})
-            for doc_id, doc in docs.items():
-                n += 1
-                if cancellable and n % YIELD_DOCS == 0:
-                    time.sleep(YIELD_SECONDS)  # lets a waiting thread take the GIL now
-                keys.append([table, doc_id])
-                parts.append(_ENCODE(doc).encode())
-                table_sizes[doc_id] = len(parts[-1])
-                size += len(parts[-1])
-                if len(keys) >= CHUNK_DOCS or size >= CHUNK_BYTES:
-                    flush()
-        if keys:
-            flush()
-        return entries, sizes
+        self,
+        file_id: bytes,
+        small: Data,
+        records: _Records,
+        reader: int | None,
+        *,
+        cancellable: bool = False,
+        repack: bool = False,
+    ) -> _Compacted:
+        """The compacted file of these tables and records, to write (``_Compacted``); a
+        ``cancellable`` one stops when the store closes."""
+        return _Compacted(self, file_id, small, records, reader, cancellable, repack)
 
     def _rewrite(self, data: Data) -> None:
-        """Write ``data`` as the whole journal and make it the documents in memory."""
+        """Write ``data`` as the whole file and make it the documents in memory."""
+        records = _Records(
+            {i: (_HOT, "") for i in data.get(RECORDS, {})}, [], dict(data.get(RECORDS, {}))
+        )
+        small = {t: dict(docs) for t, docs in data.items() if t != RECORDS}
         file_id = os.urandom(16)
-        entries, sizes = self._encode(file_id, data)
-        tmp = write_temp(self.path, entries)
+        written = self._encode(file_id, small, records, None)
+        tmp = write_temp(self.path, written.chunks(), header=written.header)
         appending = self._fd is not None
         try:
             if appending:
@@ -541,77 +883,136 @@ class JournalStorage(Storage):
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        self._file_id, self._seq, self._size = file_id, len(entries) - 1, sum(map(len, entries))
-        self._data, self._sizes = data, sizes
-        self._live = sum(sum(s.values()) for s in sizes.values())
-        if appending:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        with self._reading:
+            self._file_id, self._seq, self._size = file_id, 1, written.size
+            self._base, self._records, self._cache = written.size, written.records, OrderedDict()
+            self._data, self._sizes = {**small, RECORDS: self._table}, written.sizes
+            self._live = sum(sum(s.values()) for s in self._sizes.values()) + sum(
+                _size_of(p) for p, _ in self._records.places.values()
+            )
+            if appending:
+                self._open_files()
         fsync_dir(self.path.parent)
 
     def _load(self) -> None:
-        """Replay the whole journal into memory; cut a torn tail; raise on damage."""
-        with open(self.path, "rb") as f:
-            buf = f.read()
-        # Replay makes millions of small objects, none of them garbage: without the cyclic
-        # collector's passes it runs about 15% faster.
+        """Read the index and replay the journal after it; cut a torn tail; raise on
+        damage. A version 1 file is read whole and rewritten first."""
+        # Loading makes many small objects, none of them garbage: without the cyclic
+        # collector's passes it runs faster.
         collecting = gc.isenabled()
         gc.disable()
         try:
-            self._replay_all(buf)
+            with open(self.path, "rb") as f:
+                magic = f.read(len(MAGIC))
+                f.seek(0)
+                if magic == MAGIC_V1:
+                    self._migrate(f.read())
+                else:
+                    self._load_indexed(f)
         finally:
-            # The documents stay until close and hold no reference cycles (refcounting frees
-            # them): out of the collector's sight, so that no full collection walks them —
-            # at 20k records one took 130 ms, on whatever thread, the UI's too. The cost: a
-            # cycle alive now (say the PIN screen's controls) is never collected once it is
-            # garbage — a few kB per unlock.
+            # What was loaded stays until close and holds no reference cycles: out of the
+            # collector's sight, so that no full collection walks it — at 20k records one
+            # took 130 ms, on whatever thread, the UI's too. The cost: a cycle alive now
+            # (say the PIN screen's controls) is never collected once it is garbage.
             gc.freeze()
             if collecting:
                 gc.enable()
 
-    def _replay_all(self, buf: bytes) -> None:
-        self._file_id = _check_header(buf, self._aead)
-        view = memoryview(buf)
-        data: Data = {}
-        self._data, self._sizes, self._live = data, {}, 0
-        pos, seq = HEADER_LEN, 0
-        while pos < len(buf):
+    def _load_indexed(self, f: Any) -> None:
+        fd = f.fileno()
+        self._file_id, index_at = _check_header(os.pread(fd, HEADER_LEN, 0), self._aead)
+        end = os.fstat(fd).st_size
+        frame = os.pread(fd, FRAME.size, index_at)
+        if len(frame) < FRAME.size:
+            raise _damaged("the index is missing")
+        length, crc = FRAME.unpack(frame)
+        if zlib.crc32(frame[:4]) != crc or index_at + FRAME.size + length > end:
+            raise _damaged("the index has a damaged frame")
+        payload = os.pread(fd, length, index_at + FRAME.size)
+        try:
+            meta, docs, _ = self._open(self._file_id, 1, memoryview(payload), length, verify=True)
+            keys = meta["k"]
+            if not keys or keys[-1] != _INDEX_KEY:
+                raise ValueError("no index")
+            index = docs.pop()
+            keys.pop()
+            parts = [_Part(bytes.fromhex(h), at, n, count) for h, at, n, count in index["parts"]]
+            ids, found = index["ids"], zip(index["places"], index["summaries"], strict=True)
+            places = dict(zip(ids, found, strict=True))
+            if len(places) != len(ids):
+                raise ValueError("index shape")
+        except (InvalidTag, ValueError, TypeError, KeyError, IndexError):
+            raise _damaged("the index does not authenticate") from None
+        del payload, index
+        self._records = _Records(places, parts)
+        self._data, self._sizes, self._live = {RECORDS: self._table}, {}, 0
+        share = length // max(1, len(docs) + len(places))
+        for (table, doc_id), doc in zip(keys, docs, strict=True):
+            self._apply_small(table, doc_id, doc, share)
+        self._live += sum(_size_of(p) for p, _ in places.values())
+        self._base = index_at + FRAME.size + length
+        self._replay(fd, self._base, end)
+
+    def _replay(self, fd: int, start: int, end: int) -> None:
+        """Apply the journal's entries after the index (from ``start`` to ``end``). Of an
+        entry before the last only the head and the small documents are read: its parts
+        are authenticated when first read, as the compacted ones are."""
+        pos, seq = start, 1
+        while pos < end:
+            frame = os.pread(fd, FRAME.size, pos)
+            length, crc = FRAME.unpack(frame) if len(frame) == FRAME.size else (0, -1)
             try:
-                keys, docs, end = self._entry(buf, view, pos, seq + 1)
+                if zlib.crc32(frame[:4]) == crc and pos + FRAME.size + length < end:
+                    meta, docs, parts = self._middle_entry(fd, pos, length, seq + 1)
+                    stop = pos + FRAME.size + length
+                else:  # the last entry, or a damaged frame: check all that is left
+                    buf = os.pread(fd, end - pos, pos)
+                    meta, docs, parts, size = self._entry(buf, memoryview(buf), 0, seq + 1, pos)
+                    stop = pos + size
             except _Torn:
-                self._truncate(pos, len(buf))
+                self._truncate(pos, end)
                 break
             seq += 1
-            self._replay(keys, docs, (end - pos) // max(1, len(docs)))
-            pos = end
+            placed: list[tuple[bytes, int, int, list[Doc]]] = [
+                (pid, at, n, [{}] * count) for pid, at, n, count in parts
+            ]
+            small = [
+                (table, doc_id, doc, (stop - pos) // max(1, len(docs)))
+                for (table, doc_id), doc in zip(meta["k"], docs, strict=True)
+            ]
+            self._apply(_Sealed(b"", meta["r"], placed, small), pos, self._records)
+            pos = stop
         self._seq, self._size = seq, pos
 
-    def _replay(self, keys: list[list[str]], docs: list[Doc | None], share: int) -> None:
-        """``_apply`` for a whole entry; ``share`` estimates each document's size."""
-        data, all_sizes, live = self._data, self._sizes, self._live
-        table = ""
-        for (name, doc_id), doc in zip(keys, docs, strict=True):
-            if name != table:  # entries mostly touch one table: look it up once per run
-                table = name
-                tdocs, sizes = data.setdefault(name, {}), all_sizes.setdefault(name, {})
-            live -= sizes.pop(doc_id, 0)
-            if doc is None:
-                tdocs.pop(doc_id, None)
-            else:
-                tdocs[doc_id] = doc
-                sizes[doc_id] = share
-                live += share
-        self._live = live
+    def _middle_entry(
+        self, fd: int, pos: int, length: int, seq: int
+    ) -> tuple[dict[str, Any], list[Any], list[tuple[bytes, int, int, int]]]:
+        """The head, small documents and parts (``at`` from the entry's start) of a whole
+        entry that is not the last, reading its parts' bytes not."""
+        if length < MIN_PAYLOAD:
+            raise _damaged(f"entry {seq} is too short")
+        prefix = _read_prefix(fd, pos + FRAME.size, length)
+        try:
+            meta, docs, parts = self._open(
+                self._file_id, seq, memoryview(prefix), length, verify=False
+            )
+        except (InvalidTag, ValueError, TypeError, KeyError):
+            raise _damaged(f"entry {seq} does not authenticate") from None
+        return meta, docs, [(p, FRAME.size + at, n, c) for p, at, n, c in parts]
 
     def _entry(
-        self, buf: bytes, view: memoryview, pos: int, seq: int
-    ) -> tuple[list[Any], list[Any], int]:
+        self, buf: bytes, view: memoryview, pos: int, seq: int, start: int
+    ) -> tuple[dict[str, Any], list[Any], list[tuple[bytes, int, int, int]], int]:
+        """The entry at ``pos`` in ``buf`` (which runs to the end of the file and begins at
+        file offset ``start``), all of it authenticated: head, small documents, parts
+        (``at`` from the entry's start) and its end."""
         rest = len(buf) - pos
         if rest < FRAME.size:
             raise _Torn
         length, crc = FRAME.unpack_from(buf, pos)
         if zlib.crc32(buf[pos : pos + 4]) != crc:
             # The frame itself never landed, or only its part before a sector boundary.
-            if _unwritten(buf, pos) < pos + FRAME.size or not buf[pos:].strip(b"\0"):
+            if _unwritten(buf, pos, start) < pos + FRAME.size or not buf[pos:].strip(b"\0"):
                 raise _Torn
             raise _damaged(f"entry {seq} has a damaged frame")
         if length > rest - FRAME.size:
@@ -620,15 +1021,15 @@ class JournalStorage(Storage):
         if length < MIN_PAYLOAD:
             raise _damaged(f"entry {seq} is too short")
         try:
-            # Authenticated content is what commit() wrote: no need to re-check its shape.
-            keys, docs = self._open(self._file_id, seq, view[pos + FRAME.size : end])
-        except (InvalidTag, ValueError, TypeError):
+            payload = view[pos + FRAME.size : end]
+            meta, docs, parts = self._open(self._file_id, seq, payload, length, verify=True)
+        except (InvalidTag, ValueError, TypeError, KeyError):
             # The final entry's last sectors never landed; a zeroed tag or ciphertext that
             # does not run from a sector boundary to the end is damage, not a power cut.
-            if end == len(buf) and _unwritten(buf, pos + FRAME.size) < end:
+            if end == len(buf) and _unwritten(buf, pos + FRAME.size, start) < end:
                 raise _Torn from None
             raise _damaged(f"entry {seq} does not authenticate") from None
-        return keys, docs, end
+        return meta, docs, [(p, FRAME.size + at, n, c) for p, at, n, c in parts], end
 
     def _truncate(self, pos: int, end: int) -> None:
         log.warning("journal: dropping a torn final entry (%d bytes)", end - pos)
@@ -639,6 +1040,318 @@ class JournalStorage(Storage):
         finally:
             os.close(fd)
 
+    # -- version 1 --------------------------------------------------------------------
+
+    def _migrate(self, buf: bytes) -> None:
+        """Read a version 1 file whole and rewrite it in this format (the old file stays
+        until the new one is in place: a crash meanwhile migrates again)."""
+        file_id = _check_header_v1(buf, self._aead)
+        data: dict[str, dict[str, Doc]] = {}
+        view = memoryview(buf)
+        pos, seq = HEADER_LEN_V1, 0
+        while pos < len(buf):
+            try:
+                keys, docs, end = self._entry_v1(file_id, buf, view, pos, seq + 1)
+            except _Torn:
+                log.warning("journal: a torn final entry left out of the migration")
+                break
+            seq += 1
+            for (table, doc_id), doc in zip(keys, docs, strict=True):
+                if doc is None:
+                    data.setdefault(table, {}).pop(doc_id, None)
+                else:
+                    data.setdefault(table, {})[doc_id] = doc
+            pos = end
+        del view
+        self._rewrite(data)
+        log.info("journal: migrated a version 1 file (%d entries)", seq)
+
+    def _entry_v1(
+        self, file_id: bytes, buf: bytes, view: memoryview, pos: int, seq: int
+    ) -> tuple[list[Any], list[Any], int]:
+        rest = len(buf) - pos
+        if rest < FRAME.size:
+            raise _Torn
+        length, crc = FRAME.unpack_from(buf, pos)
+        if zlib.crc32(buf[pos : pos + 4]) != crc:
+            if _unwritten(buf, pos, 0) < pos + FRAME.size or not buf[pos:].strip(b"\0"):
+                raise _Torn
+            raise _damaged(f"entry {seq} has a damaged frame")
+        if length > rest - FRAME.size:
+            raise _Torn
+        end = pos + FRAME.size + length
+        payload = view[pos + FRAME.size : end]
+        try:
+            seq_bytes = seq.to_bytes(8, "big")
+            hlen = int.from_bytes(payload[NONCE : NONCE + 4], "big")
+            if hlen < TAG or NONCE + 4 + hlen + NONCE + TAG > len(payload):
+                raise InvalidTag
+            start = NONCE + 4
+            head = self._aead.decrypt(
+                bytes(payload[:NONCE]), payload[start : start + hlen], b"H" + file_id + seq_bytes
+            )
+            bstart = start + hlen + NONCE
+            body = self._aead.decrypt(
+                bytes(payload[bstart - NONCE : bstart]),
+                payload[bstart:],
+                b"B" + file_id + seq_bytes + head,
+            )
+            keys, docs = json.loads(head.decode()), json.loads(body.decode())
+            if not isinstance(keys, list) or not isinstance(docs, list) or len(keys) != len(docs):
+                raise ValueError("entry shape")
+        except (InvalidTag, ValueError, TypeError):
+            if end == len(buf) and _unwritten(buf, pos + FRAME.size, 0) < end:
+                raise _Torn from None
+            raise _damaged(f"entry {seq} does not authenticate") from None
+        return keys, docs, end
+
+
+class _Compacted:
+    """A compacted file being written: room for the header, the record parts (well-used
+    old parts copied as they are, the other live records packed into new ones), the index
+    entry, then the header over the room left for it (``header``)."""
+
+    def __init__(
+        self,
+        storage: JournalStorage,
+        file_id: bytes,
+        small: Data,
+        records: _Records,
+        reader: int | None,
+        cancellable: bool,
+        repack: bool,
+    ) -> None:
+        self._storage, self._file_id, self._small = storage, file_id, small
+        self._old, self._reader, self._cancellable = records, reader, cancellable
+        self._repack = repack
+        self.records = _Records()
+        self.sizes: dict[str, dict[str, int]] = {}
+        self.size = 0
+        self._index_at = 0
+        self._written, self._started = 0, time.perf_counter()
+
+    def header(self) -> bytes:
+        """The file's header, once the index is written."""
+        return self._storage._header(self._file_id, self._index_at)
+
+    def chunks(self) -> Iterator[bytes]:
+        """The file's bytes, a part at a time (the header's room first)."""
+        yield bytes(HEADER_LEN)
+        at = HEADER_LEN
+        old, new = self._old, self.records
+        # Mapped in C (these loops run for every record): a place shifted is its part.
+        live = Counter(map(_PART_SHIFT.__rrshift__, map(itemgetter(0), old.places.values())))
+        live.pop(_HOT >> _PART_SHIFT, None)
+        self._pause()
+        kept: dict[int, int] = {}  # old part number -> new part number
+        copied = [
+            number
+            for number, count in sorted(live.items())
+            if not self._repack
+            and count >= COPY_LIVE * old.parts[number].docs
+            and old.parts[number].length >= MIN_COPY_BYTES
+        ]
+        for run in _runs([old.parts[n] for n in copied], COPY_BYTES):
+            self._check()
+            assert self._reader is not None
+            first = run[0]
+            data = os.pread(self._reader, run[-1].at + run[-1].length - first.at, first.at)
+            for part in run:
+                kept[copied[len(kept)]] = len(new.parts)
+                new.parts.append(_Part(part.id, at + part.at - first.at, part.length, part.docs))
+            yield data
+            at += len(data)
+            self._pause(len(data))
+        packed: dict[str, tuple[int, str]] = {}  # record id -> new place, summary
+        for group in _groups(self._fresh(kept, live)):
+            self._check()
+            pid = os.urandom(16)
+            sealed = self._storage._seal_part(pid, [encoded for _, encoded in group])
+            for pos, ((record_id, size, summary), _) in enumerate(group):
+                packed[record_id] = (_place(len(new.parts), pos, size), summary)
+            new.parts.append(_Part(pid, at, len(sealed), len(group)))
+            yield sealed
+            at += len(sealed)
+            self._pause(len(sealed))
+        moved = {o: (n - o) << _PART_SHIFT for o, n in kept.items()}  # place + this: moved
+        places = new.places
+        for n, (record_id, found) in enumerate(old.places.items()):
+            if n % PAUSE_RECORDS == 0:
+                self._pause()
+            step = moved.get(found[0] >> _PART_SHIFT) if found[0] != _HOT else None
+            if step is None:
+                places[record_id] = packed[record_id]
+            else:
+                places[record_id] = (found[0] + step, found[1])
+        self._index_at = at
+        entry = self._index_entry()
+        self.size = at + len(entry)
+        for start in range(0, len(entry), COPY_BYTES):
+            yield entry[start : start + COPY_BYTES]
+            self._pause(min(COPY_BYTES, len(entry) - start))
+
+    def _fresh(
+        self, kept: dict[int, int], live: Iterable[int]
+    ) -> list[tuple[tuple[str, int, str], bytes]]:
+        """The live records not in a kept part (of the ``live`` ones), encoded, by type and
+        patient (read together, they are stored together): ``((id, size, summary), JSON)``."""
+        old, summarize = self._old, self._storage._summarize
+        wanted: dict[int, list[tuple[int, str]]] = {}
+        docs: dict[str, tuple[Doc, str | None]] = {}
+        if not old.hot and all(number in kept for number in live):
+            return []  # a store only ever pulled, say: every part is copied
+        for record_id, (place, _) in old.places.items():
+            if place == _HOT:
+                docs[record_id] = (old.hot[record_id], None)
+            elif _part_of(place) not in kept:
+                wanted.setdefault(_part_of(place), []).append((_pos_of(place), record_id))
+        for number, members in wanted.items():
+            self._check()
+            assert self._reader is not None
+            part = self._storage._read_part(self._reader, old.parts[number])
+            for pos, record_id in members:
+                docs[record_id] = (part[pos], old.places[record_id][1])
+        fresh = []
+        for n, (record_id, (doc, summary)) in enumerate(docs.items()):
+            if self._cancellable and n % YIELD_DOCS == 0:
+                time.sleep(YIELD_SECONDS)  # lets a waiting thread take the GIL now
+            encoded = _ENCODE(doc).encode()
+            fresh.append(
+                (
+                    _order(doc, record_id),
+                    (record_id, len(encoded), summarize(doc) if summary is None else summary),
+                    encoded,
+                )
+            )
+        fresh.sort(key=lambda item: item[0])
+        return [(meta, encoded) for _, meta, encoded in fresh]
+
+    def _index_entry(self) -> bytes:
+        keys = [[t, i] for t, docs in self._small.items() for i in docs]
+        encoded = []
+        for table, docs in self._small.items():
+            sizes = self.sizes.setdefault(table, {})
+            for doc_id, doc in docs.items():
+                encoded.append(_ENCODE(doc).encode())
+                sizes[doc_id] = len(encoded[-1])
+        parts = [[p.id.hex(), p.at, p.length, p.docs] for p in self.records.parts]
+        values = list(self.records.places.values())
+        columns = {
+            "ids": list(self.records.places),
+            "places": list(map(itemgetter(0), values)),
+            "summaries": list(map(itemgetter(1), values)),
+        }
+        del values
+        index = [b'{"parts":', _ENCODE(parts).encode()]
+        for name, column in columns.items():
+            index.append(f',"{name}":['.encode())
+            # Encoded a slice at a time: one call for 100k records held the interpreter long.
+            for start in range(0, len(column), PAUSE_RECORDS):
+                if start:
+                    index.append(b",")
+                index.append(_ENCODE(column[start : start + PAUSE_RECORDS])[1:-1].encode())
+                self._pause()
+            index.append(b"]")
+        index.append(b"}")
+        head = _ENCODE({"k": [*keys, _INDEX_KEY], "r": [], "p": []}).encode()
+        body = b"[" + b",".join([*encoded, b"".join(index)]) + b"]"
+        payload = self._storage._seal(self._file_id, 1, head, body)
+        return FRAME.pack(len(payload), zlib.crc32(len(payload).to_bytes(4, "big"))) + payload
+
+    def _check(self) -> None:
+        if self._cancellable and self._storage._closing:
+            raise _Cancelled
+
+    def _pause(self, written: int = 0) -> None:
+        """Hand the interpreter to a waiting thread (a save, the UI's loop), in a
+        compaction beside them: handed back and forth with each read and write, a save
+        waited 5 ms (the switch interval) for it twice. Having ``written`` more bytes, keep
+        to ``COPY_RATE``: a save's fsync waits for what the compaction wrote meanwhile."""
+        if not self._cancellable:
+            return
+        self._written += written
+        ahead = self._written / COPY_RATE - (time.perf_counter() - self._started)
+        time.sleep(max(YIELD_SECONDS, ahead))
+
+
+def _runs(parts: list[_Part], most: int) -> Iterator[list[_Part]]:
+    """``parts`` in runs that lie back to back in the file, each of at most ``most`` bytes
+    (or one part): a run is copied with one read."""
+    run: list[_Part] = []
+    for part in parts:
+        if run and (
+            run[-1].at + run[-1].length != part.at or part.at + part.length - run[0].at > most
+        ):
+            yield run
+            run = []
+        run.append(part)
+    if run:
+        yield run
+
+
+def _order(doc: Doc, record_id: str) -> tuple[str, str]:
+    """Where a record goes when packed: by type, then by patient."""
+    fields = doc.get("fields")
+    patient = fields.get("patient_id") if isinstance(fields, dict) else None
+    return str(doc.get("type", "")), patient if isinstance(patient, str) else record_id
+
+
+def _groups(docs: list[tuple[T, bytes]]) -> Iterator[list[tuple[T, bytes]]]:
+    """``docs`` in runs of at most ``PART_DOCS`` documents and about ``PART_BYTES``."""
+    group: list[tuple[T, bytes]] = []
+    size = 0
+    for pair in docs:
+        if group and (len(group) >= PART_DOCS or size + len(pair[1]) > PART_BYTES):
+            yield group
+            group, size = [], 0
+        group.append(pair)
+        size += len(pair[1])
+    if group:
+        yield group
+
+
+def _place_rows(rows: list[list[Any]], records: _Records, slots: Iterator[int]) -> int:
+    """Place a batch's records (``[id, size, summary]``, a size of -1 for one removed) at
+    ``slots`` in ``records``, in order; by how many bytes the live records grew. It runs for
+    every record at open: kept short."""
+    places, hot, grown = records.places, records.hot, 0
+    for record_id, size, summary in rows:
+        if record_id in places:
+            old = places[record_id][0]
+            if hot:
+                hot.pop(record_id, None)
+            if old != _HOT:
+                grown -= old & _SIZE_MASK
+            if size < 0:
+                del places[record_id]
+                continue
+        elif size < 0:
+            continue
+        # An assignment keeps a changed record's place in the order stored.
+        places[record_id] = (next(slots) | size, summary)
+        grown += size
+    return grown
+
+
+def _read_prefix(fd: int, at: int, length: int) -> bytes:
+    """The beginning of the payload at ``at`` (``length`` bytes in all) up to the end of
+    its small documents, read in as few calls as their lengths allow."""
+    buf = os.pread(fd, min(length, PREFIX_BYTES), at)
+
+    def upto(n: int) -> None:
+        nonlocal buf
+        n = min(n, length)
+        if n > len(buf):
+            buf += os.pread(fd, n - len(buf), at + len(buf))
+
+    upto(NONCE + LENGTH.size)
+    hlen = LENGTH.unpack_from(buf, NONCE)[0]
+    upto(NONCE + LENGTH.size + hlen + NONCE + LENGTH.size)
+    at_small = NONCE + LENGTH.size + hlen + NONCE
+    if len(buf) >= at_small + LENGTH.size:
+        upto(at_small + LENGTH.size + LENGTH.unpack_from(buf, at_small)[0])
+    return buf
+
 
 def _free(fd: int) -> None:
     """Close a replaced journal, giving its blocks back a few MB at a time: freed at once,
@@ -648,36 +1361,58 @@ def _free(fd: int) -> None:
         while size > 0:
             size = max(0, size - SYNC_EVERY)
             os.ftruncate(fd, size)  # the file has no name any more: nobody else sees it
+            time.sleep(SYNC_EVERY / FREE_RATE)
     except OSError:
         pass  # the last close frees what is left
     finally:
         os.close(fd)
 
 
-def _release(data: Data) -> None:
+def _release(data: Mapping[str, Any]) -> None:
     """Drop the documents. Freeing 100k of them in one go held the interpreter for 100 ms
     (the UI's loop with it: a store closes when the app locks), so a big store is freed a
     document at a time in a thread, which lets other threads in between."""
-    if sum(map(len, data.values())) < RELEASE_IN_THREAD:
+    tables = [docs for docs in data.values() if isinstance(docs, dict)]
+    if sum(map(len, tables)) < RELEASE_IN_THREAD:
         return
 
     def free() -> None:
-        for docs in data.values():
+        for docs in tables:
             while docs:
                 docs.popitem()
 
     threading.Thread(target=free, name="journal-release", daemon=True).start()
 
 
-def _check_header(buf: bytes, aead: AESGCM) -> bytes:
+def _check_header(buf: bytes, aead: AESGCM) -> tuple[bytes, int]:
+    """The file id and the index's offset of a version 2 header."""
     if len(buf) < HEADER_LEN or buf[:8] != MAGIC:
         raise _damaged("not a Liaison journal, or its header is damaged")
     head = buf[: HEADER_LEN - 4]
     if zlib.crc32(head) != int.from_bytes(buf[HEADER_LEN - 4 : HEADER_LEN], "big"):
         raise _damaged("the journal header is damaged")
+    _, file_id, index_at, nonce, tag = HEADER.unpack(head)
+    try:
+        aead.decrypt(nonce, tag, MAGIC + file_id + index_at.to_bytes(8, "big"))
+    except InvalidTag:
+        raise StoreCorrupted(
+            "cannot decrypt the store (wrong key or damaged file): the header is intact, "
+            "so the key is most likely wrong"
+        ) from None
+    if index_at < HEADER_LEN:
+        raise _damaged("the journal header is damaged")
+    return file_id, index_at
+
+
+def _check_header_v1(buf: bytes, aead: AESGCM) -> bytes:
+    head = buf[: HEADER_LEN_V1 - 4]
+    if len(buf) < HEADER_LEN_V1 or zlib.crc32(head) != int.from_bytes(
+        buf[HEADER_LEN_V1 - 4 : HEADER_LEN_V1], "big"
+    ):
+        raise _damaged("the journal header is damaged")
     file_id, nonce, tag = head[8:24], head[24:36], head[36:52]
     try:
-        aead.decrypt(nonce, tag, MAGIC + file_id)
+        aead.decrypt(nonce, tag, MAGIC_V1 + file_id)
     except InvalidTag:
         raise StoreCorrupted(
             "cannot decrypt the store (wrong key or damaged file): the header is intact, "
@@ -686,15 +1421,16 @@ def _check_header(buf: bytes, aead: AESGCM) -> bytes:
     return file_id
 
 
-def _unwritten(buf: bytes, start: int) -> int:
+def _unwritten(buf: bytes, start: int, origin: int) -> int:
     """Where the zeros that a power cut could have left begin: a sector boundary after
     ``start`` from which every byte to the end is zero (``len(buf)`` when there is none).
+    ``buf`` begins at file offset ``origin`` (sectors count from the file's start).
 
     The zeros must begin at the boundary, give or take the few zero bytes landed data can
     end with (at most 3 in a length field; more in ciphertext by chance 1 in 2**40).
     """
     first_zero = start + len(buf[start:].rstrip(b"\0"))
-    boundary = -(-first_zero // SECTOR) * SECTOR
+    boundary = -(-(first_zero + origin) // SECTOR) * SECTOR - origin
     return boundary if boundary < len(buf) and boundary - first_zero < _SLACK else len(buf)
 
 

@@ -31,8 +31,9 @@ from tinydb.table import Document, Table
 
 from app.blobs import BlobStore
 from app.errors import RecordNotFound, StoreClosed
+from app.facts import TYPES as FACT_TYPES
 from app.facts import Fact, fact_of
-from app.storage import Changes, Doc, JournalStorage, fsync_dir
+from app.storage import RECORDS, Changes, Doc, JournalStorage, RecordTable, fsync_dir
 from sync import merge as merging
 from sync import merged, visits
 from sync.attachments import SENT
@@ -43,7 +44,7 @@ from sync.hlc import Clock, wall_ms
 from sync.protocol import tombstone
 from sync.schema import is_uuid, patient_of, validate
 
-RECORDS, OUTBOX, META = "records", "outbox", "meta"
+OUTBOX, META = "outbox", "meta"
 JOURNAL = "store.journal"
 BLOBS = "blobs"
 _DEVICE = "_device"  # meta key of the next mutation id and the latest HLC, never a user key
@@ -57,7 +58,6 @@ _LETTERS = str.maketrans(
 )
 
 Records = list[Doc]
-Facts = tuple[str, str, str]  # type, when, state
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -110,20 +110,20 @@ class Store:
         self._blobs = BlobStore(directory / BLOBS, key)
         self._lock = threading.RLock()
         self._tables = {name: ReadOnlyTable(storage, name) for name in (RECORDS, OUTBOX, META)}
-        self._by_patient: dict[str, dict[str, None]] = {}  # patient id -> record ids
-        self._by_type: dict[str, dict[str, None]] = {}  # record type -> record ids
+        # patient id -> {record id: its type}
+        self._by_patient: dict[str, dict[str, str]] = {}
+        # record type -> {record id: its facts (app.facts), None for a deleted record}
+        self._by_type: dict[str, dict[str, Fact | None]] = {}
         self._names: dict[str, str] = {}  # live patient id -> folded name, phone digits
-        self._facts: dict[str, Facts] = {}  # live record id -> type, when, state (app.facts)
         self._by_name: builtins.list[tuple[str, str]] | None = None  # _names sorted, cached
         self._pending: Counter[str] = Counter()  # record id -> mutations in the outbox
         self._refs: Counter[str] = Counter()  # blob hash -> records and mutations naming it
         data = storage.read()
-        self._index_all(data.get(RECORDS, {}))
+        self._index_all(storage.summaries())
         for mutation in data.get(OUTBOX, {}).values():
             self._pending[mutation["record_id"]] += 1
-        for doc in (*data.get(RECORDS, {}).values(), *data.get(OUTBOX, {}).values()):
-            if "attachments" in doc["fields"]:
-                self._refs.update(_blobs(doc))
+            if "attachments" in mutation["fields"]:
+                self._refs.update(_blobs(mutation))
         device = data.get(META, {}).get(_DEVICE, {}).get("value", {})
         last_outbox = max((m["id"] for m in data.get(OUTBOX, {}).values()), default=0)
         self._next_id = max(int(device.get("next_mutation_id", 1)), last_outbox + 1)
@@ -147,7 +147,7 @@ class Store:
             directory.mkdir(mode=0o700, parents=True)
             fsync_dir(directory.parent)  # or a power cut could take the new directory away
         clock = Clock(node_id, wall or wall_ms)
-        storage = JournalStorage(directory / JOURNAL, key)
+        storage = JournalStorage(directory / JOURNAL, key, summarize=summary)
         try:
             return cls(directory, storage, clock, key)
         except BaseException:
@@ -161,7 +161,7 @@ class Store:
                 self._storage.close()
                 self._storage = None
             self._by_patient, self._by_type, self._names, self._by_name = {}, {}, {}, None
-            self._facts, self._refs = {}, Counter()
+            self._refs = Counter()
 
     # -- the one write primitive ------------------------------------------------------
 
@@ -319,7 +319,7 @@ class Store:
     def _select(
         self, type: str | None, patient_id: str | None, include_deleted: bool
     ) -> builtins.list[Doc]:
-        records = self._docs(RECORDS)
+        records = self._records()
         if patient_id is not None:
             ids: Iterable[str] = self._by_patient.get(patient_id, ())
         elif type is not None:
@@ -328,17 +328,24 @@ class Store:
             ids = records
         return [
             r
-            for r in map(records.__getitem__, ids)
-            if (type is None or r["type"] == type) and (include_deleted or not r["deleted"])
+            for r in records.many(list(ids))
+            if r is not None
+            and (type is None or r["type"] == type)
+            and (include_deleted or not r["deleted"])
         ]
 
     def peek(self, ids: Iterable[str]) -> Sequence[Mapping[str, Any]]:
         """The live records with these ids, in their order, as stored (as ``scan``: never
         change them); unknown and deleted ids are left out."""
         with self._lock:
-            records = self._docs(RECORDS)
-            found = (records.get(i) for i in ids)
+            found = self._records().many(list(ids))
             return [r for r in found if r is not None and not r["deleted"]]
+
+    def get_many(self, ids: Iterable[str]) -> Records:
+        """Copies of the live records with these ids, in their order (as ``peek``, but
+        copies: the caller may change them)."""
+        with self._lock:
+            return [clone(r) for r in self.peek(ids)]  # type: ignore[arg-type]
 
     def patient_ids(self, text: str = "") -> builtins.list[str]:
         """The ids of live patients whose name or phone number contains every word of
@@ -358,20 +365,26 @@ class Store:
         """``(id, type, when, state)`` of the live records by type and/or patient that have
         facts (``app.facts``): what a list filters on, without reading the records."""
         with self._lock:
+            by_type = self._by_type
             if patient_id is not None:
-                ids: Iterable[str] = self._by_patient.get(patient_id, ())
-            elif type is not None:
-                ids = self._by_type.get(type, ())
+                found = (
+                    (i, kind, by_type[kind].get(i))
+                    for i, kind in self._by_patient.get(patient_id, {}).items()
+                    if type is None or kind == type
+                )
             else:
-                ids = self._facts
-            found = ((i, self._facts.get(i)) for i in ids)
-            return [(i, *f) for i, f in found if f is not None and (type is None or f[0] == type)]
+                kinds = [type] if type is not None else builtins.list(by_type)
+                found = ((i, k, f) for k in kinds for i, f in by_type.get(k, {}).items())
+            return [(i, kind, *f) for i, kind, f in found if f is not None]
 
     def fact(self, record_id: str) -> Fact | None:
         """``(when, state)`` of a live record with facts (``app.facts``), or None."""
         with self._lock:
-            found = self._facts.get(record_id)
-            return None if found is None else (found[1], found[2])
+            for kind in FACT_TYPES:
+                found = self._by_type.get(kind, {}).get(record_id)
+                if found is not None:
+                    return found
+            return None
 
     def search_patients(self, text: str, limit: int = 50) -> Records:
         """Copies of the first ``limit`` live patients of ``patient_ids(text)``."""
@@ -441,7 +454,7 @@ class Store:
             self._mark = mark
         if purged:  # the journal's history still holds them: rewrite it without
             try:  # outside the lock: saves go on meanwhile
-                self._live().compact()
+                self._live().compact(repack=True)  # no copied part keeps their records
             except OSError as exc:  # the purge is durable; compaction comes later
                 log.warning("store: compaction after a purge failed (%s)", type(exc).__name__)
 
@@ -613,7 +626,10 @@ class Store:
         return self._storage
 
     def _docs(self, table: str) -> dict[str, Doc]:
-        return self._live().read().get(table, {})
+        return self._live().read().get(table, {})  # type: ignore[no-any-return]
+
+    def _records(self) -> RecordTable:
+        return self._live().read()[RECORDS]  # type: ignore[no-any-return]
 
     def _queue(
         self, record: Doc, op: str, fields: Doc, clock: dict[str, str], rev: Any, stamp: str
@@ -642,27 +658,41 @@ class Store:
     def _device_doc(mark: str, next_id: int) -> Doc:
         return {"value": {"next_mutation_id": next_id, "clock": mark}}
 
-    def _index_all(self, records: dict[str, Doc]) -> None:
-        """``_index`` for every record at open, inlined: it runs for each record."""
-        by_patient, by_type, names, facts = (
-            self._by_patient,
-            self._by_type,
-            self._names,
-            self._facts,
-        )
-        for record_id, record in records.items():
-            kind = record["type"]
-            if kind not in by_type:
-                by_type[kind] = {}
-            by_type[kind][record_id] = None
-            if not record["deleted"] and (fact := fact_of(kind, record["fields"])) is not None:
-                facts[record_id] = (kind, *fact)
+    def _index_all(self, summaries: Iterable[tuple[str, tuple[int, str]]]) -> None:
+        """``_index`` for every record at open, from the summaries the storage keeps
+        (``summary``): the records themselves stay on disk. It runs for every record: kept
+        short (subscripts in ``try`` cost less than ``get``), and the strings of types and
+        states are shared, not one per record."""
+        by_patient, by_type, names, refs = self._by_patient, self._by_type, self._names, []
+        kinds: dict[str, tuple[str, dict[str, Fact | None]]] = {}
+        states: dict[str, str] = {}
+        for record_id, (_, line) in summaries:
+            kind, patient, deleted, when, state, blobs, key = line.split("\t", 6)
+            try:
+                kind, records = kinds[kind]
+            except KeyError:
+                records = by_type.setdefault(kind, {})
+                kinds[kind] = (kind, records)
+            if deleted or kind not in FACT_TYPES:
+                records[record_id] = None
+            else:
+                try:
+                    state = states[state]
+                except KeyError:
+                    states[state] = state
+                records[record_id] = (when, state)
             if kind == "patient":
-                by_patient.setdefault(record_id, {})[record_id] = None
-                if not record["deleted"]:
-                    names[record_id] = _search_key(record["fields"])
-            elif isinstance(patient := record["fields"].get("patient_id"), str):
-                by_patient.setdefault(patient, {})[record_id] = None
+                patient = record_id
+                if not deleted:
+                    names[record_id] = key
+            if patient:
+                try:
+                    by_patient[patient][record_id] = kind
+                except KeyError:
+                    by_patient[patient] = {record_id: kind}
+            if blobs:
+                refs += blobs.split(",")
+        self._refs.update(refs)
 
     def _index(self, record_id: str, old: Doc | None, new: Doc | None) -> None:
         if (old or new or {}).get("type") == "patient":  # a record keeps its type
@@ -674,17 +704,16 @@ class Store:
             if patient is not None:
                 self._by_patient.get(patient, {}).pop(record_id, None)
             self._names.pop(record_id, None)
-            self._facts.pop(record_id, None)
         if new is not None:
-            # setdefault: an edited record keeps its place (records list in the order stored)
-            self._by_type.setdefault(new["type"], {}).setdefault(record_id, None)
-            patient = patient_of(new["type"], record_id, new["fields"])
+            kind = new["type"]
+            fact = None if new["deleted"] else fact_of(kind, new["fields"])
+            # An edited record keeps its place (records list in the order stored).
+            self._by_type.setdefault(kind, {})[record_id] = fact
+            patient = patient_of(kind, record_id, new["fields"])
             if patient is not None:
-                self._by_patient.setdefault(patient, {})[record_id] = None
-            if new["type"] == "patient" and not new["deleted"]:
+                self._by_patient.setdefault(patient, {})[record_id] = kind
+            if kind == "patient" and not new["deleted"]:
                 self._names[record_id] = _search_key(new["fields"])
-            if not new["deleted"] and (fact := fact_of(new["type"], new["fields"])) is not None:
-                self._facts[record_id] = (new["type"], *fact)
 
     # -- added for sync.engine: a change the server refused -----------------------------
 
@@ -741,6 +770,25 @@ def _search_key(fields: Mapping[str, Any]) -> str:
     """What ``search_patients`` matches: the folded name, then the phone's digits (sorting
     by this key sorts by name)."""
     return fold(str(fields.get("name") or "")) + "\n" + _digits(str(fields.get("phone") or ""))
+
+
+def summary(record: Doc) -> str:
+    """What the store's indexes need of a record, kept beside its place while the record
+    stays on disk: type, patient, deleted, facts (``app.facts``), photos and, for a
+    patient, the search key — tab-separated, the key last (a name may hold a tab)."""
+    kind, fields, deleted = record["type"], record["fields"], bool(record["deleted"])
+    patient = fields.get("patient_id") if kind != "patient" else None
+    fact = None if deleted else fact_of(kind, fields)
+    return "\t".join(
+        (
+            kind,
+            patient if isinstance(patient, str) else "",
+            "1" if deleted else "",
+            *(fact or ("", "")),
+            ",".join(sorted(_blobs(record))),
+            _search_key(fields) if kind == "patient" and not deleted else "",
+        )
+    )
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from app import photos, storage
@@ -36,22 +37,36 @@ STAMP = f"{1_790_000_000_000:015d}-00000-server"
 
 
 def decrypted_history(path: Path, aead: AESGCM) -> str:
-    """Every entry ever appended to the journal (not just the live data), decrypted: the
-    documented file format of ``app.storage``, read independently of its code."""
+    """Everything the journal file holds (not just the live data), decrypted: the records'
+    parts the index lists and every entry after it, read from the documented file format
+    of ``app.storage``, independently of its code."""
     buf = path.read_bytes()
-    file_id = buf[8:24]
-    pos, seq, out = storage.HEADER_LEN, 0, []
+    file_id, n = buf[8:24], storage.NONCE
+    pos, seq, out = int.from_bytes(buf[24:32], "big"), 0, []
+
+    def part(data: bytes, part_id: str) -> None:
+        out.append(aead.decrypt(data[:n], data[n:], b"R" + bytes.fromhex(part_id)).decode())
+
     while pos < len(buf):
         length, _ = storage.FRAME.unpack_from(buf, pos)
         payload = buf[pos + storage.FRAME.size : pos + storage.FRAME.size + length]
         seq += 1
-        n = storage.NONCE
         hlen = int.from_bytes(payload[n : n + 4], "big")
         aad = file_id + seq.to_bytes(8, "big")
         head = aead.decrypt(payload[:n], payload[n + 4 : n + 4 + hlen], b"H" + aad)
-        start = n + 4 + hlen
-        body = aead.decrypt(payload[start : start + n], payload[start + n :], b"B" + aad + head)
-        out += [head.decode(), body.decode()]
+        at = n + 4 + hlen
+        slen = int.from_bytes(payload[at + n : at + n + 4], "big")
+        small = aead.decrypt(
+            payload[at : at + n], payload[at + n + 4 : at + n + 4 + slen], b"S" + aad + head
+        )
+        out += [head.decode(), small.decode()]
+        at += n + 4 + slen
+        for part_id, _, plen in json.loads(head)["p"]:
+            part(payload[at : at + plen], part_id)
+            at += plen
+        if seq == 1:  # the index: the compacted parts before it
+            for part_id, offset, plen, _ in json.loads(small)[-1]["parts"]:
+                part(buf[offset : offset + plen], part_id)
         pos += storage.FRAME.size + length
     return "\n".join(out)
 
@@ -77,7 +92,13 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def test_a_purge_leaves_nothing_readable_about_the_patient(tmp_path: Path) -> None:
+@pytest.mark.parametrize("parts", ["repacked", "copied"])
+def test_a_purge_leaves_nothing_readable_about_the_patient(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parts: str
+) -> None:
+    if parts == "copied":  # compactions copy every part with a live record in it as it is
+        monkeypatch.setattr(storage, "COPY_LIVE", 0.0)
+        monkeypatch.setattr(storage, "MIN_COPY_BYTES", 0)
     store = Store.open(tmp_path / "store", KEY, node_id="device-1")
     gone, kept = new_id(), new_id()
     shots = {name: photos.prepare(noise_photo(seed)) for name, seed in ((GONE, 1), (KEPT, 2))}

@@ -36,9 +36,10 @@ def journal_path(directory: Path) -> Path:
 
 
 def entries(path: Path) -> list[tuple[int, int]]:
-    """(start, end) of each journal entry, read from the documented frame format."""
+    """(start, end) of each journal entry, read from the documented format: the index is
+    the first, at the offset the header gives (after the compacted records' parts)."""
     buf = path.read_bytes()
-    pos, found = journal.HEADER_LEN, []
+    pos, found = int.from_bytes(buf[24:32], "big"), []
     while pos < len(buf):
         length, _ = journal.FRAME.unpack_from(buf, pos)
         found.append((pos, pos + journal.FRAME.size + length))
@@ -164,7 +165,7 @@ def test_reordered_removed_or_foreign_entries_are_detected(tmp_path: Path, attac
         chunks[2] = other.read_bytes()[a:b]
     else:
         chunks.append(os.urandom(200))
-    tampered = data[: journal.HEADER_LEN] + b"".join(chunks)
+    tampered = data[: spans[0][0]] + b"".join(chunks)
     path.write_bytes(tampered)
     with pytest.raises(StoreCorrupted):
         open_store(tmp_path / "s")
@@ -300,19 +301,38 @@ def test_a_file_that_is_not_a_journal_is_refused(tmp_path: Path, content: bytes)
     assert journal_path(tmp_path / "s").read_bytes() == content
 
 
-def test_record_ids_are_bound_to_their_ciphertext(tmp_path: Path) -> None:
+def test_document_ids_are_bound_to_their_ciphertext(tmp_path: Path) -> None:
     storage = journal.JournalStorage(tmp_path / "j", KEY)
     try:
         file_id = os.urandom(16)
-        head = json.dumps([["records", "A"]]).encode()
-        sealed = storage._seal(file_id, 1, head, b'[{"secret":1}]')
-        forged_head = json.dumps([["records", "B"]]).encode()
-        other = storage._seal(file_id, 1, forged_head, b"[null]")
-        hlen = 4 + int.from_bytes(other[12:16], "big")
-        spliced = other[: 12 + hlen] + sealed[12 + hlen - len(forged_head) + len(head) :]
+        head = json.dumps({"k": [["meta", "A"]], "r": [], "p": []}).encode()
+        sealed = storage._seal(file_id, 2, head, b'[{"secret":1}]')
+        forged_head = json.dumps({"k": [["meta", "B"]], "r": [], "p": []}).encode()
+        other = storage._seal(file_id, 2, forged_head, b"[null]")
+        spliced = other[: 16 + int.from_bytes(other[12:16], "big")]
+        spliced += sealed[16 + int.from_bytes(sealed[12:16], "big") :]
         with pytest.raises(InvalidTag):
-            storage._open(file_id, 1, memoryview(spliced))
-        assert storage._open(file_id, 1, memoryview(sealed))[0] == [["records", "A"]]
+            storage._open(file_id, 2, memoryview(spliced), len(spliced), verify=True)
+        opened = storage._open(file_id, 2, memoryview(sealed), len(sealed), verify=True)
+        assert opened[0]["k"] == [["meta", "A"]]
+    finally:
+        storage.close()
+
+
+def test_a_records_part_is_bound_to_its_id(tmp_path: Path) -> None:
+    storage = journal.JournalStorage(tmp_path / "j", KEY)
+    try:
+        part = storage._seal_part(b"A" * 16, [b'{"secret":1}'])
+        path = tmp_path / "part"
+        path.write_bytes(part)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            right = journal._Part(b"A" * 16, 0, len(part), 1)
+            assert storage._read_part(fd, right) == [{"secret": 1}]
+            with pytest.raises(StoreCorrupted, match="does not authenticate"):
+                storage._read_part(fd, journal._Part(b"B" * 16, 0, len(part), 1))
+        finally:
+            os.close(fd)
     finally:
         storage.close()
 
@@ -322,9 +342,9 @@ def test_compaction_keeps_everything_and_shrinks_the_file(tmp_path: Path, monkey
     compactions = []
     real = journal.JournalStorage._compact
 
-    def counting(self: journal.JournalStorage) -> None:
+    def counting(self: journal.JournalStorage, repack: bool = False) -> None:
         compactions.append(self.size)
-        real(self)
+        real(self, repack)
 
     monkeypatch.setattr(journal.JournalStorage, "_compact", counting)
     store = open_store(tmp_path / "s")
