@@ -17,7 +17,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from app.errors import StoreCorrupted
-from app.storage import NONCE, derive_key, fsync_dir, write_atomic
+from app.filesafe import derive_key, fsync_dir, write_atomic
+from app.storeformat import NONCE
 from sync.schema import SHA256_RE
 
 MAGIC = b"LIABLB\x00\x01"

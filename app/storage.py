@@ -66,227 +66,69 @@ import gc
 import json
 import logging
 import os
-import struct
 import threading
 import time
 import zlib
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from operator import itemgetter
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from tinydb.storages import Storage
 
-from app.errors import StoreClosed, StoreCorrupted, StoreError
-
-try:
-    import fcntl
-except ImportError:  # Windows (desktop development only)
-    fcntl = None  # type: ignore[assignment]
+from app.compaction import Cancelled, Compacted
+from app.errors import StoreClosed
+from app.filesafe import derive_key, fsync, fsync_dir, lock_file, write_all, write_temp
+from app.journal_v1 import MAGIC_V1, read_v1
+from app.storeformat import (
+    ENCODE,
+    FRAME,
+    HEADER,
+    HEADER_LEN,
+    HOT,
+    INDEX_KEY,
+    LENGTH,
+    MAGIC,
+    MIN_PAYLOAD,
+    NONCE,
+    TAG,
+    Data,
+    Doc,
+    Part,
+    Records,
+    Torn,
+    check_header,
+    damaged,
+    groups,
+    part_of,
+    place_at,
+    place_rows,
+    pos_of,
+    size_of,
+    unwritten,
+)
 
 log = logging.getLogger(__name__)
 
-Doc = dict[str, Any]
-Data = dict[str, Any]  # table name -> {doc id: doc} (the records: a read-only mapping)
 Changes = Mapping[tuple[str, str], Doc | None]
 Summarize = Callable[[Doc], str]
-T = TypeVar("T")
 
 RECORDS = "records"  # the table kept on disk; every other table is kept in memory
-MAGIC = b"LIAJRN\x00\x02"
-MAGIC_V1 = b"LIAJRN\x00\x01"
-NONCE = 12
-TAG = 16
-HEADER = struct.Struct(">8s16sQ12s16s")
-HEADER_LEN = HEADER.size + 4
-HEADER_LEN_V1 = 8 + 16 + NONCE + TAG + 4
-FRAME = struct.Struct(">II")
-LENGTH = struct.Struct(">I")
-MIN_PAYLOAD = NONCE + 4 + TAG + NONCE + 4 + TAG
-_INDEX_KEY = ["", "index"]
-# The smallest unit a disk writes. What a power cut leaves unwritten is whole sectors: zeros
-# from a sector boundary to the end of the file (or an entry whose frame never landed).
-SECTOR = 512
-_SLACK = 8  # zero bytes that may precede the unwritten sectors as part of the landed data
-# A record is read by decrypting and parsing its whole part: small parts read fast, and
-# records saved together (a patient's, a pulled page's) are mostly read together.
-PART_DOCS = 32
-PART_BYTES = 1 << 16
 CACHE_PARTS = 64  # parts kept decoded (a few MB): a screen reads a few dozen
-# A compaction copies a part as it is while at least this share of it is live and it is
-# not small; it repacks the live records of the others.
-COPY_LIVE = 0.75
-MIN_COPY_BYTES = PART_BYTES // 4
-# A record's place: its part's number, its position in the part and its size, in one int.
-_POS_BITS, _SIZE_BITS = 16, 32
-_HOT = -1  # the place of a record held in memory (a version 1 file being rewritten)
-CHUNK_DOCS = 512  # documents per entry when a version 1 file was compacted
-CHUNK_BYTES = 1 << 18
 FREEZE_BATCH = 200  # documents in one commit (a pulled page) taken out of the collector
 RELEASE_IN_THREAD = 2_000  # documents: a store this big is freed beside the UI (_release)
 COMPACT_MIN_BYTES = 1 << 20  # never compact a small file
 COMPACT_RATIO = 2.0  # compact when the file is this many times the live data
+COMPACT_ENTRIES = 2_000  # or when its journal has this many entries (open reads each head)
 # A compaction switches files under the lock once at most this many saves wait to be
 # re-sealed at its end; more are sealed first without the lock (a save waits < 1 ms).
 SWITCH_BATCHES = 16
-# While it packs records, a compaction hands the interpreter to other threads (a save, the
-# UI's loop) every this many documents, instead of making them wait for the 5 ms switch
-# interval. It sleeps, if briefly: a thread that releases the interpreter and asks for it
-# back at once mostly gets it back.
-YIELD_DOCS = 32
-YIELD_SECONDS = 0.0001
-PAUSE_RECORDS = 1_024  # records a compaction places or indexes between two pauses
-COPY_BYTES = 1 << 20  # the most a compaction copies with one read
-COPY_RATE = 100e6  # bytes a second a compaction writes at most (beside the saves)
-FREE_RATE = 1e9  # bytes a second of a replaced file given back to the file system
 SYNC_EVERY = 1 << 20  # bytes a compaction writes between two flushes
+FREE_RATE = 1e9  # bytes a second of a replaced file given back to the file system
 PREFIX_BYTES = 1 << 14  # bytes first read of an entry at open (a save's head fits)
-
-# ASCII-only JSON parses faster than UTF-8 with accents (most text here is ASCII anyway).
-_ENCODE = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), check_circular=False).encode
-
-
-def derive_key(key: bytes, purpose: str) -> bytes:
-    """A 256-bit subkey of the data key for one purpose (journal, blobs, blob names)."""
-    if not isinstance(key, bytes) or len(key) != 32:
-        raise ValueError("the data key must be 32 bytes")
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode())
-    return hkdf.derive(key)
-
-
-def fsync(fd: int) -> None:
-    """Flush a file to stable storage (F_FULLFSYNC where plain fsync is not enough)."""
-    if fcntl is not None and hasattr(fcntl, "F_FULLFSYNC"):  # macOS, iOS
-        try:
-            fcntl.fcntl(fd, fcntl.F_FULLFSYNC)
-            return
-        except OSError:
-            pass
-    if hasattr(os, "fdatasync"):
-        os.fdatasync(fd)
-    else:
-        os.fsync(fd)
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make a rename or unlink in ``directory`` durable (a no-op where unsupported)."""
-    if os.name == "nt":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
-    """Write a new file crash-safely: temp file beside it, fsync, rename, directory fsync."""
-    tmp = write_temp(path, chunks)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
-def write_temp(
-    path: Path,
-    chunks: Iterable[bytes],
-    *,
-    sync_every: int = 0,
-    header: Callable[[], bytes] | None = None,
-) -> Path:
-    """Write and fsync ``path``.tmp (mode 0600); the caller renames it into place.
-
-    ``sync_every`` bytes, it also flushes what it wrote so far: a save's fsync beside one
-    of a few hundred MB waited for that (70 ms), beside one of a few MB it does not. A
-    ``header`` is written over the file's first bytes once the chunks are written (they
-    begin with room for it)."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        unsynced = 0
-        for chunk in chunks:
-            _write_all(fd, chunk)
-            unsynced += len(chunk)
-            if sync_every and unsynced >= sync_every:
-                fsync(fd)
-                unsynced = 0
-        if header is not None:
-            os.pwrite(fd, header(), 0)
-        fsync(fd)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    return tmp
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-class _Torn(Exception):
-    """The journal ends in an incomplete entry (a crash mid-append)."""
-
-
-class _Cancelled(Exception):
-    """The store closed while a compaction was writing its new file."""
-
-
-_PART_SHIFT = _POS_BITS + _SIZE_BITS
-
-
-def _place(part: int, pos: int, size: int) -> int:
-    return (part << _PART_SHIFT) | (pos << _SIZE_BITS) | size
-
-
-def _part_of(place: int) -> int:
-    return place >> _PART_SHIFT
-
-
-def _pos_of(place: int) -> int:
-    return (place >> _SIZE_BITS) & ((1 << _POS_BITS) - 1)
-
-
-_SIZE_MASK = (1 << _SIZE_BITS) - 1
-
-
-def _size_of(place: int) -> int:
-    return place & _SIZE_MASK
-
-
-@dataclass
-class _Part:
-    """A sealed list of record documents in the file: ``nonce + ct`` at ``at``."""
-
-    id: bytes
-    at: int
-    length: int
-    docs: int
-
-
-@dataclass
-class _Records:
-    """Where each record is: ``places`` (id -> (place, summary)), the parts, the records
-    held in memory (``hot``: only while a version 1 file is rewritten)."""
-
-    places: dict[str, tuple[int, str]] = field(default_factory=dict)
-    parts: list[_Part] = field(default_factory=list)
-    hot: dict[str, Doc] = field(default_factory=dict)
-
-    def copy(self) -> _Records:
-        return _Records(dict(self.places), list(self.parts), dict(self.hot))
 
 
 @dataclass
@@ -338,10 +180,10 @@ class JournalStorage(Storage):
         self.path = Path(path)
         self._aead = AESGCM(derive_key(key, "liaison/journal/v1"))
         self._summarize: Summarize = summarize or (lambda doc: "")
-        self._lock_fd: int | None = _lock(self.path.with_name(self.path.name + ".lock"))
+        self._lock_fd: int | None = lock_file(self.path.with_name(self.path.name + ".lock"))
         self._fd: int | None = None
         self._rfd: int | None = None
-        self._records = _Records()
+        self._records = Records()
         self._table = RecordTable(self)
         self._data: Data = {}
         self._sizes: dict[str, dict[str, int]] = {}
@@ -406,7 +248,7 @@ class JournalStorage(Storage):
                     os.close(fd)
                     setattr(self, name, None)
             data, self._data = self._data, {}
-            records, self._records = self._records, _Records()
+            records, self._records = self._records, Records()
             self._cache = OrderedDict()
         _release({**data, RECORDS: records.places, "": records.hot})
 
@@ -423,7 +265,7 @@ class JournalStorage(Storage):
                 raise StoreClosed("the store's file could not be reopened: unlock again")
             sealed = self._seal_batch(self._file_id, self._seq + 1, changes)
             try:
-                _write_all(fd, sealed.entry)
+                write_all(fd, sealed.entry)
                 fsync(fd)
             except BaseException:
                 self._undo_append(fd)
@@ -439,14 +281,21 @@ class JournalStorage(Storage):
                 # collector's sight, a first sync of 100k records made full collections of
                 # up to 300 ms, holding the UI's loop too.
                 gc.freeze()
-            grown = self._size > COMPACT_MIN_BYTES and self._size > COMPACT_RATIO * max(
-                self._live, self._base
-            )
-            if grown and self._compactor is None and self._since is None:
+            if self._due() and self._compactor is None and self._since is None:
                 self._compactor = threading.Thread(
                     target=self._compact_in_background, name="journal-compaction", daemon=True
                 )
                 self._compactor.start()
+
+    def _due(self) -> bool:
+        """Whether the file wants compacting: it grew past twice the live data (or what the
+        last compaction wrote), or its journal holds so many entries (a save each, say)
+        that reading their heads at open would take long."""
+        if self._size <= COMPACT_MIN_BYTES:
+            return False
+        return self._size > COMPACT_RATIO * max(self._live, self._base) or (
+            self._seq > COMPACT_ENTRIES and self._size - self._base > COMPACT_MIN_BYTES
+        )
 
     def compact(self, *, repack: bool = False) -> None:
         """Rewrite the file, now (saves may go on). Parts mostly live are copied as they
@@ -454,7 +303,7 @@ class JournalStorage(Storage):
         nothing removed or replaced stays in the file (after a purge)."""
         try:
             self._compact(repack)
-        except _Cancelled:
+        except Cancelled:
             raise StoreClosed("the store is closed") from None
 
     def wait_compacted(self) -> None:
@@ -482,9 +331,9 @@ class JournalStorage(Storage):
             if found is None:
                 return None
             place = found[0]
-            if place == _HOT:
+            if place == HOT:
                 return self._records.hot[record_id]
-            return self._part(_part_of(place))[_pos_of(place)]
+            return self._part(part_of(place))[pos_of(place)]
 
     def _many(self, ids: Iterable[str]) -> list[Doc | None]:
         with self._reading:
@@ -496,14 +345,14 @@ class JournalStorage(Storage):
                 where = places.get(record_id)
                 if where is None:
                     found.append(None)
-                elif where[0] == _HOT:
+                elif where[0] == HOT:
                     found.append(hot[record_id])
                 else:
-                    number = _part_of(where[0])
+                    number = part_of(where[0])
                     docs = decoded.get(number)
                     if docs is None:
                         docs = decoded[number] = self._part(number)
-                    found.append(docs[_pos_of(where[0])])
+                    found.append(docs[pos_of(where[0])])
             return found
 
     def _part(self, number: int) -> list[Doc]:
@@ -519,7 +368,7 @@ class JournalStorage(Storage):
             self._cache.popitem(last=False)
         return docs
 
-    def _read_part(self, fd: int, part: _Part) -> list[Doc]:
+    def _read_part(self, fd: int, part: Part) -> list[Doc]:
         data = os.pread(fd, part.length, part.at)
         try:
             if len(data) != part.length:
@@ -529,7 +378,7 @@ class JournalStorage(Storage):
             if not isinstance(docs, list) or len(docs) != part.docs:
                 raise ValueError("part shape")
         except (InvalidTag, ValueError):
-            raise _damaged("a part of the records does not authenticate") from None
+            raise damaged("a part of the records does not authenticate") from None
         return docs
 
     # -- internals --------------------------------------------------------------------
@@ -541,7 +390,7 @@ class JournalStorage(Storage):
     def _compact_in_background(self) -> None:
         try:
             self._compact()
-        except _Cancelled:
+        except Cancelled:
             pass
         except Exception as exc:  # the saves are durable in the old file; compact later
             log.warning("journal: compaction failed (%s)", type(exc).__name__)
@@ -584,7 +433,7 @@ class JournalStorage(Storage):
                     # Many saves came meanwhile: seal them without the lock, then look again.
                     caught, self._since = self._since or [], []
                 if self._closing:
-                    raise _Cancelled
+                    raise Cancelled
                 seq, size = self._append(tmp, file_id, seq, size, caught, new)
         except BaseException:
             if tmp is not None:
@@ -605,7 +454,7 @@ class JournalStorage(Storage):
         seq: int,
         size: int,
         batches: list[Changes],
-        records: _Records,
+        records: Records,
     ) -> tuple[int, int]:
         """Seal ``batches`` as the next entries of the new file ``tmp`` (whose last entry is
         ``seq`` and length ``size``), placing their records in ``records``; its new last
@@ -623,14 +472,14 @@ class JournalStorage(Storage):
         data = b"".join(tail)
         fd = os.open(tmp, os.O_WRONLY | os.O_APPEND)
         try:
-            _write_all(fd, data)
+            write_all(fd, data)
             fsync(fd)
         finally:
             os.close(fd)
         return seq, size + len(data)
 
     def _switch(
-        self, tmp: Path, file_id: bytes, seq: int, size: int, records: _Records, base: int
+        self, tmp: Path, file_id: bytes, seq: int, size: int, records: Records, base: int
     ) -> None:
         """Put the new file ``tmp`` in place of the journal (the caller holds the lock).
 
@@ -683,30 +532,32 @@ class JournalStorage(Storage):
                 if doc is None:
                     rows.append([doc_id, -1, ""])
                     continue
-                encoded = _ENCODE(doc).encode()
+                encoded = ENCODE(doc).encode()
                 rows.append([doc_id, len(encoded), self._summarize(doc)])
                 docs.append((doc, encoded))
             else:
-                encoded = b"null" if doc is None else _ENCODE(doc).encode()
+                encoded = b"null" if doc is None else ENCODE(doc).encode()
                 keys.append([table, doc_id])
                 small_json.append(encoded)
                 small.append((table, doc_id, doc, len(encoded)))
-        groups = list(_groups(docs))
-        sealed = [(pid := os.urandom(16), self._seal_part(pid, [e for _, e in g])) for g in groups]
-        head = _ENCODE(
+        runs_of_docs = list(groups(docs))
+        sealed = [
+            (pid := os.urandom(16), self._seal_part(pid, [e for _, e in g])) for g in runs_of_docs
+        ]
+        head = ENCODE(
             {
                 "k": keys,
                 "r": rows,
                 "p": [
                     [pid.hex(), len(g), len(part)]
-                    for (pid, part), g in zip(sealed, groups, strict=True)
+                    for (pid, part), g in zip(sealed, runs_of_docs, strict=True)
                 ],
             }
         ).encode()
         payload = [self._seal(file_id, seq, head, b"[" + b",".join(small_json) + b"]")]
         at = FRAME.size + len(payload[0])
         parts = []
-        for (pid, part), group in zip(sealed, groups, strict=True):
+        for (pid, part), group in zip(sealed, runs_of_docs, strict=True):
             parts.append((pid, at, len(part), [d for d, _ in group]))
             payload.append(part)
             at += len(part)
@@ -723,7 +574,7 @@ class JournalStorage(Storage):
         self,
         sealed: _Sealed,
         at: int,
-        records: _Records,
+        records: Records,
         *,
         small: bool = True,
         cache: bool = False,
@@ -734,12 +585,12 @@ class JournalStorage(Storage):
         live = records is self._records
         slots: list[int] = []  # the place of each document, but for its size, in order
         for pid, offset, length, docs in sealed.parts:
-            first, step = _place(len(records.parts), 0, 0), _place(0, 1, 0)
+            first, step = place_at(len(records.parts), 0, 0), place_at(0, 1, 0)
             slots += range(first, first + len(docs) * step, step)
-            records.parts.append(_Part(pid, at + offset, length, len(docs)))
+            records.parts.append(Part(pid, at + offset, length, len(docs)))
         if cache and live:
             self._keep_decoded(len(records.parts) - len(sealed.parts), sealed.parts)
-        grown = _place_rows(sealed.rows, records, iter(slots))
+        grown = place_rows(sealed.rows, records, iter(slots))
         if live:
             self._live += grown
         if small:
@@ -855,20 +706,20 @@ class JournalStorage(Storage):
         self,
         file_id: bytes,
         small: Data,
-        records: _Records,
+        records: Records,
         reader: int | None,
         *,
         cancellable: bool = False,
         repack: bool = False,
-    ) -> _Compacted:
-        """The compacted file of these tables and records, to write (``_Compacted``); a
+    ) -> Compacted:
+        """The compacted file of these tables and records, to write (``Compacted``); a
         ``cancellable`` one stops when the store closes."""
-        return _Compacted(self, file_id, small, records, reader, cancellable, repack)
+        return Compacted(self, file_id, small, records, reader, cancellable, repack)
 
     def _rewrite(self, data: Data) -> None:
         """Write ``data`` as the whole file and make it the documents in memory."""
-        records = _Records(
-            {i: (_HOT, "") for i in data.get(RECORDS, {})}, [], dict(data.get(RECORDS, {}))
+        records = Records(
+            {i: (HOT, "") for i in data.get(RECORDS, {})}, [], dict(data.get(RECORDS, {}))
         )
         small = {t: dict(docs) for t, docs in data.items() if t != RECORDS}
         file_id = os.urandom(16)
@@ -888,7 +739,7 @@ class JournalStorage(Storage):
             self._base, self._records, self._cache = written.size, written.records, OrderedDict()
             self._data, self._sizes = {**small, RECORDS: self._table}, written.sizes
             self._live = sum(sum(s.values()) for s in self._sizes.values()) + sum(
-                _size_of(p) for p, _ in self._records.places.values()
+                size_of(p) for p, _ in self._records.places.values()
             )
             if appending:
                 self._open_files()
@@ -920,36 +771,36 @@ class JournalStorage(Storage):
 
     def _load_indexed(self, f: Any) -> None:
         fd = f.fileno()
-        self._file_id, index_at = _check_header(os.pread(fd, HEADER_LEN, 0), self._aead)
+        self._file_id, index_at = check_header(os.pread(fd, HEADER_LEN, 0), self._aead)
         end = os.fstat(fd).st_size
         frame = os.pread(fd, FRAME.size, index_at)
         if len(frame) < FRAME.size:
-            raise _damaged("the index is missing")
+            raise damaged("the index is missing")
         length, crc = FRAME.unpack(frame)
         if zlib.crc32(frame[:4]) != crc or index_at + FRAME.size + length > end:
-            raise _damaged("the index has a damaged frame")
+            raise damaged("the index has a damaged frame")
         payload = os.pread(fd, length, index_at + FRAME.size)
         try:
             meta, docs, _ = self._open(self._file_id, 1, memoryview(payload), length, verify=True)
             keys = meta["k"]
-            if not keys or keys[-1] != _INDEX_KEY:
+            if not keys or keys[-1] != INDEX_KEY:
                 raise ValueError("no index")
             index = docs.pop()
             keys.pop()
-            parts = [_Part(bytes.fromhex(h), at, n, count) for h, at, n, count in index["parts"]]
+            parts = [Part(bytes.fromhex(h), at, n, count) for h, at, n, count in index["parts"]]
             ids, found = index["ids"], zip(index["places"], index["summaries"], strict=True)
             places = dict(zip(ids, found, strict=True))
             if len(places) != len(ids):
                 raise ValueError("index shape")
         except (InvalidTag, ValueError, TypeError, KeyError, IndexError):
-            raise _damaged("the index does not authenticate") from None
+            raise damaged("the index does not authenticate") from None
         del payload, index
-        self._records = _Records(places, parts)
+        self._records = Records(places, parts)
         self._data, self._sizes, self._live = {RECORDS: self._table}, {}, 0
         share = length // max(1, len(docs) + len(places))
         for (table, doc_id), doc in zip(keys, docs, strict=True):
             self._apply_small(table, doc_id, doc, share)
-        self._live += sum(_size_of(p) for p, _ in places.values())
+        self._live += sum(size_of(p) for p, _ in places.values())
         self._base = index_at + FRAME.size + length
         self._replay(fd, self._base, end)
 
@@ -969,7 +820,7 @@ class JournalStorage(Storage):
                     buf = os.pread(fd, end - pos, pos)
                     meta, docs, parts, size = self._entry(buf, memoryview(buf), 0, seq + 1, pos)
                     stop = pos + size
-            except _Torn:
+            except Torn:
                 self._truncate(pos, end)
                 break
             seq += 1
@@ -990,14 +841,14 @@ class JournalStorage(Storage):
         """The head, small documents and parts (``at`` from the entry's start) of a whole
         entry that is not the last, reading its parts' bytes not."""
         if length < MIN_PAYLOAD:
-            raise _damaged(f"entry {seq} is too short")
+            raise damaged(f"entry {seq} is too short")
         prefix = _read_prefix(fd, pos + FRAME.size, length)
         try:
             meta, docs, parts = self._open(
                 self._file_id, seq, memoryview(prefix), length, verify=False
             )
         except (InvalidTag, ValueError, TypeError, KeyError):
-            raise _damaged(f"entry {seq} does not authenticate") from None
+            raise damaged(f"entry {seq} does not authenticate") from None
         return meta, docs, [(p, FRAME.size + at, n, c) for p, at, n, c in parts]
 
     def _entry(
@@ -1008,27 +859,27 @@ class JournalStorage(Storage):
         (``at`` from the entry's start) and its end."""
         rest = len(buf) - pos
         if rest < FRAME.size:
-            raise _Torn
+            raise Torn
         length, crc = FRAME.unpack_from(buf, pos)
         if zlib.crc32(buf[pos : pos + 4]) != crc:
             # The frame itself never landed, or only its part before a sector boundary.
-            if _unwritten(buf, pos, start) < pos + FRAME.size or not buf[pos:].strip(b"\0"):
-                raise _Torn
-            raise _damaged(f"entry {seq} has a damaged frame")
+            if unwritten(buf, pos, start) < pos + FRAME.size or not buf[pos:].strip(b"\0"):
+                raise Torn
+            raise damaged(f"entry {seq} has a damaged frame")
         if length > rest - FRAME.size:
-            raise _Torn
+            raise Torn
         end = pos + FRAME.size + length
         if length < MIN_PAYLOAD:
-            raise _damaged(f"entry {seq} is too short")
+            raise damaged(f"entry {seq} is too short")
         try:
             payload = view[pos + FRAME.size : end]
             meta, docs, parts = self._open(self._file_id, seq, payload, length, verify=True)
         except (InvalidTag, ValueError, TypeError, KeyError):
             # The final entry's last sectors never landed; a zeroed tag or ciphertext that
             # does not run from a sector boundary to the end is damage, not a power cut.
-            if end == len(buf) and _unwritten(buf, pos + FRAME.size, start) < end:
-                raise _Torn from None
-            raise _damaged(f"entry {seq} does not authenticate") from None
+            if end == len(buf) and unwritten(buf, pos + FRAME.size, start) < end:
+                raise Torn from None
+            raise damaged(f"entry {seq} does not authenticate") from None
         return meta, docs, [(p, FRAME.size + at, n, c) for p, at, n, c in parts], end
 
     def _truncate(self, pos: int, end: int) -> None:
@@ -1040,297 +891,11 @@ class JournalStorage(Storage):
         finally:
             os.close(fd)
 
-    # -- version 1 --------------------------------------------------------------------
-
     def _migrate(self, buf: bytes) -> None:
         """Read a version 1 file whole and rewrite it in this format (the old file stays
         until the new one is in place: a crash meanwhile migrates again)."""
-        file_id = _check_header_v1(buf, self._aead)
-        data: dict[str, dict[str, Doc]] = {}
-        view = memoryview(buf)
-        pos, seq = HEADER_LEN_V1, 0
-        while pos < len(buf):
-            try:
-                keys, docs, end = self._entry_v1(file_id, buf, view, pos, seq + 1)
-            except _Torn:
-                log.warning("journal: a torn final entry left out of the migration")
-                break
-            seq += 1
-            for (table, doc_id), doc in zip(keys, docs, strict=True):
-                if doc is None:
-                    data.setdefault(table, {}).pop(doc_id, None)
-                else:
-                    data.setdefault(table, {})[doc_id] = doc
-            pos = end
-        del view
-        self._rewrite(data)
-        log.info("journal: migrated a version 1 file (%d entries)", seq)
-
-    def _entry_v1(
-        self, file_id: bytes, buf: bytes, view: memoryview, pos: int, seq: int
-    ) -> tuple[list[Any], list[Any], int]:
-        rest = len(buf) - pos
-        if rest < FRAME.size:
-            raise _Torn
-        length, crc = FRAME.unpack_from(buf, pos)
-        if zlib.crc32(buf[pos : pos + 4]) != crc:
-            if _unwritten(buf, pos, 0) < pos + FRAME.size or not buf[pos:].strip(b"\0"):
-                raise _Torn
-            raise _damaged(f"entry {seq} has a damaged frame")
-        if length > rest - FRAME.size:
-            raise _Torn
-        end = pos + FRAME.size + length
-        payload = view[pos + FRAME.size : end]
-        try:
-            seq_bytes = seq.to_bytes(8, "big")
-            hlen = int.from_bytes(payload[NONCE : NONCE + 4], "big")
-            if hlen < TAG or NONCE + 4 + hlen + NONCE + TAG > len(payload):
-                raise InvalidTag
-            start = NONCE + 4
-            head = self._aead.decrypt(
-                bytes(payload[:NONCE]), payload[start : start + hlen], b"H" + file_id + seq_bytes
-            )
-            bstart = start + hlen + NONCE
-            body = self._aead.decrypt(
-                bytes(payload[bstart - NONCE : bstart]),
-                payload[bstart:],
-                b"B" + file_id + seq_bytes + head,
-            )
-            keys, docs = json.loads(head.decode()), json.loads(body.decode())
-            if not isinstance(keys, list) or not isinstance(docs, list) or len(keys) != len(docs):
-                raise ValueError("entry shape")
-        except (InvalidTag, ValueError, TypeError):
-            if end == len(buf) and _unwritten(buf, pos + FRAME.size, 0) < end:
-                raise _Torn from None
-            raise _damaged(f"entry {seq} does not authenticate") from None
-        return keys, docs, end
-
-
-class _Compacted:
-    """A compacted file being written: room for the header, the record parts (well-used
-    old parts copied as they are, the other live records packed into new ones), the index
-    entry, then the header over the room left for it (``header``)."""
-
-    def __init__(
-        self,
-        storage: JournalStorage,
-        file_id: bytes,
-        small: Data,
-        records: _Records,
-        reader: int | None,
-        cancellable: bool,
-        repack: bool,
-    ) -> None:
-        self._storage, self._file_id, self._small = storage, file_id, small
-        self._old, self._reader, self._cancellable = records, reader, cancellable
-        self._repack = repack
-        self.records = _Records()
-        self.sizes: dict[str, dict[str, int]] = {}
-        self.size = 0
-        self._index_at = 0
-        self._written, self._started = 0, time.perf_counter()
-
-    def header(self) -> bytes:
-        """The file's header, once the index is written."""
-        return self._storage._header(self._file_id, self._index_at)
-
-    def chunks(self) -> Iterator[bytes]:
-        """The file's bytes, a part at a time (the header's room first)."""
-        yield bytes(HEADER_LEN)
-        at = HEADER_LEN
-        old, new = self._old, self.records
-        # Mapped in C (these loops run for every record): a place shifted is its part.
-        live = Counter(map(_PART_SHIFT.__rrshift__, map(itemgetter(0), old.places.values())))
-        live.pop(_HOT >> _PART_SHIFT, None)
-        self._pause()
-        kept: dict[int, int] = {}  # old part number -> new part number
-        copied = [
-            number
-            for number, count in sorted(live.items())
-            if not self._repack
-            and count >= COPY_LIVE * old.parts[number].docs
-            and old.parts[number].length >= MIN_COPY_BYTES
-        ]
-        for run in _runs([old.parts[n] for n in copied], COPY_BYTES):
-            self._check()
-            assert self._reader is not None
-            first = run[0]
-            data = os.pread(self._reader, run[-1].at + run[-1].length - first.at, first.at)
-            for part in run:
-                kept[copied[len(kept)]] = len(new.parts)
-                new.parts.append(_Part(part.id, at + part.at - first.at, part.length, part.docs))
-            yield data
-            at += len(data)
-            self._pause(len(data))
-        packed: dict[str, tuple[int, str]] = {}  # record id -> new place, summary
-        for group in _groups(self._fresh(kept, live)):
-            self._check()
-            pid = os.urandom(16)
-            sealed = self._storage._seal_part(pid, [encoded for _, encoded in group])
-            for pos, ((record_id, size, summary), _) in enumerate(group):
-                packed[record_id] = (_place(len(new.parts), pos, size), summary)
-            new.parts.append(_Part(pid, at, len(sealed), len(group)))
-            yield sealed
-            at += len(sealed)
-            self._pause(len(sealed))
-        moved = {o: (n - o) << _PART_SHIFT for o, n in kept.items()}  # place + this: moved
-        places = new.places
-        for n, (record_id, found) in enumerate(old.places.items()):
-            if n % PAUSE_RECORDS == 0:
-                self._pause()
-            step = moved.get(found[0] >> _PART_SHIFT) if found[0] != _HOT else None
-            if step is None:
-                places[record_id] = packed[record_id]
-            else:
-                places[record_id] = (found[0] + step, found[1])
-        self._index_at = at
-        entry = self._index_entry()
-        self.size = at + len(entry)
-        for start in range(0, len(entry), COPY_BYTES):
-            yield entry[start : start + COPY_BYTES]
-            self._pause(min(COPY_BYTES, len(entry) - start))
-
-    def _fresh(
-        self, kept: dict[int, int], live: Iterable[int]
-    ) -> list[tuple[tuple[str, int, str], bytes]]:
-        """The live records not in a kept part (of the ``live`` ones), encoded, by type and
-        patient (read together, they are stored together): ``((id, size, summary), JSON)``."""
-        old, summarize = self._old, self._storage._summarize
-        wanted: dict[int, list[tuple[int, str]]] = {}
-        docs: dict[str, tuple[Doc, str | None]] = {}
-        if not old.hot and all(number in kept for number in live):
-            return []  # a store only ever pulled, say: every part is copied
-        for record_id, (place, _) in old.places.items():
-            if place == _HOT:
-                docs[record_id] = (old.hot[record_id], None)
-            elif _part_of(place) not in kept:
-                wanted.setdefault(_part_of(place), []).append((_pos_of(place), record_id))
-        for number, members in wanted.items():
-            self._check()
-            assert self._reader is not None
-            part = self._storage._read_part(self._reader, old.parts[number])
-            for pos, record_id in members:
-                docs[record_id] = (part[pos], old.places[record_id][1])
-        fresh = []
-        for n, (record_id, (doc, summary)) in enumerate(docs.items()):
-            if self._cancellable and n % YIELD_DOCS == 0:
-                time.sleep(YIELD_SECONDS)  # lets a waiting thread take the GIL now
-            encoded = _ENCODE(doc).encode()
-            fresh.append(
-                (
-                    _order(doc, record_id),
-                    (record_id, len(encoded), summarize(doc) if summary is None else summary),
-                    encoded,
-                )
-            )
-        fresh.sort(key=lambda item: item[0])
-        return [(meta, encoded) for _, meta, encoded in fresh]
-
-    def _index_entry(self) -> bytes:
-        keys = [[t, i] for t, docs in self._small.items() for i in docs]
-        encoded = []
-        for table, docs in self._small.items():
-            sizes = self.sizes.setdefault(table, {})
-            for doc_id, doc in docs.items():
-                encoded.append(_ENCODE(doc).encode())
-                sizes[doc_id] = len(encoded[-1])
-        parts = [[p.id.hex(), p.at, p.length, p.docs] for p in self.records.parts]
-        values = list(self.records.places.values())
-        columns = {
-            "ids": list(self.records.places),
-            "places": list(map(itemgetter(0), values)),
-            "summaries": list(map(itemgetter(1), values)),
-        }
-        del values
-        index = [b'{"parts":', _ENCODE(parts).encode()]
-        for name, column in columns.items():
-            index.append(f',"{name}":['.encode())
-            # Encoded a slice at a time: one call for 100k records held the interpreter long.
-            for start in range(0, len(column), PAUSE_RECORDS):
-                if start:
-                    index.append(b",")
-                index.append(_ENCODE(column[start : start + PAUSE_RECORDS])[1:-1].encode())
-                self._pause()
-            index.append(b"]")
-        index.append(b"}")
-        head = _ENCODE({"k": [*keys, _INDEX_KEY], "r": [], "p": []}).encode()
-        body = b"[" + b",".join([*encoded, b"".join(index)]) + b"]"
-        payload = self._storage._seal(self._file_id, 1, head, body)
-        return FRAME.pack(len(payload), zlib.crc32(len(payload).to_bytes(4, "big"))) + payload
-
-    def _check(self) -> None:
-        if self._cancellable and self._storage._closing:
-            raise _Cancelled
-
-    def _pause(self, written: int = 0) -> None:
-        """Hand the interpreter to a waiting thread (a save, the UI's loop), in a
-        compaction beside them: handed back and forth with each read and write, a save
-        waited 5 ms (the switch interval) for it twice. Having ``written`` more bytes, keep
-        to ``COPY_RATE``: a save's fsync waits for what the compaction wrote meanwhile."""
-        if not self._cancellable:
-            return
-        self._written += written
-        ahead = self._written / COPY_RATE - (time.perf_counter() - self._started)
-        time.sleep(max(YIELD_SECONDS, ahead))
-
-
-def _runs(parts: list[_Part], most: int) -> Iterator[list[_Part]]:
-    """``parts`` in runs that lie back to back in the file, each of at most ``most`` bytes
-    (or one part): a run is copied with one read."""
-    run: list[_Part] = []
-    for part in parts:
-        if run and (
-            run[-1].at + run[-1].length != part.at or part.at + part.length - run[0].at > most
-        ):
-            yield run
-            run = []
-        run.append(part)
-    if run:
-        yield run
-
-
-def _order(doc: Doc, record_id: str) -> tuple[str, str]:
-    """Where a record goes when packed: by type, then by patient."""
-    fields = doc.get("fields")
-    patient = fields.get("patient_id") if isinstance(fields, dict) else None
-    return str(doc.get("type", "")), patient if isinstance(patient, str) else record_id
-
-
-def _groups(docs: list[tuple[T, bytes]]) -> Iterator[list[tuple[T, bytes]]]:
-    """``docs`` in runs of at most ``PART_DOCS`` documents and about ``PART_BYTES``."""
-    group: list[tuple[T, bytes]] = []
-    size = 0
-    for pair in docs:
-        if group and (len(group) >= PART_DOCS or size + len(pair[1]) > PART_BYTES):
-            yield group
-            group, size = [], 0
-        group.append(pair)
-        size += len(pair[1])
-    if group:
-        yield group
-
-
-def _place_rows(rows: list[list[Any]], records: _Records, slots: Iterator[int]) -> int:
-    """Place a batch's records (``[id, size, summary]``, a size of -1 for one removed) at
-    ``slots`` in ``records``, in order; by how many bytes the live records grew. It runs for
-    every record at open: kept short."""
-    places, hot, grown = records.places, records.hot, 0
-    for record_id, size, summary in rows:
-        if record_id in places:
-            old = places[record_id][0]
-            if hot:
-                hot.pop(record_id, None)
-            if old != _HOT:
-                grown -= old & _SIZE_MASK
-            if size < 0:
-                del places[record_id]
-                continue
-        elif size < 0:
-            continue
-        # An assignment keeps a changed record's place in the order stored.
-        places[record_id] = (next(slots) | size, summary)
-        grown += size
-    return grown
+        self._rewrite(read_v1(buf, self._aead))
+        log.info("journal: migrated a version 1 file")
 
 
 def _read_prefix(fd: int, at: int, length: int) -> bytes:
@@ -1382,68 +947,3 @@ def _release(data: Mapping[str, Any]) -> None:
                 docs.popitem()
 
     threading.Thread(target=free, name="journal-release", daemon=True).start()
-
-
-def _check_header(buf: bytes, aead: AESGCM) -> tuple[bytes, int]:
-    """The file id and the index's offset of a version 2 header."""
-    if len(buf) < HEADER_LEN or buf[:8] != MAGIC:
-        raise _damaged("not a Liaison journal, or its header is damaged")
-    head = buf[: HEADER_LEN - 4]
-    if zlib.crc32(head) != int.from_bytes(buf[HEADER_LEN - 4 : HEADER_LEN], "big"):
-        raise _damaged("the journal header is damaged")
-    _, file_id, index_at, nonce, tag = HEADER.unpack(head)
-    try:
-        aead.decrypt(nonce, tag, MAGIC + file_id + index_at.to_bytes(8, "big"))
-    except InvalidTag:
-        raise StoreCorrupted(
-            "cannot decrypt the store (wrong key or damaged file): the header is intact, "
-            "so the key is most likely wrong"
-        ) from None
-    if index_at < HEADER_LEN:
-        raise _damaged("the journal header is damaged")
-    return file_id, index_at
-
-
-def _check_header_v1(buf: bytes, aead: AESGCM) -> bytes:
-    head = buf[: HEADER_LEN_V1 - 4]
-    if len(buf) < HEADER_LEN_V1 or zlib.crc32(head) != int.from_bytes(
-        buf[HEADER_LEN_V1 - 4 : HEADER_LEN_V1], "big"
-    ):
-        raise _damaged("the journal header is damaged")
-    file_id, nonce, tag = head[8:24], head[24:36], head[36:52]
-    try:
-        aead.decrypt(nonce, tag, MAGIC_V1 + file_id)
-    except InvalidTag:
-        raise StoreCorrupted(
-            "cannot decrypt the store (wrong key or damaged file): the header is intact, "
-            "so the key is most likely wrong"
-        ) from None
-    return file_id
-
-
-def _unwritten(buf: bytes, start: int, origin: int) -> int:
-    """Where the zeros that a power cut could have left begin: a sector boundary after
-    ``start`` from which every byte to the end is zero (``len(buf)`` when there is none).
-    ``buf`` begins at file offset ``origin`` (sectors count from the file's start).
-
-    The zeros must begin at the boundary, give or take the few zero bytes landed data can
-    end with (at most 3 in a length field; more in ciphertext by chance 1 in 2**40).
-    """
-    first_zero = start + len(buf[start:].rstrip(b"\0"))
-    boundary = -(-(first_zero + origin) // SECTOR) * SECTOR - origin
-    return boundary if boundary < len(buf) and boundary - first_zero < _SLACK else len(buf)
-
-
-def _damaged(what: str) -> StoreCorrupted:
-    return StoreCorrupted(f"the store file is damaged or was tampered with: {what}; left as is")
-
-
-def _lock(path: Path) -> int:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    if fcntl is not None:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise StoreError("the store is already open (another window or process)") from None
-    return fd

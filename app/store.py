@@ -33,7 +33,9 @@ from app.blobs import BlobStore
 from app.errors import RecordNotFound, StoreClosed
 from app.facts import TYPES as FACT_TYPES
 from app.facts import Fact, fact_of
-from app.storage import RECORDS, Changes, Doc, JournalStorage, RecordTable, fsync_dir
+from app.filesafe import fsync_dir
+from app.storage import RECORDS, Changes, JournalStorage, RecordTable
+from app.storeformat import Doc
 from sync import merge as merging
 from sync import merged, visits
 from sync.attachments import SENT

@@ -51,7 +51,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from app import storage, vaultfile
+from app import filesafe, vaultfile
 from app.errors import (
     InvalidPin,
     RetryLater,
@@ -330,13 +330,13 @@ class Vault:
                 log.warning("vault: the keystore was not erased (%s)", type(exc).__name__)
         if self.directory.is_dir():
             self.path.unlink(missing_ok=True)
-            storage.fsync_dir(self.directory)
+            filesafe.fsync_dir(self.directory)
             for entry in self.directory.iterdir():
                 if entry.is_dir() and not entry.is_symlink():
                     shutil.rmtree(entry)
                 else:
                     entry.unlink(missing_ok=True)
-            storage.fsync_dir(self.directory)
+            filesafe.fsync_dir(self.directory)
         self._bound = False
         if self._on_wipe is not None:
             self._on_wipe()

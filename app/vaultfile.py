@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from app.errors import VaultError, VaultNotSetUp
-from app.storage import write_atomic
+from app.filesafe import write_atomic
 
 FILENAME = "vault.json"
 V1, V2 = 1, 2
@@ -78,7 +78,7 @@ def read(path: Path) -> State:
 
 
 def write(path: Path, state: State) -> None:
-    """Replace the vault file crash-safely (``storage.write_atomic``)."""
+    """Replace the vault file crash-safely (``filesafe.write_atomic``)."""
     write_atomic(path, [json.dumps(document(state), indent=1).encode()])
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from app import photos, storage
+from app import compaction, photos, storeformat
 from app.attachments import item_of
 from app.store import Store
 from app.views import assessment
@@ -41,15 +41,15 @@ def decrypted_history(path: Path, aead: AESGCM) -> str:
     parts the index lists and every entry after it, read from the documented file format
     of ``app.storage``, independently of its code."""
     buf = path.read_bytes()
-    file_id, n = buf[8:24], storage.NONCE
+    file_id, n = buf[8:24], storeformat.NONCE
     pos, seq, out = int.from_bytes(buf[24:32], "big"), 0, []
 
     def part(data: bytes, part_id: str) -> None:
         out.append(aead.decrypt(data[:n], data[n:], b"R" + bytes.fromhex(part_id)).decode())
 
     while pos < len(buf):
-        length, _ = storage.FRAME.unpack_from(buf, pos)
-        payload = buf[pos + storage.FRAME.size : pos + storage.FRAME.size + length]
+        length, _ = storeformat.FRAME.unpack_from(buf, pos)
+        payload = buf[pos + storeformat.FRAME.size : pos + storeformat.FRAME.size + length]
         seq += 1
         hlen = int.from_bytes(payload[n : n + 4], "big")
         aad = file_id + seq.to_bytes(8, "big")
@@ -67,7 +67,7 @@ def decrypted_history(path: Path, aead: AESGCM) -> str:
         if seq == 1:  # the index: the compacted parts before it
             for part_id, offset, plen, _ in json.loads(small)[-1]["parts"]:
                 part(buf[offset : offset + plen], part_id)
-        pos += storage.FRAME.size + length
+        pos += storeformat.FRAME.size + length
     return "\n".join(out)
 
 
@@ -97,8 +97,8 @@ def test_a_purge_leaves_nothing_readable_about_the_patient(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parts: str
 ) -> None:
     if parts == "copied":  # compactions copy every part with a live record in it as it is
-        monkeypatch.setattr(storage, "COPY_LIVE", 0.0)
-        monkeypatch.setattr(storage, "MIN_COPY_BYTES", 0)
+        monkeypatch.setattr(compaction, "COPY_LIVE", 0.0)
+        monkeypatch.setattr(compaction, "MIN_COPY_BYTES", 0)
     store = Store.open(tmp_path / "store", KEY, node_id="device-1")
     gone, kept = new_id(), new_id()
     shots = {name: photos.prepare(noise_photo(seed)) for name, seed in ((GONE, 1), (KEPT, 2))}

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from app import journal_v1, storeformat
 from app import storage as journal
 from app.errors import StoreCorrupted
 from app.store import Store
@@ -142,7 +143,7 @@ def test_a_damaged_part_is_reported_when_read_and_the_rest_reads(big: Path, wher
     victims = [
         i
         for i, (place, _) in store._live()._records.places.items()
-        if journal._part_of(place) == parts.index(part)
+        if storeformat.part_of(place) == parts.index(part)
     ]
     store.close()
     data = bytearray(path.read_bytes())
@@ -163,7 +164,7 @@ def test_a_version_1_file_is_migrated_on_first_open(tmp_path: Path) -> None:
     shutil.copytree(V1, tmp_path / "s")
     expected = json.loads((tmp_path / "s" / "expected.json").read_text())
     path = tmp_path / "s" / "store.journal"
-    assert path.read_bytes()[:8] == journal.MAGIC_V1
+    assert path.read_bytes()[:8] == journal_v1.MAGIC_V1
 
     def everything(store: Store) -> dict[str, Any]:
         records = sorted(
@@ -179,7 +180,7 @@ def test_a_version_1_file_is_migrated_on_first_open(tmp_path: Path) -> None:
 
     store = open_store(tmp_path / "s")
     try:
-        assert path.read_bytes()[:8] == journal.MAGIC  # rewritten before it opened
+        assert path.read_bytes()[:8] == storeformat.MAGIC  # rewritten before it opened
         assert everything(store) == expected
         assert store.get_blob(expected["blob"]) == b"demo-photo"
         assert [p["fields"]["name"] for p in store.search_patients("demo patient 059")] == [
@@ -218,5 +219,25 @@ def test_a_crash_during_the_migration_leaves_the_version_1_file(
     store = open_store(tmp_path / "s")
     try:
         assert len(store.list(include_deleted=True)) == 180
+    finally:
+        store.close()
+
+
+def test_many_saves_start_a_compaction_though_nothing_was_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # New records only: the file never grows past twice the live data, but each save is an
+    # entry whose head an open reads.
+    monkeypatch.setattr(journal, "COMPACT_MIN_BYTES", 4_096)
+    monkeypatch.setattr(journal, "COMPACT_ENTRIES", 50)
+    store = open_store(tmp_path / "s")
+    try:
+        for n in range(60):
+            store.put("patient", {"name": f"Patient {n}"})
+        store.wait_compacted()
+        path = tmp_path / "s" / "store.journal"
+        assert _index_at(path) > storeformat.HEADER_LEN  # compacted: the records before the index
+        assert store._live()._seq < 50
+        assert len(store.list("patient")) == 60
     finally:
         store.close()

@@ -18,6 +18,7 @@ import pytest
 from cryptography.exceptions import InvalidTag
 from tinydb import TinyDB, where
 
+from app import filesafe, storeformat
 from app import storage as journal
 from app.errors import StoreCorrupted, StoreError
 from app.store import Store
@@ -41,8 +42,8 @@ def entries(path: Path) -> list[tuple[int, int]]:
     buf = path.read_bytes()
     pos, found = int.from_bytes(buf[24:32], "big"), []
     while pos < len(buf):
-        length, _ = journal.FRAME.unpack_from(buf, pos)
-        found.append((pos, pos + journal.FRAME.size + length))
+        length, _ = storeformat.FRAME.unpack_from(buf, pos)
+        found.append((pos, pos + storeformat.FRAME.size + length))
         pos = found[-1][1]
     return found
 
@@ -131,7 +132,7 @@ def test_a_flipped_byte_is_reported_and_the_file_left_untouched(
     offset = {
         "magic": 3,
         "file_id": 12,
-        "header_tag": journal.HEADER_LEN - 8,
+        "header_tag": storeformat.HEADER_LEN - 8,
         "first_frame": spans[0][0] + 2,
         "middle_payload": (middle[0] + middle[1]) // 2,
         "last_entry": (last[0] + last[1]) // 2,
@@ -172,7 +173,7 @@ def test_reordered_removed_or_foreign_entries_are_detected(tmp_path: Path, attac
     assert path.read_bytes() == tampered
 
 
-@pytest.mark.parametrize("keep", [3, journal.FRAME.size, journal.FRAME.size + 20, -1])
+@pytest.mark.parametrize("keep", [3, storeformat.FRAME.size, storeformat.FRAME.size + 20, -1])
 def test_a_torn_final_entry_is_dropped_and_the_rest_opens(tmp_path: Path, keep: int) -> None:
     ids = filled(tmp_path / "s")
     path = journal_path(tmp_path / "s")
@@ -208,7 +209,7 @@ def final_entry(
     """A store whose long final entry starts (or ends) ``*_at`` bytes into a disk sector;
     (patient ids, the final entry's (start, end)). Entry sizes depend only on content
     lengths, so a probe store tells how much padding puts the entry there."""
-    sector = journal.SECTOR
+    sector = storeformat.SECTOR
     probe = directory.with_name(directory.name + "-probe")
     _grow(probe, 0)
     start, end = entries(journal_path(probe))[-1]
@@ -233,7 +234,7 @@ def final_entry(
 )
 def test_a_zero_filled_tail_from_a_power_cut_is_a_tear(tmp_path: Path, how: str) -> None:
     """A power cut leaves whole sectors unwritten (zeros up to the file's end): a tear."""
-    sector = journal.SECTOR
+    sector = storeformat.SECTOR
     at = sector - 3 if how == "frame_cut_at_a_sector" else 100  # the frame straddles
     ids, (start, end) = final_entry(tmp_path / "s", start_at=at)
     path = journal_path(tmp_path / "s")
@@ -266,14 +267,14 @@ def test_a_zeroed_tag_or_ciphertext_of_a_complete_final_entry_is_damage(
 ) -> None:
     """Zeros that do not run from a sector boundary to the end were not left by a power
     cut: the final entry was altered. Reported like any tampering; the file stays as is."""
-    ids, (start, end) = final_entry(tmp_path / "s", end_at=journal.SECTOR - 100)
+    ids, (start, end) = final_entry(tmp_path / "s", end_at=storeformat.SECTOR - 100)
     path = journal_path(tmp_path / "s")
     data = bytearray(path.read_bytes())
     span = {
-        "tag_zeroed": (end - journal.TAG, end),
+        "tag_zeroed": (end - storeformat.TAG, end),
         "last_64_bytes_zeroed": (end - 64, end),
-        "ciphertext_zeroed": (end - 200, end - journal.TAG),
-        "frame_zeroed": (start, start + journal.FRAME.size),
+        "ciphertext_zeroed": (end - 200, end - storeformat.TAG),
+        "frame_zeroed": (start, start + storeformat.FRAME.size),
     }[how]
     data[span[0] : span[1]] = bytes(span[1] - span[0])
     path.write_bytes(bytes(data))
@@ -327,10 +328,10 @@ def test_a_records_part_is_bound_to_its_id(tmp_path: Path) -> None:
         path.write_bytes(part)
         fd = os.open(path, os.O_RDONLY)
         try:
-            right = journal._Part(b"A" * 16, 0, len(part), 1)
+            right = storeformat.Part(b"A" * 16, 0, len(part), 1)
             assert storage._read_part(fd, right) == [{"secret": 1}]
             with pytest.raises(StoreCorrupted, match="does not authenticate"):
-                storage._read_part(fd, journal._Part(b"B" * 16, 0, len(part), 1))
+                storage._read_part(fd, storeformat.Part(b"B" * 16, 0, len(part), 1))
         finally:
             os.close(fd)
     finally:
@@ -451,7 +452,7 @@ def test_closing_stops_a_compaction_and_leaves_no_temp_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(journal, "COMPACT_MIN_BYTES", 16_384)
-    monkeypatch.setattr(journal, "CHUNK_DOCS", 2)  # so that it checks between chunks
+    monkeypatch.setattr(storeformat, "PART_DOCS", 2)  # so that it checks between parts
     paused = PausedEncoding(monkeypatch)
     store = open_store(tmp_path / "s")
     p = store.put("patient", {"name": "Ada"})
@@ -692,7 +693,9 @@ def test_a_compaction_flushes_as_it_writes_and_frees_the_old_file_gradually(
     syncs: list[int] = []
     truncated: list[int] = []
     real_fsync, real_truncate = journal.fsync, journal.os.ftruncate
-    monkeypatch.setattr(journal, "fsync", lambda fd: (syncs.append(fd), real_fsync(fd)))
+    counting = lambda fd: (syncs.append(fd), real_fsync(fd))  # noqa: E731
+    monkeypatch.setattr(journal, "fsync", counting)
+    monkeypatch.setattr(filesafe, "fsync", counting)  # write_temp's
     monkeypatch.setattr(
         journal.os, "ftruncate", lambda fd, n: (truncated.append(n), real_truncate(fd, n))
     )

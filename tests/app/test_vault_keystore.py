@@ -385,7 +385,7 @@ def test_a_crash_before_the_new_file_leaves_the_old_one_which_still_opens(
     def killed(*args: object) -> None:
         raise KeyboardInterrupt  # the app dies just before the rename
 
-    monkeypatch.setattr("app.storage.os.replace", killed)
+    monkeypatch.setattr("app.filesafe.os.replace", killed)
     with pytest.raises(KeyboardInterrupt):
         make(directory, keystore, scrypt_params=None).unlock(expected["pin"])
     monkeypatch.undo()

@@ -1,0 +1,226 @@
+"""A compacted store file, written beside the saves (``app.storage``).
+
+Room for the header first; then the record parts: the well-used old ones copied as they are
+(no decryption: a part is bound to its own id, not to the file), the live records of the
+others packed into new parts by type and patient; then the index entry; then the header,
+over the room left for it. A compaction beside the saves hands the interpreter over often
+and keeps to a write rate: a save's fsync waits for what the compaction wrote meanwhile.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from operator import itemgetter
+from typing import TYPE_CHECKING
+
+from app.storeformat import (
+    ENCODE,
+    FRAME,
+    HEADER_LEN,
+    HOT,
+    INDEX_KEY,
+    PART_BYTES,
+    PART_SHIFT,
+    Data,
+    Doc,
+    Part,
+    Records,
+    groups,
+    order,
+    part_of,
+    place_at,
+    pos_of,
+    runs,
+)
+
+if TYPE_CHECKING:
+    from app.storage import JournalStorage
+
+# A part is copied as it is while at least this share of it is live and it is not small;
+# the live records of the others are packed again.
+COPY_LIVE = 0.75
+MIN_COPY_BYTES = PART_BYTES // 4
+COPY_BYTES = 1 << 20  # the most copied with one read
+COPY_RATE = 100e6  # bytes a second written at most beside the saves
+# Hand the interpreter to other threads (a save, the UI's loop) this often, instead of making
+# them wait for the 5 ms switch interval. It sleeps, if briefly: a thread that releases the
+# interpreter and asks for it back at once mostly gets it back.
+PAUSE_RECORDS = 1_024
+YIELD_DOCS = 32
+YIELD_SECONDS = 0.0001
+
+
+class Cancelled(Exception):
+    """The store closed while a compaction was writing its new file."""
+
+
+class Compacted:
+    """A compacted file being written: room for the header, the record parts (well-used
+    old parts copied as they are, the other live records packed into new ones), the index
+    entry, then the header over the room left for it (``header``)."""
+
+    def __init__(
+        self,
+        storage: JournalStorage,
+        file_id: bytes,
+        small: Data,
+        records: Records,
+        reader: int | None,
+        cancellable: bool,
+        repack: bool,
+    ) -> None:
+        self._storage, self._file_id, self._small = storage, file_id, small
+        self._old, self._reader, self._cancellable = records, reader, cancellable
+        self._repack = repack
+        self.records = Records()
+        self.sizes: dict[str, dict[str, int]] = {}
+        self.size = 0
+        self._index_at = 0
+        self._written, self._started = 0, time.perf_counter()
+
+    def header(self) -> bytes:
+        """The file's header, once the index is written."""
+        return self._storage._header(self._file_id, self._index_at)
+
+    def chunks(self) -> Iterator[bytes]:
+        """The file's bytes, a part at a time (the header's room first)."""
+        yield bytes(HEADER_LEN)
+        at = HEADER_LEN
+        old, new = self._old, self.records
+        # Mapped in C (these loops run for every record): a place shifted is its part.
+        live = Counter(map(PART_SHIFT.__rrshift__, map(itemgetter(0), old.places.values())))
+        live.pop(HOT >> PART_SHIFT, None)
+        self._pause()
+        kept: dict[int, int] = {}  # old part number -> new part number
+        copied = [
+            number
+            for number, count in sorted(live.items())
+            if not self._repack
+            and count >= COPY_LIVE * old.parts[number].docs
+            and old.parts[number].length >= MIN_COPY_BYTES
+        ]
+        for run in runs([old.parts[n] for n in copied], COPY_BYTES):
+            self._check()
+            assert self._reader is not None
+            first = run[0]
+            data = os.pread(self._reader, run[-1].at + run[-1].length - first.at, first.at)
+            for part in run:
+                kept[copied[len(kept)]] = len(new.parts)
+                new.parts.append(Part(part.id, at + part.at - first.at, part.length, part.docs))
+            yield data
+            at += len(data)
+            self._pause(len(data))
+        packed: dict[str, tuple[int, str]] = {}  # record id -> new place, summary
+        for group in groups(self._fresh(kept, live)):
+            self._check()
+            pid = os.urandom(16)
+            sealed = self._storage._seal_part(pid, [encoded for _, encoded in group])
+            for pos, ((record_id, size, summary), _) in enumerate(group):
+                packed[record_id] = (place_at(len(new.parts), pos, size), summary)
+            new.parts.append(Part(pid, at, len(sealed), len(group)))
+            yield sealed
+            at += len(sealed)
+            self._pause(len(sealed))
+        moved = {o: (n - o) << PART_SHIFT for o, n in kept.items()}  # place + this: moved
+        places = new.places
+        for n, (record_id, found) in enumerate(old.places.items()):
+            if n % PAUSE_RECORDS == 0:
+                self._pause()
+            step = moved.get(found[0] >> PART_SHIFT) if found[0] != HOT else None
+            if step is None:
+                places[record_id] = packed[record_id]
+            else:
+                places[record_id] = (found[0] + step, found[1])
+        self._index_at = at
+        entry = self._index_entry()
+        self.size = at + len(entry)
+        for start in range(0, len(entry), COPY_BYTES):
+            yield entry[start : start + COPY_BYTES]
+            self._pause(min(COPY_BYTES, len(entry) - start))
+
+    def _fresh(
+        self, kept: dict[int, int], live: Iterable[int]
+    ) -> list[tuple[tuple[str, int, str], bytes]]:
+        """The live records not in a kept part (of the ``live`` ones), encoded, by type and
+        patient (read together, they are stored together): ``((id, size, summary), JSON)``."""
+        old, summarize = self._old, self._storage._summarize
+        wanted: dict[int, list[tuple[int, str]]] = {}
+        docs: dict[str, tuple[Doc, str | None]] = {}
+        if not old.hot and all(number in kept for number in live):
+            return []  # a store only ever pulled, say: every part is copied
+        for record_id, (place, _) in old.places.items():
+            if place == HOT:
+                docs[record_id] = (old.hot[record_id], None)
+            elif part_of(place) not in kept:
+                wanted.setdefault(part_of(place), []).append((pos_of(place), record_id))
+        for number, members in wanted.items():
+            self._check()
+            assert self._reader is not None
+            part = self._storage._read_part(self._reader, old.parts[number])
+            for pos, record_id in members:
+                docs[record_id] = (part[pos], old.places[record_id][1])
+        fresh = []
+        for n, (record_id, (doc, summary)) in enumerate(docs.items()):
+            if self._cancellable and n % YIELD_DOCS == 0:
+                time.sleep(YIELD_SECONDS)  # lets a waiting thread take the GIL now
+            encoded = ENCODE(doc).encode()
+            fresh.append(
+                (
+                    order(doc, record_id),
+                    (record_id, len(encoded), summarize(doc) if summary is None else summary),
+                    encoded,
+                )
+            )
+        fresh.sort(key=lambda item: item[0])
+        return [(meta, encoded) for _, meta, encoded in fresh]
+
+    def _index_entry(self) -> bytes:
+        keys = [[t, i] for t, docs in self._small.items() for i in docs]
+        encoded = []
+        for table, docs in self._small.items():
+            sizes = self.sizes.setdefault(table, {})
+            for doc_id, doc in docs.items():
+                encoded.append(ENCODE(doc).encode())
+                sizes[doc_id] = len(encoded[-1])
+        parts = [[p.id.hex(), p.at, p.length, p.docs] for p in self.records.parts]
+        values = list(self.records.places.values())
+        columns = {
+            "ids": list(self.records.places),
+            "places": list(map(itemgetter(0), values)),
+            "summaries": list(map(itemgetter(1), values)),
+        }
+        del values
+        index = [b'{"parts":', ENCODE(parts).encode()]
+        for name, column in columns.items():
+            index.append(f',"{name}":['.encode())
+            # Encoded a slice at a time: one call for 100k records held the interpreter long.
+            for start in range(0, len(column), PAUSE_RECORDS):
+                if start:
+                    index.append(b",")
+                index.append(ENCODE(column[start : start + PAUSE_RECORDS])[1:-1].encode())
+                self._pause()
+            index.append(b"]")
+        index.append(b"}")
+        head = ENCODE({"k": [*keys, INDEX_KEY], "r": [], "p": []}).encode()
+        body = b"[" + b",".join([*encoded, b"".join(index)]) + b"]"
+        payload = self._storage._seal(self._file_id, 1, head, body)
+        return FRAME.pack(len(payload), zlib.crc32(len(payload).to_bytes(4, "big"))) + payload
+
+    def _check(self) -> None:
+        if self._cancellable and self._storage._closing:
+            raise Cancelled
+
+    def _pause(self, written: int = 0) -> None:
+        """Hand the interpreter to a waiting thread (a save, the UI's loop), in a
+        compaction beside them: handed back and forth with each read and write, a save
+        waited 5 ms (the switch interval) for it twice. Having ``written`` more bytes, keep
+        to ``COPY_RATE``: a save's fsync waits for what the compaction wrote meanwhile."""
+        if not self._cancellable:
+            return
+        self._written += written
+        ahead = self._written / COPY_RATE - (time.perf_counter() - self._started)
+        time.sleep(max(YIELD_SECONDS, ahead))
