@@ -9,6 +9,7 @@ import struct
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter, or_
 from typing import Any, TypeVar
 
 from cryptography.exceptions import InvalidTag
@@ -43,6 +44,9 @@ HOT = -1  # the place of a record held in memory (a version 1 file being rewritt
 
 # ASCII-only JSON parses faster than UTF-8 with accents (most text here is ASCII anyway).
 ENCODE = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), check_circular=False).encode
+
+
+_FIRST, _SECOND, _THIRD = itemgetter(0), itemgetter(1), itemgetter(2)
 
 
 class Torn(Exception):
@@ -133,8 +137,15 @@ def groups(docs: list[tuple[T, bytes]]) -> Iterator[list[tuple[T, bytes]]]:
 def place_rows(rows: list[list[Any]], records: Records, slots: Iterator[int]) -> int:
     """Place a batch's records (``[id, size, summary]``, a size of -1 for one removed) at
     ``slots`` in ``records``, in order; by how many bytes the live records grew. It runs for
-    every record at open: kept short."""
+    every record at open: kept short, and new records only (a pulled page) are placed by
+    C loops (``map``, ``zip``) rather than Python ones."""
     places, hot, grown = records.places, records.hot, 0
+    ids = list(map(_FIRST, rows))
+    sizes = list(map(_SECOND, rows))
+    if places.keys().isdisjoint(ids) and min(sizes, default=0) >= 0:
+        found = zip(map(or_, slots, sizes), map(_THIRD, rows), strict=True)
+        places.update(zip(ids, found, strict=True))
+        return sum(sizes)
     for record_id, size, summary in rows:
         if record_id in places:
             old = places[record_id][0]
