@@ -33,7 +33,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from server import db
 from server.errors import ServerError
-from server.statement import Pipeline, Statement
+from server.statement import Pipeline, Statement, json_rows
 
 KEY_ENV = "LIAISON_AUDIT_KEY"
 KEY_FILE_ENV = "LIAISON_AUDIT_KEY_FILE"
@@ -130,11 +130,10 @@ _NEXT = Statement(
     .values(seq=_HEAD.c.seq + 1)
     .returning(_HEAD.c.seq, _HEAD.c.hash, _HEAD.c.key_id)
 )
-_INSERT = Statement(
-    insert(db.audit_log).values(
-        {name: bindparam(name) for name in ("seq", "at", "actor", "action", "targets", "hash")}
-    )
-)
+_COLUMNS = ["seq", "at", "actor", "action", "targets", "hash"]
+_INSERT = Statement(insert(db.audit_log).values({name: bindparam(name) for name in _COLUMNS}))
+_ENTRY_ROWS = json_rows(db.audit_log, _COLUMNS)
+_INSERT_ROWS = Statement(insert(db.audit_log).from_select(_COLUMNS, select(*_ENTRY_ROWS.c)))
 _SET_HASH = Statement(
     update(_HEAD)
     .where(_HEAD.c.id == 1)
@@ -179,7 +178,7 @@ def queue_append(
     pipeline: Pipeline, conn: Connection, head: Sequence[Any], entries: Sequence[Entry]
 ) -> None:
     """Queue the rows of ``entries``, in order, after ``head``, and the head's update, as
-    ``append`` would write them one by one (the head once, at the last).
+    ``append`` would write them one by one (the head once, at the last); PostgreSQL.
 
     ``head`` is (seq, hash, key id): the row LOCK_HEAD read in this transaction, whose
     lock it still holds.
@@ -192,7 +191,7 @@ def queue_append(
         row, chain_key = _row(conn, int(seq) + 1, digest, chain_key, entry)
         seq, digest = row["seq"], row["hash"]
         rows.append(row)
-    pipeline.add_many(_INSERT, rows)
+    pipeline.add(_INSERT_ROWS, {"rows": db.dumps(rows)})  # PostgreSQL: one statement
     pipeline.add(_SET_HEAD, {"seq": seq, "digest": digest, "key_id": chain_key})
 
 

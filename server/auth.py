@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, any_, bindparam, insert, select, update
 
 from server import audit, db
 from server.errors import (
@@ -27,7 +27,7 @@ from server.errors import (
 )
 from server.scope import ROLES, Caller
 from server.settings import Settings
-from server.statement import Pipeline, Statement
+from server.statement import Pipeline, Statement, json_texts
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 # Seconds between last_used_at writes: a read-only request writes only when its device's
@@ -181,6 +181,9 @@ def enrol_device(conn: Connection, user_id: str, device_name: str, now: float) -
 
 
 _D = db.devices
+_M = db.memberships
+# The device and user behind a token, once per team of the user (the team NULL for none):
+# one statement, one round trip, with the teams read in the same snapshot as the device.
 _CALLER = Statement(
     select(
         _D.c.id,
@@ -192,15 +195,24 @@ _CALLER = Statement(
         db.users.c.username,
         db.users.c.role,
         db.users.c.disabled_at,
+        _M.c.team_id,
     )
     .join(db.users, db.users.c.id == _D.c.user_id)
+    .outerjoin(_M, _M.c.user_id == _D.c.user_id)
     .where(_D.c.token_hash == bindparam("token_hash"))
+    .order_by(_M.c.team_id)
 )
 _TEAMS = Statement(
-    select(db.memberships.c.team_id)
-    .where(db.memberships.c.user_id == bindparam("user_id"))
-    .order_by(db.memberships.c.team_id)
+    select(_M.c.team_id).where(_M.c.user_id == bindparam("user_id")).order_by(_M.c.team_id)
 )
+TEAMS_OF_USERS = Statement(
+    select(_M.c.user_id, _M.c.team_id)
+    .where(_M.c.user_id == any_(json_texts("user_ids")))
+    .order_by(_M.c.user_id, _M.c.team_id),
+    replan=True,
+)
+"""(user id, team id) of every membership of the users in ``{"user_ids": <JSON array>}``
+(PostgreSQL), in the order ``authenticate`` gives a caller's teams."""
 _TOUCH = Statement(
     update(_D)
     .where(_D.c.id == bindparam("device_id"), _D.c.last_used_at < bindparam("now"))
@@ -218,8 +230,8 @@ def authenticate(
     """
     if not token:
         raise Unauthorized("sign in first: Authorization: Bearer <token>")
-    found = _CALLER.first(conn, {"token_hash": token_hash(token)})
-    if found is None:
+    rows = _CALLER.rows(conn, {"token_hash": token_hash(token)})
+    if not rows:
         raise Unauthorized("unknown token")
     (
         device_id,
@@ -231,7 +243,8 @@ def authenticate(
         username,
         role,
         disabled_at,
-    ) = found
+        _,
+    ) = rows[0]
     if revoked_at is not None or disabled_at is not None:
         raise DeviceRevoked("this device was revoked; its local data must be erased")
     if now - created_at > settings.token_absolute_seconds:
@@ -242,7 +255,7 @@ def authenticate(
         user_id=user_id,
         username=username,
         role=role,
-        team_ids=tuple(row[0] for row in _TEAMS.rows(conn, {"user_id": user_id})),
+        team_ids=tuple(row[-1] for row in rows if row[-1] is not None),
         device_id=device_id,
         last_mutation_id=int(last_id),
         last_used_at=float(last_used_at),
@@ -250,6 +263,11 @@ def authenticate(
     if touch and needs_touch(caller, now):
         record_use(conn, caller, now)
     return caller
+
+
+def team_ids_of(conn: Connection, user_id: str) -> tuple[str, ...]:
+    """The teams the user is a member of now, in the order ``authenticate`` gives them."""
+    return tuple(row[0] for row in _TEAMS.rows(conn, {"user_id": user_id}))
 
 
 def needs_touch(caller: Caller, now: float) -> bool:

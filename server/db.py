@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -277,6 +278,10 @@ def _private_file(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
+PING_AFTER_IDLE_SECONDS = 2.0
+"""A pooled PostgreSQL connection idle longer than this is pinged before use."""
+
+
 class Database:
     """An engine plus short read and write transactions; the one place DB errors map."""
 
@@ -284,16 +289,22 @@ class Database:
         self,
         url: str,
         *,
-        pool_size: int = 5,
+        pool_size: int = 10,
         synchronous: int = 2,
         audit_key: bytes | None = None,
         timeout: float = 10.0,
+        ping_after_idle: float = PING_AFTER_IDLE_SECONDS,
     ) -> None:
         """``synchronous`` is SQLite's (1 NORMAL, 2 FULL); see ``_sqlite_events``.
         ``audit_key`` keys the audit chain (``server.audit``); without it nothing that
         writes an audit row can run. ``timeout`` (seconds) bounds waiting for a connection,
         for a lock and, on PostgreSQL, for a statement: a database that stops answering
-        gives errors (503) instead of requests that hang."""
+        gives errors (503) instead of requests that hang. ``pool_size`` PostgreSQL
+        connections are kept open (a few more are opened when busy): as many as the
+        server's worker threads (``server.app.worker_threads``) and a writer, so that
+        none is closed and opened again, losing its prepared statements, at each
+        burst. A PostgreSQL connection idle in the pool for ``ping_after_idle`` seconds is
+        pinged before use (``_ping_when_idle``)."""
         self.url = normalize_url(url)
         self.audit_key = audit_key
         self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
@@ -310,11 +321,11 @@ class Database:
             self.engine = create_engine(
                 self.url,
                 pool_size=pool_size,
-                max_overflow=10,
-                pool_pre_ping=True,
+                max_overflow=5,
                 pool_timeout=timeout,
                 connect_args=_postgres_timeouts(timeout),
             )
+            _ping_when_idle(self.engine, ping_after_idle)
         # server.statement runs hot statements on the driver: its errors arrive unwrapped.
         self._driver_error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
         self._disposed = False
@@ -333,10 +344,24 @@ class Database:
             yield conn
 
     @contextmanager
-    def _transaction(self, *, write: bool) -> Iterator[Connection]:
+    def lookup(self) -> Iterator[Connection]:
+        """Reads that need no transaction around them: on PostgreSQL each statement runs on
+        its own (autocommit), saving the BEGIN and COMMIT round trips; elsewhere ``read``.
+
+        Under READ COMMITTED each statement reads its own snapshot in a transaction too,
+        so the reads see the same; but nothing that needs a transaction (a server-side
+        cursor, ``yield_per``) may run here.
+        """
+        with self._transaction(write=False, autocommit=not self.is_sqlite) as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self, *, write: bool, autocommit: bool = False) -> Iterator[Connection]:
         try:
             with self.engine.connect() as conn:
                 conn.execution_options(liaison_write=write, liaison_audit_key=self.audit_key)
+                if autocommit:
+                    conn.execution_options(isolation_level="AUTOCOMMIT")
                 with conn.begin():
                     yield conn
         except ServerError:
@@ -364,6 +389,31 @@ class Database:
     def _close_if_disposed(self, _dbapi_conn: Any, entry: ConnectionPoolEntry) -> None:
         if self._disposed:
             entry.close()
+
+
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """Ping a connection on checkout only when it sat idle in the pool for a while.
+
+    SQLAlchemy's ``pool_pre_ping`` pings at every checkout: a round trip per transaction,
+    two per push. A connection used a moment ago is as good as a ping says; one that
+    dies in between fails its request (503, retried by the phone) and, being
+    disconnected, is dropped from the pool with the others of its age.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def on_checkin(_dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def on_checkout(dbapi_conn: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < idle_seconds:
+            return  # just connected, or just used
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            # The pool replaces the connection and tries again.
+            raise sa_exc.DisconnectionError(str(exc)) from exc
 
 
 def _postgres_timeouts(timeout: float) -> dict[str, Any]:

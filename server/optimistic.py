@@ -7,24 +7,30 @@ covered some ten round trips and the whole merge. Here a push reads and merges f
 taking no lock at all (``merge``), and the pushes merged in this process are written by
 ``Writer``, a group at a time, holding the lock for two round trips a group:
 
-1. Before the lock, in a read transaction: the caller and the device's last mutation id
-   (from the token's row), the records the batch names, and the merge (``push.Batch``
-   with ``early``), stamped with provisional revs above any real one (``PROVISIONAL``).
+1. Before the lock, in two statements outside any transaction (``Database.lookup``):
+   the caller, its teams and the device's last mutation id (from the token's row); the
+   records the batch names. Then the merge (``push.Batch`` with ``early``), stamped with
+   provisional revs above any real one (``PROVISIONAL``).
 2. One round trip (``Pipeline``): lock the rev counter; lock each device's row and read
-   its last mutation id; read the rev of every record the merges read or found missing;
-   lock the audit head. The statements run in that order and each one sees what
-   committed before it began, so the reads see every writer that held the lock before.
+   its last mutation id; read the rev of every record the merges read or found missing,
+   and the teams of the group's users; lock the audit head. The statements run in that
+   order and each one sees what committed before it began, so the reads see every
+   writer that held the lock before (a membership changes under that lock too:
+   ``server.accounts``).
 3. A push whose reads still hold gets real revs for its provisional ones, the next
    after the counter (or the group's previous push), in the same order: the outcome it
    would have had under the lock. Its reads hold when no record it read moved, appeared
    or is written by an earlier push of the group; its device's last mutation id is
    unchanged and no earlier push of the group is its device's (a retry racing the
-   original); and every ``base_rev`` is below its first rev. Any other push is merged
+   original); its user's teams are unchanged (scope was checked against them); and
+   every ``base_rev`` is below its first rev. Any other push is merged
    again under the lock once the group is written, as on SQLite (``server.push.push``):
    no concurrent edit is ever lost, no mutation applied twice.
 4. One round trip: every write of the group, one audit row per push (in rev order), and
    the commit. A push is answered only once that commit is done, and the lock is
    released by it: revs commit in order, with the same durability as one at a time.
+   The next group gathers and sends its step 2 meanwhile: the database holds it until
+   this commit, and it goes on with no round trip lost.
 
 Besides records, a merge reads the ids of the caller's devices (``auth.device_ids_of``),
 which only grow and which a mutation can only name once enrolled; a merge that must know
@@ -37,12 +43,12 @@ before the rev counter; then device rows (by id) and the audit head, the order
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Connection
 
-from server import audit, auth, records, replay
+from server import audit, auth, db, records, replay
 from server.db import Database
 from server.push import Batch, NeedsLock, Outcome, Prepared, queue_conflicts
 from server.push import push as push_under_lock
@@ -75,11 +81,13 @@ class Merged:
     outcome: Outcome
     revs: _Provisional
     rows: records.Writes
-    # Set by the group that took it: the answer, or again (to merge under the lock).
-    settled: bool = False
+    # Set by the group that took it: the answer, or again (to merge under the lock), or
+    # the error that ended the group; then done.
+    taken: bool = False
     answer: dict[str, Any] | None = None
     again: bool = False
     error: BaseException | None = None
+    done: threading.Event = field(default_factory=threading.Event)
 
 
 def merge(conn: Connection, caller: Caller, batch: list[Prepared], now: float) -> Merged | None:
@@ -99,14 +107,20 @@ def merge(conn: Connection, caller: Caller, batch: list[Prepared], now: float) -
 
 class Writer:
     """Writes the pushes merged in this process: those waiting when a group starts are
-    written together, under one rev lock and one commit; the next group starts when it
-    ends (so a group gathers the pushes that came while the previous one held the lock)."""
+    written together, under one rev lock and one commit.
+
+    A group takes its turn (``_turn``) only to gather its pushes and take the rev lock;
+    it writes and commits after passing the turn on, so the next group gathers the
+    pushes that came meanwhile and has its lock statement queued at the database as the
+    lock is released: the database, not this process, then holds it back, and it goes on
+    without waiting for a round trip.
+    """
 
     def __init__(self, database: Database) -> None:
         self.database = database
         self._waiting: list[Merged] = []
-        self._guard = threading.Lock()  # over _waiting
-        self._turn = threading.Lock()  # one group at a time
+        self._guard = threading.Lock()  # over _waiting and Merged.taken
+        self._turn = threading.Lock()  # one group gathers and locks at a time
 
     @property
     def waiting(self) -> int:
@@ -125,17 +139,19 @@ class Writer:
             return merged.outcome.body()
         with self._guard:
             self._waiting.append(merged)
-        with self._turn:
-            if not merged.settled:
-                with self._guard:
-                    group, self._waiting = self._waiting, []
-                try:
-                    with self.database.write() as conn:
-                        _write_group(conn, group)
-                except BaseException as exc:
-                    for one in group:
-                        if not one.settled:
-                            one.error, one.settled = exc, True
+        # Every waiting push's thread comes here, so one of them writes each push.
+        self._turn.acquire()
+        with self._guard:
+            group = [] if merged.taken else self._waiting
+            if group:
+                self._waiting = []
+            for one in group:
+                one.taken = True
+        if group:
+            self._write(group)  # passes the turn on once it holds the rev lock
+        else:
+            self._turn.release()  # an earlier group took it
+        merged.done.wait()
         if merged.error is not None:
             raise merged.error
         if merged.again:
@@ -143,36 +159,84 @@ class Writer:
         assert merged.answer is not None
         return merged.answer
 
+    def _write(self, group: list[Merged]) -> None:
+        """Take the rev lock, release ``_turn``, write and commit; settle every push."""
+        released = False
+        try:
+            with self.database.write() as conn:
+                locked = _lock_group(conn, group)
+                self._turn.release()
+                released = True
+                _write_group(conn, group, locked)
+        except BaseException as exc:
+            for one in group:
+                if one.answer is None and not one.again:
+                    one.error = exc
+        finally:
+            if not released:
+                self._turn.release()
+            for one in group:
+                one.done.set()
+
     def under_lock(self, caller: Caller, batch: list[Prepared], now: float) -> dict[str, Any]:
-        """Apply a push as SQLite does: everything read and merged under the rev lock."""
+        """Apply a push as SQLite does: everything read and merged under the rev lock,
+        the caller's teams included (they change under that lock: ``server.accounts``)."""
         with self.database.write() as conn:
             revs = records.Revs(conn)
+            caller = replace(caller, team_ids=auth.team_ids_of(conn, caller.user_id))
             if auth.needs_touch(caller, now):  # after the rev lock, as in a group
                 auth.record_use(conn, caller, now)
             return push_under_lock(conn, revs, caller, batch, now)
 
 
-def _write_group(conn: Connection, group: list[Merged]) -> None:
-    """Lock, re-check, stamp and write the pushes of a group that still hold, and commit;
-    mark the others to be merged again."""
+@dataclass
+class _Locked:
+    """What a group read under the rev lock: the counter, each device's last mutation id,
+    the revs of the records its pushes read, its users' teams and the audit head."""
+
+    counter: int
+    last_ids: dict[str, int]
+    stored: dict[str, int]
+    teams: dict[str, tuple[str, ...]]
+    head: Any
+
+
+def _lock_group(conn: Connection, group: list[Merged]) -> _Locked:
+    """One round trip: lock the rev counter, the devices' rows and the audit head, and
+    read what the re-check needs."""
     locking = Pipeline(conn)
     counter = locking.add(records.LOCK)
-    devices = {
-        device_id: locking.add(replay.LOCK_LAST_ID, {"device_id": device_id})
-        for device_id in sorted({m.caller.device_id for m in group})
-    }
+    device_ids = sorted({m.caller.device_id for m in group})
+    devices_at = locking.add(replay.LOCK_LAST_IDS, {"device_ids": db.dumps(device_ids)})
     read = sorted({record_id for m in group for record_id in m.state.seen})
     revs_at = records.queue_revs_of(locking, read)
+    users = sorted({m.caller.user_id for m in group})
+    teams_at = locking.add(auth.TEAMS_OF_USERS, {"user_ids": db.dumps(users)})
     head_at = locking.add(audit.LOCK_HEAD)
     answer = locking.run()
-    first = start = int(answer[counter][0][0])
-    stored = {record_id: int(rev) for record_id, rev in answer[revs_at]}
-    last_ids = {device_id: int(answer[at][0][0]) for device_id, at in devices.items()}
+    teams: dict[str, tuple[str, ...]] = dict.fromkeys(users, ())
+    for user_id, team_id in answer[teams_at]:
+        teams[user_id] += (team_id,)
+    return _Locked(
+        counter=int(answer[counter][0][0]),
+        last_ids={device_id: int(last) for device_id, last in answer[devices_at]},
+        stored={record_id: int(rev) for record_id, rev in answer[revs_at]},
+        teams=teams,
+        head=answer[head_at][0],
+    )
+
+
+def _write_group(conn: Connection, group: list[Merged], locked: _Locked) -> None:
+    """Re-check, stamp and write the pushes of a group that still hold, and commit; mark
+    the others to be merged again."""
+    first = start = locked.counter
+    stored, last_ids = locked.stored, dict(locked.last_ids)
     written: set[str] = set()
     taken: list[Merged] = []
     for m in group:
         holds = (
             last_ids.get(m.caller.device_id) == m.caller.last_mutation_id
+            and locked.teams[m.caller.user_id] == m.caller.team_ids
             and all(stored.get(record_id) == rev for record_id, rev in m.state.seen.items())
             and not written.intersection(m.state.seen)
             and max(_base_revs(m.batch), default=0) <= start
@@ -192,17 +256,17 @@ def _write_group(conn: Connection, group: list[Merged]) -> None:
         queue_conflicts(writes, m.state.conflicts)
     if start != first:
         writes.add(records.SET, {"last": start})
+    replay.queue_many(
+        writes, [(m.caller.device_id, m.outcome.fresh, m.outcome.last) for m in taken]
+    )
     for m in taken:
-        replay.queue(writes, m.caller.device_id, m.outcome.fresh, m.outcome.last)
         if auth.needs_touch(m.caller, m.now):
             auth.queue_use(writes, m.caller, m.now)
     entries = [audit.Entry(m.now, m.caller.actor, "sync.push", m.outcome.touched) for m in taken]
-    audit.queue_append(writes, conn, answer[head_at][0], entries)  # in rev order
+    audit.queue_append(writes, conn, locked.head, entries)  # in rev order
     writes.run(commit=True)
     for m in taken:
         m.answer = m.outcome.body()
-    for m in group:
-        m.settled = True
 
 
 def _base_revs(batch: list[Prepared]) -> list[int]:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, any_, bindparam, delete, insert, select, update
 
 from server import db
-from server.statement import Pipeline, Statement
+from server.statement import Pipeline, Statement, json_rows, json_texts
 from sync import protocol
 from sync.protocol import Result
 
@@ -22,15 +22,32 @@ KEEP_RESULTS = 5000  # replayable results per device, counted in mutation ids
 
 _D = db.devices
 _LAST_ID = Statement(select(_D.c.last_mutation_id).where(_D.c.id == bindparam("device_id")))
-LOCK_LAST_ID = Statement(
-    select(_D.c.last_mutation_id).where(_D.c.id == bindparam("device_id")).with_for_update()
+LOCK_LAST_IDS = Statement(
+    select(_D.c.id, _D.c.last_mutation_id)
+    .where(_D.c.id == any_(json_texts("device_ids")))
+    .order_by(_D.c.id)
+    .with_for_update(),
+    replan=True,
 )
-"""Locks the device's row and reads its last mutation id (PostgreSQL; ``{"device_id"}``)."""
+"""Locks the rows of the devices in ``{"device_ids": <JSON array>}``, in the order of
+their ids, and reads their last mutation ids (PostgreSQL)."""
 _SET_LAST_ID = Statement(
     update(_D).where(_D.c.id == bindparam("device_id")).values(last_mutation_id=bindparam("last"))
 )
 _R = db.push_results
 _INSERT_RESULTS = Statement(insert(_R).values({c.name: bindparam(c.name) for c in _R.c}))
+# PostgreSQL: the saves of a group of pushes, one statement each (``json_rows``).
+_RESULT_ROWS = json_rows(_R, [c.name for c in _R.c])
+_INSERT_RESULT_ROWS = Statement(
+    insert(_R).from_select([c.name for c in _R.c], select(*_RESULT_ROWS.c))
+)
+_LAST_ID_ROWS = json_rows(_D, ["id", "last_mutation_id"])
+_SET_LAST_IDS = Statement(
+    update(_D)
+    .where(_D.c.id == _LAST_ID_ROWS.c.id)
+    .values(last_mutation_id=_LAST_ID_ROWS.c.last_mutation_id),
+    replan=True,
+)
 _FORGET_RESULTS = Statement(
     delete(_R).where(_R.c.device_id == bindparam("device_id"), _R.c.last_id < bindparam("before"))
 )
@@ -63,6 +80,25 @@ def save(conn: Connection, device_id: str, fresh: list[dict[str, Any]], last: in
     writes = Pipeline(conn)
     queue(writes, device_id, fresh, last)
     writes.run()
+
+
+def queue_many(pipeline: Pipeline, saves: list[tuple[str, list[dict[str, Any]], int]]) -> None:
+    """``save`` for each (device id, fresh results, last) of a group of pushes, of
+    different devices, queued on a pipeline as a few statements (PostgreSQL)."""
+    if not saves:
+        return
+    results = [
+        {"device_id": device_id, "first_id": fresh[0]["id"], "last_id": last, "results": fresh}
+        for device_id, fresh, last in saves
+    ]
+    for row in results:  # stored as text, as ``save`` stores it
+        row["results"] = db.dumps(row["results"])
+    pipeline.add(_INSERT_RESULT_ROWS, {"rows": db.dumps(results)})
+    last_ids = [{"id": device_id, "last_mutation_id": last} for device_id, _, last in saves]
+    pipeline.add(_SET_LAST_IDS, {"rows": db.dumps(last_ids)})
+    for device_id, _, last in saves:
+        if last - KEEP_RESULTS > 1:
+            pipeline.add(_FORGET_RESULTS, {"device_id": device_id, "before": last - KEEP_RESULTS})
 
 
 def queue(pipeline: Pipeline, device_id: str, fresh: list[dict[str, Any]], last: int) -> None:

@@ -132,6 +132,12 @@ class Service:
         """Run ``change(conn, actor, now)`` for an admin caller in one write transaction
         (``server.accounts`` writes the audit row)."""
         with self.database.write() as conn:
+            if not self.database.is_sqlite:
+                # The order in which a push takes its locks (server.optimistic): the rev
+                # counter, device rows, the audit head. Touching the admin's device row
+                # first and then taking the counter (a membership change) could deadlock
+                # with a push from that device; admin actions are rare, so all take it.
+                records.LOCK.run(conn)
             now = self.clock()
             caller = auth.authenticate(conn, token, self.settings, now)
             if not caller.is_admin:
@@ -181,7 +187,7 @@ class Service:
             # PostgreSQL: read and merge before the rev lock that pushes queue on, then
             # write with others merged meanwhile, holding it for two round trips
             # (server.optimistic).
-            with self.database.read() as conn:
+            with self.database.lookup() as conn:
                 caller = auth.authenticate(conn, token, self.settings, self.clock(), touch=False)
                 batch = push.prepare(body(), self.settings, self.clock())
                 merged = optimistic.merge(conn, caller, batch, self.clock())

@@ -14,26 +14,26 @@ Use it only for statements whose values need no type conversion on the way in or
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam
+from sqlalchemy import JSON, Connection, Table, Text, bindparam, cast, func, literal_column, select
 from sqlalchemy.sql.expression import Executable
-
-_PLACEHOLDER = re.compile(r"%\((\w+)\)s")  # psycopg's named placeholder, text or binary
 
 
 class Statement:
     """A Core statement run straight on the transaction's driver connection.
 
-    ``binary`` sends its parameters in PostgreSQL's binary format (psycopg's ``%b``):
-    for arrays, whose text form the driver escapes element by element in Python.
+    ``replan`` plans it afresh at each run on PostgreSQL (psycopg otherwise prepares a
+    statement run five times on a connection, and the server then keeps one generic
+    plan): for a statement that looks up many rows by key, whose generic plan, made
+    while the table is small (a new database), is a scan of the whole table, kept as
+    the table grows (a push's cost grew with the records stored, to 6 ms at 5,000).
     """
 
-    def __init__(self, statement: Executable, *, binary: bool = False) -> None:
+    def __init__(self, statement: Executable, *, replan: bool = False) -> None:
         self.statement = statement
-        self.binary = binary
+        self.replan = replan
         # dialect name -> (SQL text, positional parameter names or None, fixed values)
         self._compiled: dict[str, tuple[str, list[str] | None, dict[str, Any]]] = {}
 
@@ -45,8 +45,6 @@ class Statement:
             names = list(compiled.positiontup) if compiled.positional else None
             fixed = {k: v for k, v in compiled.params.items() if v is not None}
             sql = compiled.string
-            if self.binary and dialect.name == "postgresql":
-                sql = _PLACEHOLDER.sub(r"%(\1)b", sql)
             found = self._compiled[dialect.name] = (sql, names, fixed)
         return found
 
@@ -61,10 +59,16 @@ class Statement:
         sql, names, fixed = self._prepare(conn)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.execute(sql, self._args(names, fixed, params or {}))
-            return list(cursor.fetchall()) if cursor.description else []
+            self._execute(cursor, sql, self._args(names, fixed, params or {}))
+            return _rows_of(cursor)
         finally:
             cursor.close()
+
+    def _execute(self, cursor: Any, sql: str, args: Any) -> None:
+        if self.replan and hasattr(cursor, "pgresult"):  # psycopg: an unnamed statement
+            cursor.execute(sql, args, prepare=False)
+        else:
+            cursor.execute(sql, args)
 
     def first(self, conn: Connection, params: Mapping[str, Any] | None = None) -> Any:
         """The first row, or None."""
@@ -100,9 +104,12 @@ class InStatements:
     these statements skip); run one with ``params(values)`` merged into its others.
     """
 
-    def __init__(self, build: Callable[[list[Any]], Executable], prefix: str = "in") -> None:
+    def __init__(
+        self, build: Callable[[list[Any]], Executable], prefix: str = "in", *, replan: bool = False
+    ) -> None:
         self._build = build
         self._prefix = prefix
+        self._replan = replan
         self._by_length: dict[int, Statement] = {}
 
     def __call__(self, count: int) -> Statement:
@@ -110,12 +117,34 @@ class InStatements:
         found = self._by_length.get(count)
         if found is None:
             names: list[Any] = [bindparam(f"{self._prefix}{i}") for i in range(count)]
-            found = self._by_length[count] = Statement(self._build(names))
+            found = self._by_length[count] = Statement(self._build(names), replan=self._replan)
         return found
 
     def params(self, values: Sequence[Any]) -> dict[str, Any]:
         """The parameters that fill the IN list with ``values``."""
         return {f"{self._prefix}{i}": value for i, value in enumerate(values)}
+
+
+def json_rows(table: Table, names: Sequence[str], param: str = "rows") -> Any:
+    """The rows of the JSON array of objects in parameter ``param``, typed as ``table``'s
+    columns (PostgreSQL's ``json_populate_recordset``), as a FROM item with ``names``.
+
+    Many rows in one statement with one text parameter: its text (and its prepared plan)
+    is the same for any number of rows, it runs once, not once a row, and the parameter
+    is encoded by the C JSON encoder (an array parameter would be encoded element by
+    element in Python).
+    """
+    as_json = cast(bindparam(param, type_=Text), JSON)
+    rows = func.json_populate_recordset(literal_column(f"NULL::{table.name}"), as_json)
+    return rows.table_valued(*names).alias("v")
+
+
+def json_texts(name: str) -> Any:
+    """The strings of the JSON array in parameter ``name``, as an array (PostgreSQL), for
+    ``column == any_(...)``: one text parameter, encoded by the C JSON encoder, where an
+    array parameter is encoded element by element in Python."""
+    elements = func.json_array_elements_text(cast(bindparam(name, type_=Text), JSON))
+    return func.array(select(elements.table_valued("value").c.value).scalar_subquery())
 
 
 class Pipeline:
@@ -168,7 +197,7 @@ class Pipeline:
                 if many:
                     cursor.executemany(sql, [statement._args(names, fixed, p) for p in params])
                 else:
-                    cursor.execute(sql, statement._args(names, fixed, params))
+                    statement._execute(cursor, sql, statement._args(names, fixed, params))
                 cursors.append(cursor)
             if commit:
                 # A statement like the others, answered with them at the one sync of the
@@ -176,7 +205,24 @@ class Pipeline:
                 # then sees the transaction ended, and commits nothing more.
                 raw.execute("COMMIT")
         try:
-            return [list(c.fetchall()) if c.description else [] for c in cursors]
+            return [_rows_of(c) for c in cursors]
         finally:
             for cursor in cursors:
                 cursor.close()
+
+
+def _rows_of(cursor: Any) -> list[Any]:
+    """The rows a cursor's last statement returned (none for a write without RETURNING).
+
+    psycopg builds the column objects of ``description`` on every access, a tenth of a
+    hot statement's cost; its result status says as much.
+    """
+    if not hasattr(cursor, "pgresult"):  # sqlite3, whose description is a plain attribute
+        return list(cursor.fetchall()) if cursor.description else []
+    result = cursor.pgresult
+    if result is None or result.status != _TUPLES_OK:
+        return []
+    return list(cursor.fetchall())
+
+
+_TUPLES_OK = 2  # libpq's PGRES_TUPLES_OK (psycopg.pq.ExecStatus.TUPLES_OK)

@@ -76,3 +76,26 @@ def test_a_pipeline_error_is_translated_and_rolls_everything_back(database):
         pipeline.run(commit=True)
     with database.read() as conn:
         assert conn.execute(select(db.teams.c.id)).scalars().all() == []
+
+
+def _prepared(conn) -> list[str]:  # type: ignore[no-untyped-def]
+    """The statements the server holds prepared for this connection (PostgreSQL)."""
+    rows = conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements").all()
+    return [row[0] for row in rows]
+
+
+def test_a_replanned_statement_is_planned_at_each_run_with_the_same_rows(database):
+    by_name = select(db.teams.c.id).where(db.teams.c.name == bindparam("name"))
+    kept, replanned = Statement(by_name), Statement(by_name.limit(5), replan=True)
+    with database.write() as conn:
+        ADD_TEAM.run(conn, {"id": "t1", "name": "One"})
+        for _ in range(8):  # psycopg prepares a statement run five times
+            assert kept.rows(conn, {"name": "One"}) == [("t1",)]
+            assert replanned.rows(conn, {"name": "One"}) == [("t1",)]
+        pipeline = Pipeline(conn)
+        at = pipeline.add(replanned, {"name": "One"})
+        assert pipeline.run()[at] == [("t1",)]
+        if not database.is_sqlite:
+            prepared = _prepared(conn)
+            assert any("teams.name" in s and "LIMIT" not in s for s in prepared)
+            assert not any("LIMIT" in s for s in prepared)  # a generic plan is never kept
