@@ -86,7 +86,7 @@ class Compacted:
         """The file's header, once the index is written."""
         return self._storage._header(self._file_id, self._index_at)
 
-    def chunks(self) -> Iterator[bytes]:
+    def chunks(self) -> Iterator[bytes | memoryview]:
         """The file's bytes, a part at a time (the header's room first)."""
         yield bytes(HEADER_LEN)
         at = HEADER_LEN
@@ -137,10 +137,12 @@ class Compacted:
                 places[record_id] = (found[0] + step, found[1])
         self._index_at = at
         entry = self._index_entry()
-        self.size = at + len(entry)
-        for start in range(0, len(entry), COPY_BYTES):
-            yield entry[start : start + COPY_BYTES]
-            self._pause(min(COPY_BYTES, len(entry) - start))
+        self.size = at + sum(map(len, entry))
+        for piece in entry:
+            view = memoryview(piece)
+            for start in range(0, len(view), COPY_BYTES):
+                yield view[start : start + COPY_BYTES]
+                self._pause(min(COPY_BYTES, len(view) - start))
 
     def _fresh(
         self, kept: dict[int, int], live: Iterable[int]
@@ -178,7 +180,9 @@ class Compacted:
         fresh.sort(key=lambda item: item[0])
         return [(meta, encoded) for _, meta, encoded in fresh]
 
-    def _index_entry(self) -> bytes:
+    def _index_entry(self) -> list[bytes]:
+        """The index entry (the first), in pieces: the small tables' documents, then the
+        index of the parts and records, columns encoded a slice at a time."""
         keys = [[t, i] for t, docs in self._small.items() for i in docs]
         encoded = []
         for table, docs in self._small.items():
@@ -206,9 +210,10 @@ class Compacted:
             index.append(b"]")
         index.append(b"}")
         head = ENCODE({"k": [*keys, INDEX_KEY], "r": [], "p": []}).encode()
-        body = b"[" + b",".join([*encoded, b"".join(index)]) + b"]"
-        payload = self._storage._seal(self._file_id, 1, head, body)
-        return FRAME.pack(len(payload), zlib.crc32(len(payload).to_bytes(4, "big"))) + payload
+        body = b"".join([b"[", *(d + b"," for d in encoded), *index, b"]"])  # one copy
+        pieces = self._storage._sealed_pieces(self._file_id, 1, head, body)
+        length = sum(map(len, pieces))
+        return [FRAME.pack(length, zlib.crc32(length.to_bytes(4, "big"))), *pieces]
 
     def _check(self) -> None:
         if self._cancellable and self._storage._closing:

@@ -64,7 +64,7 @@ def write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
 
 def write_temp(
     path: Path,
-    chunks: Iterable[bytes],
+    chunks: Iterable[bytes | memoryview],
     *,
     sync_every: int = 0,
     header: Callable[[], bytes] | None = None,
@@ -96,7 +96,7 @@ def write_temp(
     return tmp
 
 
-def write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes | memoryview) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]

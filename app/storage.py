@@ -637,18 +637,19 @@ class JournalStorage(Storage):
             self._close_files()
 
     def _seal(self, file_id: bytes, seq: int, head: bytes, small: bytes) -> bytes:
+        return b"".join(self._sealed_pieces(file_id, seq, head, small))
+
+    def _sealed_pieces(self, file_id: bytes, seq: int, head: bytes, small: bytes) -> list[bytes]:
+        """An entry's sealed head and small documents, as pieces to write one after the
+        other (a big index is not copied to join them)."""
         seq_bytes = seq.to_bytes(8, "big")
         hnonce, snonce = os.urandom(NONCE), os.urandom(NONCE)
         head_ct = self._aead.encrypt(hnonce, head, b"H" + file_id + seq_bytes)
         small_ct = self._aead.encrypt(snonce, small, b"S" + file_id + seq_bytes + head)
-        return (
-            hnonce
-            + LENGTH.pack(len(head_ct))
-            + head_ct
-            + snonce
-            + LENGTH.pack(len(small_ct))
-            + small_ct
-        )
+        return [
+            hnonce + LENGTH.pack(len(head_ct)) + head_ct + snonce + LENGTH.pack(len(small_ct)),
+            small_ct,
+        ]
 
     def _open(
         self, file_id: bytes, seq: int, payload: memoryview, length: int, *, verify: bool
