@@ -260,9 +260,7 @@ class JournalStorage(Storage):
             self._check_open()
             return
         with self._lock:
-            fd = self._check_open()
-            if fd < 0:  # a failed switch could not reopen the journal: refuse to write
-                raise StoreClosed("the store's file could not be reopened: unlock again")
+            fd = self._writable()
             sealed = self._seal_batch(self._file_id, self._seq + 1, changes)
             try:
                 write_all(fd, sealed.entry)
@@ -406,9 +404,7 @@ class JournalStorage(Storage):
 
     def _compact_now(self, repack: bool) -> None:
         with self._lock:
-            fd = self._check_open()
-            if fd < 0:
-                raise StoreClosed("the store's file could not be reopened: unlock again")
+            self._writable()
             small = {t: dict(docs) for t, docs in self._data.items() if t != RECORDS}
             records = self._records.copy()
             assert self._rfd is not None
@@ -616,14 +612,20 @@ class JournalStorage(Storage):
             sizes[doc_id] = size
             self._live += size
 
-    def _check_open(self) -> int:
-        """The journal's descriptor; StoreClosed once the store is closed. Reads call it too,
-        without the lock: while a compaction switches files the descriptor is briefly None,
-        which is not closed (``_closed`` is)."""
+    def _check_open(self) -> None:
+        """``StoreClosed`` once the store is closed. Reads call it without the lock: while a
+        compaction switches files the journal's descriptor is briefly None, which is not
+        closed (``_closed`` is)."""
         if self._closed:
             raise StoreClosed("the store is closed")
-        if self._fd is None:  # only under the lock can this be told apart from a switch
-            return -1
+
+    def _writable(self) -> int:
+        """The journal's descriptor to append to (the caller holds the lock, so a switch of
+        files is not under way): ``StoreClosed`` when the store is closed, or when a failed
+        switch could not reopen the journal (writes are refused then)."""
+        self._check_open()
+        if self._fd is None:
+            raise StoreClosed("the store's file could not be reopened: unlock again")
         return self._fd
 
     def _undo_append(self, fd: int) -> None:
