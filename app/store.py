@@ -781,13 +781,17 @@ def summary(record: Doc) -> str:
     kind, fields, deleted = record["type"], record["fields"], bool(record["deleted"])
     patient = fields.get("patient_id") if kind != "patient" else None
     fact = None if deleted else fact_of(kind, fields)
+    head = (
+        kind,
+        patient if isinstance(patient, str) else "",
+        "1" if deleted else "",
+        *(fact or ("", "")),
+        ",".join(sorted(_blobs(record))),
+    )
+    # The schema keeps tabs out of all but the key; a tab elsewhere must not shift a field.
     return "\t".join(
         (
-            kind,
-            patient if isinstance(patient, str) else "",
-            "1" if deleted else "",
-            *(fact or ("", "")),
-            ",".join(sorted(_blobs(record))),
+            *(f.replace("\t", " ") for f in head),
             _search_key(fields) if kind == "patient" and not deleted else "",
         )
     )

@@ -163,3 +163,20 @@ def test_a_patient_page_reads_the_rounds_the_patient_was_in_only(store: Store) -
     [item] = page.timeline
     assert item.id == entry["id"] and item.when == "2026-11-05" and item.link == rounds[4]
     assert rounds[4] in reading.read and not set(rounds[:4] + rounds[5:]) & set(reading.read)
+
+
+def test_a_tab_in_a_date_does_not_shift_the_summary(store: Store, tmp_path: Path) -> None:
+    # The summary kept beside each record is tab-separated: a tab that got into a field
+    # (the schema keeps them out of dates and states) must not move the patient's key.
+    p = store.put("patient", {"name": "Tab\tName", "phone": "555 0101"})["id"]
+    visit = store.put("visit", {"patient_id": p, "summary": "x"})
+    from app.store import summary
+
+    shifted = summary({**visit, "fields": {**visit["fields"], "started_at": "2026-12-07\tx"}})
+    assert shifted.split("\t", 6)[1] == p and shifted.split("\t", 6)[3] == "2026-12-07 x"
+    store.close()
+    again = Store.open(tmp_path / "s", KEY, node_id=NODE)
+    try:
+        assert again.patient_ids("tab name") == [p] and again.patient_ids("0101") == [p]
+    finally:
+        again.close()
