@@ -27,6 +27,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import httpx
 
@@ -127,7 +128,56 @@ class ClockFile:
         return {TESTING_ENV: "1", CLOCK_FILE_ENV: str(self.path)}
 
 
-class ServerProcess:
+class ChildProcess:
+    """A child process of ours: ``alive``, ``stop()``, ``kill()``, and a context manager
+    that starts it (``start()``, the subclass's) and stops it."""
+
+    proc: subprocess.Popen[bytes] | None = None
+    clean_exits: tuple[int, ...] = (0,)  # the exit codes of an orderly shutdown
+
+    @property
+    def alive(self) -> bool:
+        """True while the process runs."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, *, timeout: float = 60) -> None:
+        """Start the process and wait until it is ready."""
+        raise NotImplementedError
+
+    def stop(self, *, timeout: float = 20) -> bool:
+        """SIGTERM, then SIGKILL after ``timeout`` seconds; True when it shut down in an
+        orderly way (an exit code in ``clean_exits``)."""
+        if self.proc is None:
+            return True
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                return False
+        return self.proc.returncode in self.clean_exits
+
+    def kill(self) -> None:
+        """End it at once, if it still runs."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class ServerProcess(ChildProcess):
     """``python -m server serve`` on ``database_url``: ``start()``, ``stop()``, ``kill()``,
     and ``start()`` again at will (on the same port). Output goes to ``log`` (appended to
     across restarts), or to this process's own when there is none. ``workers`` above 1
@@ -152,11 +202,6 @@ class ServerProcess:
         self.cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
-
-    @property
-    def alive(self) -> bool:
-        """True while the process runs."""
-        return self.proc is not None and self.proc.poll() is None
 
     def start(self, *, timeout: float = 60) -> None:
         """Start the process and wait until it is ready; ``RuntimeError`` (with the end of
@@ -199,41 +244,11 @@ class ServerProcess:
             return ""
         return ":\n" + self.log.read_text(errors="replace")[-3000:]
 
-    def stop(self, *, timeout: float = 20) -> bool:
-        """SIGTERM, then SIGKILL after ``timeout`` seconds; True when the server shut down
-        in an orderly way (uvicorn re-raises the signal once it has shut down, so the exit
-        code is -SIGTERM)."""
-        if self.proc is None:
-            return True
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-                return False
-        return self.proc.returncode in (0, -signal.SIGTERM)
-
-    def kill(self) -> None:
-        """End it at once, if it still runs."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-    def __enter__(self) -> ServerProcess:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+    # uvicorn re-raises the signal once it has shut down in order: -SIGTERM is clean too.
+    clean_exits = (0, -signal.SIGTERM)
 
 
-class AppProcess:
+class AppProcess(ChildProcess):
     """The app in web mode on ``port`` (a free one unless told), its device data in
     ``device_dir``, syncing with the server at ``server_url`` (none when empty):
     ``start()``, ``url``, ``stop()``. Its output goes to ``log``.
@@ -267,11 +282,6 @@ class AppProcess:
         self.command = [sys.executable, *program, "--host", HOST, "--port", str(self.port)]
         self.proc: subprocess.Popen[bytes] | None = None
 
-    @property
-    def alive(self) -> bool:
-        """True while the process runs."""
-        return self.proc is not None and self.proc.poll() is None
-
     def start(self, *, timeout: float = 90) -> None:
         """Start the process and wait until its page answers; ``RuntimeError`` (with the end
         of its log) when it exits or does not answer within ``timeout`` seconds."""
@@ -284,35 +294,3 @@ class AppProcess:
         except BaseException:
             self.kill()
             raise
-
-    def stop(self, *, timeout: float = 10) -> bool:
-        """SIGTERM, then SIGKILL after ``timeout`` seconds; True when the app shut down and
-        exited with code 0."""
-        if self.proc is None:
-            return True
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-                return False
-        return self.proc.returncode == 0
-
-    def kill(self) -> None:
-        """End it at once, if it still runs."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-    def __enter__(self) -> AppProcess:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
