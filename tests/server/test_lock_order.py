@@ -24,6 +24,17 @@ from tests.server.conftest import FakeClock, Org
 from tests.server.test_optimistic import Phone, _lock_waiters, _until
 
 
+def _change_before_the_lock(database: Database, push: Callable[[], Any], change: Any) -> Any:
+    """``push()`` with ``change`` (a statement) committed after the push read what it reads
+    before the rev lock and before it has the lock (PostgreSQL); SQLite, whose writes are
+    serial, commits the change first. Returns what ``push`` returned."""
+    if database.is_sqlite:
+        with database.write() as conn:
+            conn.execute(change)
+        return push()
+    return _while_the_rev_lock_is_held(database, push, lambda conn: conn.execute(change))
+
+
 def _while_the_rev_lock_is_held(
     database: Database, call: Callable[[], Any], meanwhile: Callable[[Any], None]
 ) -> Any:
@@ -61,16 +72,9 @@ def test_a_push_read_before_its_user_left_the_team_is_refused(
     leave = delete(db.memberships).where(
         membership.user_id == org.users["alice"], membership.team_id == org.team_a
     )
-    if database.is_sqlite:
-        with database.write() as conn:
-            conn.execute(leave)
-        answer = alice.push(mutation)
-    else:
-        # The push reads alice's teams, merges, then waits for the lock; she leaves the
-        # team and that commits before the push has the lock.
-        answer = _while_the_rev_lock_is_held(
-            database, lambda: alice.push(mutation), lambda conn: conn.execute(leave)
-        )
+    # The push reads alice's teams, merges, then waits for the lock; she leaves the team
+    # and that commits before the push has the lock.
+    answer = _change_before_the_lock(database, lambda: alice.push(mutation), leave)
     result = answer["results"][0]
     assert result["status"] == "rejected"
     assert result["error"]["code"] == "out_of_scope"
@@ -88,14 +92,7 @@ def test_a_push_read_before_its_user_joined_a_team_may_name_it(
     stamp = bob.stamp(clock() * 1000)
     mutation = bob.upsert(patient, {"name": "Ann", "team_id": org.team_a}, None, stamp, "patient")
     join = db.memberships.insert().values(user_id=org.users["bob"], team_id=org.team_a)
-    if database.is_sqlite:
-        with database.write() as conn:
-            conn.execute(join)
-        answer = bob.push(mutation)
-    else:
-        answer = _while_the_rev_lock_is_held(
-            database, lambda: bob.push(mutation), lambda conn: conn.execute(join)
-        )
+    answer = _change_before_the_lock(database, lambda: bob.push(mutation), join)
     assert answer["results"][0]["status"] == "applied"
     with database.read() as conn:
         stored = records.load(conn, patient)
