@@ -391,8 +391,7 @@ class Store:
     def search_patients(self, text: str, limit: int = 50) -> Records:
         """Copies of the first ``limit`` live patients of ``patient_ids(text)``."""
         with self._lock:
-            records = self._docs(RECORDS)
-            return [clone(records[i]) for i in self.patient_ids(text)[: max(0, limit)]]
+            return self.get_many(self.patient_ids(text)[: max(0, limit)])
 
     def delete(self, record_id: str) -> None:
         """Tombstone the record (only ``patient_id`` kept) and queue a delete mutation."""
