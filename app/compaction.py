@@ -14,7 +14,8 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from operator import itemgetter
+from itertools import islice, repeat
+from operator import add, itemgetter
 from typing import TYPE_CHECKING
 
 from app.storeformat import (
@@ -125,16 +126,7 @@ class Compacted:
             yield sealed
             at += len(sealed)
             self._pause(len(sealed))
-        moved = {o: (n - o) << PART_SHIFT for o, n in kept.items()}  # place + this: moved
-        places = new.places
-        for n, (record_id, found) in enumerate(old.places.items()):
-            if n % PAUSE_RECORDS == 0:
-                self._pause()
-            step = moved.get(found[0] >> PART_SHIFT) if found[0] != HOT else None
-            if step is None:
-                places[record_id] = packed[record_id]
-            else:
-                places[record_id] = (found[0] + step, found[1])
+        new.places = self._moved(kept, packed)
         self._index_at = at
         entry = self._index_entry()
         self.size = at + sum(map(len, entry))
@@ -143,6 +135,27 @@ class Compacted:
             for start in range(0, len(view), COPY_BYTES):
                 yield view[start : start + COPY_BYTES]
                 self._pause(min(COPY_BYTES, len(view) - start))
+
+    def _moved(
+        self, kept: dict[int, int], packed: dict[str, tuple[int, str]]
+    ) -> dict[str, tuple[int, str]]:
+        """Every record's new place (and summary), in the order stored: a record of a kept
+        part moves with its part (its place plus the part's shift), the others are where
+        they were packed. Mapped in C, a slice at a time: it runs for every record."""
+        shift = {o: (n - o) << PART_SHIFT for o, n in kept.items()}
+        shift[HOT >> PART_SHIFT] = 0  # placeholders: packed records are placed after
+        places: dict[str, tuple[int, str]] = {}
+        items = iter(self._old.places.items())
+        while chunk := list(islice(items, PAUSE_RECORDS)):
+            ids = list(map(itemgetter(0), chunk))
+            old = list(map(itemgetter(0), map(itemgetter(1), chunk)))
+            steps = map(shift.get, map(PART_SHIFT.__rrshift__, old), repeat(0))
+            moved = map(add, old, steps)
+            summaries = map(itemgetter(1), map(itemgetter(1), chunk))
+            places.update(zip(ids, zip(moved, summaries, strict=True), strict=True))
+            self._pause()
+        places.update(packed)  # keeps their place in the order: they are in it already
+        return places
 
     def _fresh(
         self, kept: dict[int, int], live: Iterable[int]

@@ -241,3 +241,21 @@ def test_many_saves_start_a_compaction_though_nothing_was_replaced(
         assert len(store.list("patient")) == 60
     finally:
         store.close()
+
+
+def test_a_closing_store_stops_freeing_the_old_file_gradually(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Freed a MB at a time at FREE_RATE beside the saves; once the store closes (the app
+    # locks) nobody saves, and a lock must not wait for it.
+    path = tmp_path / "old"
+    path.write_bytes(bytes(3 << 20))
+    truncated: list[int] = []
+    real = journal.os.ftruncate
+    monkeypatch.setattr(journal.os, "ftruncate", lambda fd, n: (truncated.append(n), real(fd, n)))
+    journal._free(journal.os.open(path, journal.os.O_RDWR), lambda: False)
+    assert truncated == [2 << 20, 1 << 20, 0]
+    truncated.clear()
+    path.write_bytes(bytes(3 << 20))
+    journal._free(journal.os.open(path, journal.os.O_RDWR), lambda: True)
+    assert truncated == [] and path.stat().st_size == 3 << 20  # (an unlinked file: the close)
