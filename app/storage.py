@@ -34,9 +34,9 @@ File (integers big-endian)::
     entry 1 the index, at index_at; then entries 2, 3, ...: the journal
     entry   length(4) crc32(length)(4) payload(length)
     payload hnonce(12) hlen(4) head_ct(hlen) snonce(12) slen(4) small_ct(slen)
-            then for each records part: plen(4) part(plen) (a part as above)
+            then the batch's records parts back to back (each as above)
             head  = JSON {"k": [[table, id], ...], "r": [[record id, size, summary], ...],
-                    "p": [[part_id, documents], ...]}            AAD b"H" file_id seq
+                    "p": [[part_id, documents, length], ...]}    AAD b"H" file_id seq
             small = JSON [doc or null, ...] for "k"              AAD b"S" file_id seq head
             The records of "r" with a size of -1 are removed; the others are the documents
             of the parts, in order. The index entry's small body ends with the index:
@@ -52,9 +52,11 @@ authenticated head or index names its (random) id. Only a crash mid-append can d
 end: an incomplete final entry (short frame, length past the end of file, a frame that is
 zeros, or zeros from a disk sector boundary to the end of the file: sectors a power cut
 left unwritten) is a torn tail and is truncated; any other damage raises
-``StoreCorrupted`` and the file is left untouched. The journal's parts are authenticated
-at open; a compacted part when it is first read. Truncation at an entry boundary (a
-rollback) cannot be detected without state kept outside the file.
+``StoreCorrupted`` and the file is left untouched. Open authenticates the index, every
+entry's head and small documents, and the last entry whole; a part of an earlier entry or
+of the compacted records is authenticated when it is first read, and ``StoreCorrupted``
+is raised then. Truncation at an entry boundary (a rollback) cannot be detected without
+state kept outside the file.
 
 A file of version 1 (``MAGIC_V1``: entries only, every document in them) is read whole
 once and rewritten in this format before the store opens.
