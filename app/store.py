@@ -117,6 +117,8 @@ class Store:
         # record type -> {record id: its facts (app.facts), None for a deleted record}
         self._by_type: dict[str, dict[str, Fact | None]] = {}
         self._names: dict[str, str] = {}  # live patient id -> folded name, phone digits
+        # live record id -> its patient, for the records no pull has returned (no rev yet)
+        self._unsent: dict[str, str] = {}
         self._by_name: builtins.list[tuple[str, str]] | None = None  # _names sorted, cached
         self._pending: Counter[str] = Counter()  # record id -> mutations in the outbox
         self._refs: Counter[str] = Counter()  # blob hash -> records and mutations naming it
@@ -163,6 +165,7 @@ class Store:
                 self._storage.close()
                 self._storage = None
             self._by_patient, self._by_type, self._names, self._by_name = {}, {}, {}, None
+            self._unsent = {}
             self._refs = Counter()
 
     # -- the one write primitive ------------------------------------------------------
@@ -342,6 +345,12 @@ class Store:
         with self._lock:
             found = self._records().many(list(ids))
             return [r for r in found if r is not None and not r["deleted"]]
+
+    def unsent_patients(self) -> builtins.list[str]:
+        """The patients of the live records no pull has returned yet (saved here, with no
+        rev), each once: from the index, without reading the records."""
+        with self._lock:
+            return builtins.list(dict.fromkeys(self._unsent.values()))
 
     def get_many(self, ids: Iterable[str]) -> Records:
         """Copies of the live records with these ids, in their order (as ``peek``, but
@@ -668,7 +677,7 @@ class Store:
         kinds: dict[str, tuple[str, dict[str, Fact | None]]] = {}
         states: dict[str, str] = {}
         for record_id, (_, line) in summaries:
-            kind, patient, deleted, when, state, blobs, key = line.split("\t", 6)
+            kind, patient, deleted, when, state, blobs, unsent, key = line.split("\t", 7)
             try:
                 kind, records = kinds[kind]
             except KeyError:
@@ -686,6 +695,8 @@ class Store:
                 patient = record_id
                 if not deleted:
                     names[record_id] = key
+            if unsent and patient and not deleted:
+                self._unsent[record_id] = patient
             if patient:
                 try:
                     by_patient[patient][record_id] = kind
@@ -705,6 +716,7 @@ class Store:
             if patient is not None:
                 self._by_patient.get(patient, {}).pop(record_id, None)
             self._names.pop(record_id, None)
+            self._unsent.pop(record_id, None)
         if new is not None:
             kind = new["type"]
             fact = None if new["deleted"] else fact_of(kind, new["fields"])
@@ -715,6 +727,8 @@ class Store:
                 self._by_patient.setdefault(patient, {})[record_id] = kind
             if kind == "patient" and not new["deleted"]:
                 self._names[record_id] = _search_key(new["fields"])
+            if patient is not None and new.get("rev") is None and not new["deleted"]:
+                self._unsent[record_id] = patient
 
     # -- added for sync.engine: a change the server refused -----------------------------
 
@@ -775,8 +789,9 @@ def _search_key(fields: Mapping[str, Any]) -> str:
 
 def summary(record: Doc) -> str:
     """What the store's indexes need of a record, kept beside its place while the record
-    stays on disk: type, patient, deleted, facts (``app.facts``), photos and, for a
-    patient, the search key — tab-separated, the key last (a name may hold a tab)."""
+    stays on disk: type, patient, deleted, facts (``app.facts``), photos, whether a pull
+    returned it (a rev) and, for a patient, the search key — tab-separated, the key last
+    (a name may hold a tab)."""
     kind, fields, deleted = record["type"], record["fields"], bool(record["deleted"])
     patient = fields.get("patient_id") if kind != "patient" else None
     fact = None if deleted else fact_of(kind, fields)
@@ -786,6 +801,7 @@ def summary(record: Doc) -> str:
         "1" if deleted else "",
         *(fact or ("", "")),
         ",".join(sorted(_blobs(record))),
+        "1" if record.get("rev") is None else "",  # saved here, not returned by a pull yet
     )
     # The schema keeps tabs out of all but the key; a tab elsewhere must not shift a field.
     return "\t".join(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from operator import itemgetter, or_
 from typing import Any, TypeVar
@@ -120,7 +120,7 @@ def order(doc: Doc, record_id: str) -> tuple[str, str]:
     return str(doc.get("type", "")), patient if isinstance(patient, str) else record_id
 
 
-def groups(docs: list[tuple[T, bytes]]) -> Iterator[list[tuple[T, bytes]]]:
+def groups(docs: Iterable[tuple[T, bytes]]) -> Iterator[list[tuple[T, bytes]]]:
     """``docs`` in runs of at most ``PART_DOCS`` documents and about ``PART_BYTES``."""
     group: list[tuple[T, bytes]] = []
     size = 0

@@ -63,6 +63,7 @@ class LocalStore(Protocol):
     def acknowledge(self, up_to_id: int, /) -> Any: ...
     def apply_pull(self, records: list[JSON], purge: list[str], cursor: int, /) -> Any: ...
     def list(self, type: str | None = ..., /) -> list[JSON]: ...
+    def unsent_patients(self) -> Sequence[str]: ...  # patients of records with no rev yet
     def get_meta(self, key: str, default: Any = None, /) -> Any: ...
     def set_meta(self, key: str, value: Any, /) -> Any: ...
     def wipe(self) -> Any: ...
@@ -345,11 +346,9 @@ class SyncEngine:
             record = self.store.get(mutation["record_id"], include_deleted=True)
             if record is not None:
                 busy.add(schema.patient_of(record["type"], record["id"], record["fields"]))
-        unreturned: dict[str, None] = {}
-        for record in self.store.list():
-            patient = schema.patient_of(record["type"], record["id"], record["fields"])
-            if patient is not None and record.get("rev") is None:
-                unreturned[patient] = None
+        # From the store's index: reading every record here took seconds and 350 MB at
+        # the end of a first pull of 100k records.
+        unreturned: dict[str, None] = dict.fromkeys(self.store.unsent_patients())
         gone = [p for p in unreturned if p not in busy]
         if gone:
             await self._apply([], gone, cursor)

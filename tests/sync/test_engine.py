@@ -124,6 +124,14 @@ class MemoryStore:
             r for r in self.records.values() if not r["deleted"] and type_name in (None, r["type"])
         ]
 
+    def unsent_patients(self) -> list[str]:
+        found = (
+            schema.patient_of(r["type"], i, r["fields"])
+            for i, r in self.records.items()
+            if not r["deleted"] and r.get("rev") is None
+        )
+        return list(dict.fromkeys(p for p in found if p is not None))
+
     def get(self, record_id: str, /, *, include_deleted: bool = False) -> JSON | None:
         rec = self.records.get(record_id)
         return None if rec is None or (rec["deleted"] and not include_deleted) else rec
