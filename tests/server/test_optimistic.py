@@ -96,6 +96,19 @@ def _until(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.005)
 
 
+def _race(
+    service: Service, record_id: str, base_rev: int | None, edits: list[tuple[Any, Any, float]]
+) -> list[dict[str, Any]]:
+    """Each ``(phone, fields, ms)`` upserting ``record_id`` as read at ``base_rev``,
+    pushed in that order while the rev lock is held (``Gate``); each push's one result."""
+    gate = Gate(service)
+    with gate.held():
+        for n, (phone, fields, ms) in enumerate(edits):
+            mutation = phone.upsert(record_id, fields, base_rev, phone.stamp(ms))
+            gate.start(str(n), lambda phone=phone, mutation=mutation: phone.push(mutation))
+    return [gate.answers[str(n)]["results"][0] for n in range(len(edits))]
+
+
 class Gate:
     """Hold the rev lock while pushes start, and let them go once they all wait for it
     (PostgreSQL); on SQLite start them one after another.
@@ -177,19 +190,12 @@ def test_edits_of_different_fields_read_before_either_wrote_are_both_kept(
     record_id, rev = site
     alice, amy = Phone(service, "alice"), Phone(service, "amy")
     now = clock() * 1000
-    gate = Gate(service)
-    with gate.held():
-        gate.start(
-            "alice",
-            lambda: alice.push(
-                alice.upsert(record_id, {"address": "1 Main St"}, rev, alice.stamp(now))
-            ),
-        )
-        gate.start(
-            "amy",
-            lambda: amy.push(amy.upsert(record_id, {"phone": "555-0100"}, rev, amy.stamp(now))),
-        )
-    first, second = (gate.answers[n]["results"][0] for n in ("alice", "amy"))
+    first, second = _race(
+        service,
+        record_id,
+        rev,
+        [(alice, {"address": "1 Main St"}, now), (amy, {"phone": "555-0100"}, now)],
+    )
     assert first["status"] == second["status"] == "applied"
     assert first["conflicts"] == second["conflicts"] == []
     stored = _stored(database, record_id)
@@ -215,21 +221,12 @@ def test_edits_of_one_field_read_before_either_wrote_keep_the_loser(
     now = clock() * 1000
     # alice's push queues first: the second to commit (amy) had the older stamp or not.
     alice_ms, amy_ms = (now, now - 1000) if newer == "first" else (now - 1000, now)
-    gate = Gate(service)
-    with gate.held():
-        gate.start(
-            "alice",
-            lambda: alice.push(
-                alice.upsert(record_id, {"address": "1 Main St"}, rev, alice.stamp(alice_ms))
-            ),
-        )
-        gate.start(
-            "amy",
-            lambda: amy.push(
-                amy.upsert(record_id, {"address": "2 Side Rd"}, rev, amy.stamp(amy_ms))
-            ),
-        )
-    first, second = (gate.answers[n]["results"][0] for n in ("alice", "amy"))
+    first, second = _race(
+        service,
+        record_id,
+        rev,
+        [(alice, {"address": "1 Main St"}, alice_ms), (amy, {"address": "2 Side Rd"}, amy_ms)],
+    )
     # A losing value changes nothing: the record keeps the first push's rev.
     assert rev < first["rev"] <= second["rev"]
     assert (first["rev"] < second["rev"]) == (newer == "second")
@@ -294,25 +291,15 @@ def test_a_record_created_meanwhile_is_merged_into_not_inserted_again(database, 
     alice, amy = Phone(service, "alice"), Phone(service, "amy")
     record_id = str(uuid.uuid4())  # both phones create it (an id both were given)
     now = clock() * 1000
-    gate = Gate(service)
-    with gate.held():
-        gate.start(
-            "alice",
-            lambda: alice.push(
-                alice.upsert(
-                    record_id, {"name": "Clinic", "phone": "555-0100"}, None, alice.stamp(now)
-                )
-            ),
-        )
-        gate.start(
-            "amy",
-            lambda: amy.push(
-                amy.upsert(
-                    record_id, {"name": "Clinic", "address": "3 Elm"}, None, amy.stamp(now - 1)
-                )
-            ),
-        )
-    first, second = (gate.answers[n]["results"][0] for n in ("alice", "amy"))
+    first, second = _race(
+        service,
+        record_id,
+        None,
+        [
+            (alice, {"name": "Clinic", "phone": "555-0100"}, now),
+            (amy, {"name": "Clinic", "address": "3 Elm"}, now - 1),
+        ],
+    )
     assert first["status"] == second["status"] == "applied"
     assert first["rev"] < second["rev"]
     stored = _stored(database, record_id)
