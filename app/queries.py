@@ -10,7 +10,7 @@ than the queries.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -100,7 +100,7 @@ def _names(store: Any, patient_ids: Iterable[Any]) -> dict[str, str]:
     return {p["id"]: str(_f(p).get("name", "")) for p in store.peek(wanted)}
 
 
-def _due_by(store: Any, kind: str, day: dt.date, is_open: Any) -> list[str]:
+def _due_by(store: Any, kind: str, day: dt.date, is_open: Callable[[str], bool]) -> list[str]:
     """Ids of the open records of ``kind`` (by their state) due on or before ``day``."""
     found = []
     for rid, _, when, state in store.facts(kind):

@@ -656,11 +656,11 @@ class JournalStorage(Storage):
         ]
 
     def _open(
-        self, file_id: bytes, seq: int, payload: memoryview, length: int, *, verify: bool
+        self, file_id: bytes, seq: int, payload: memoryview, length: int, *, whole: bool
     ) -> tuple[dict[str, Any], list[Any], list[tuple[bytes, int, int, int]]]:
         """An entry's head, small documents and parts ``(id, at, length, documents)``
         (``at`` within the payload) from ``payload``: the whole entry of ``length`` bytes
-        when ``verify`` (its parts are authenticated too), else its beginning up to the end
+        when ``whole`` (its parts are authenticated too), else its beginning up to the end
         of the small documents (``_read_prefix``)."""
         seq_bytes = seq.to_bytes(8, "big")
         start = NONCE + LENGTH.size
@@ -691,7 +691,7 @@ class JournalStorage(Storage):
         at = sstart + slen
         for hex_id, count, size in meta["p"]:
             part_id = bytes.fromhex(hex_id)
-            if verify:
+            if whole:  # the head and the small documents are always authenticated
                 part = payload[at : at + size]
                 self._aead.decrypt(bytes(part[:NONCE]), part[NONCE:], b"R" + part_id)
             parts.append((part_id, at, int(size), int(count)))
@@ -786,7 +786,7 @@ class JournalStorage(Storage):
             raise damaged("the index has a damaged frame")
         payload = os.pread(fd, length, index_at + FRAME.size)
         try:
-            meta, docs, _ = self._open(self._file_id, 1, memoryview(payload), length, verify=True)
+            meta, docs, _ = self._open(self._file_id, 1, memoryview(payload), length, whole=True)
             keys = meta["k"]
             if not keys or keys[-1] != INDEX_KEY:
                 raise ValueError("no index")
@@ -850,7 +850,7 @@ class JournalStorage(Storage):
         prefix = _read_prefix(fd, pos + FRAME.size, length)
         try:
             meta, docs, parts = self._open(
-                self._file_id, seq, memoryview(prefix), length, verify=False
+                self._file_id, seq, memoryview(prefix), length, whole=False
             )
         except (InvalidTag, ValueError, TypeError, KeyError):
             raise damaged(f"entry {seq} does not authenticate") from None
@@ -878,7 +878,7 @@ class JournalStorage(Storage):
             raise damaged(f"entry {seq} is too short")
         try:
             payload = view[pos + FRAME.size : end]
-            meta, docs, parts = self._open(self._file_id, seq, payload, length, verify=True)
+            meta, docs, parts = self._open(self._file_id, seq, payload, length, whole=True)
         except (InvalidTag, ValueError, TypeError, KeyError):
             # The final entry's last sectors never landed; a zeroed tag or ciphertext that
             # does not run from a sector boundary to the end is damage, not a power cut.

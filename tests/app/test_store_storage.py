@@ -313,8 +313,8 @@ def test_document_ids_are_bound_to_their_ciphertext(tmp_path: Path) -> None:
         spliced = other[: 16 + int.from_bytes(other[12:16], "big")]
         spliced += sealed[16 + int.from_bytes(sealed[12:16], "big") :]
         with pytest.raises(InvalidTag):
-            storage._open(file_id, 2, memoryview(spliced), len(spliced), verify=True)
-        opened = storage._open(file_id, 2, memoryview(sealed), len(sealed), verify=True)
+            storage._open(file_id, 2, memoryview(spliced), len(spliced), whole=True)
+        opened = storage._open(file_id, 2, memoryview(sealed), len(sealed), whole=True)
         assert opened[0]["k"] == [["meta", "A"]]
     finally:
         storage.close()
